@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { BgError, ExitCode } from '../errors.js';
+import { planOptions, printPlans } from './commands/plan.js';
+import { runCommand } from './commands/run.js';
+import { validateCommand } from './commands/validate.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const EXIT_CODES = `Exit codes:
+  0  done
+  1  a step failed and the run was rolled back
+  2  bad input (usage, inventory, playbook, template)
+  3  the host is locked by another run
+  4  a step failed and the rollback did not complete (a person must look)
+  5  the host could not be reached or authenticated (nothing was changed)`;
+
+/** Parse argv, run the command, and turn every outcome into a documented exit code. */
+export async function main(argv = hideBin(process.argv)): Promise<number> {
+  let code: number = ExitCode.ok;
+  const cli = yargs(argv)
+    .scriptName('bg')
+    .usage('bg — verified, reversible blue-green steps for pm2 apps with SQLite\n\nUsage: $0 <command> [options]')
+    .option('inventory', { alias: 'i', type: 'string', global: true, describe: 'Inventory file (default: $BG_INVENTORY, ./hosts.yaml, else the built-in `local` host)' })
+    .command(
+      'run <playbook>',
+      'Run a playbook on one or more hosts',
+      (y) =>
+        planOptions(y)
+          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'Print every command that would run; change nothing' })
+          .option('ci', { type: 'boolean', describe: 'Plain log output (automatic when CI=true or stdout is not a TTY)' })
+          .option('rollback', { type: 'boolean', default: true, describe: 'Undo completed steps when a step fails (--no-rollback leaves the host as it is)' })
+          .option('serial', { type: 'number', describe: 'Run N hosts at a time; each batch finishes before the next starts' })
+          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' })
+          .example('$0 run phase1 --host prod --dry-run', 'preview every command')
+          .example('$0 run phase2 --host prod', 'run it'),
+      async (a) => {
+        code = await runCommand(a as never);
+      },
+    )
+    .command(
+      'plan <playbook>',
+      'Show the plan for a playbook (same as run --dry-run)',
+      (y) => planOptions(y).example('$0 plan phase1 --host prod --json', 'the plan as JSON'),
+      (a) => {
+        code = printPlans(a as never);
+      },
+    )
+    .command(
+      'validate [files..]',
+      'Check the inventory and playbooks; every problem with file:line:column',
+      (y) => y.positional('files', { type: 'string', array: true, describe: 'Files to check (default: the inventory and every playbook)' }),
+      (a) => {
+        code = validateCommand(a as never);
+      },
+    )
+    .demandCommand(1, 'name a command: run, plan or validate (bg --help lists them)')
+    .strict()
+    .recommendCommands()
+    .epilogue(`${EXIT_CODES}\n\nDocs: README.md in the package (npm docs bg-deploy)`)
+    .version(pkg.version)
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new BgError(`${msg}\nRun bg --help for usage.`, ExitCode.badInput);
+    });
+  try {
+    await cli.parseAsync();
+  } catch (e) {
+    if (e instanceof BgError) {
+      process.stderr.write(`bg: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`bg: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return ExitCode.stepFailed;
+  }
+  return code;
+}

@@ -1,0 +1,36 @@
+import { color } from 'listr2';
+import type { Command, Plan, Probe } from '../plan/types.js';
+
+/** The human form of a plan: every exact command, grouped by step. This is what dry-run shows. */
+export function formatPlan(plan: Plan): string {
+  const out: string[] = [];
+  out.push(color.bold(`Plan: ${plan.playbook.name} on ${plan.host.name} (${plan.host.target})`));
+  if (plan.playbook.description) out.push(color.dim(plan.playbook.description));
+  out.push(color.dim(`run ${plan.runId} · playbook ${plan.playbook.file} · journal ${plan.journalDir}`));
+  const vars = Object.entries(plan.vars);
+  if (vars.length) out.push(color.dim(`vars: ${vars.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`));
+  for (const step of plan.steps) {
+    out.push('');
+    const tags = [step.action, step.env, step.mutates ? 'changes state' : 'read-only'].filter(Boolean).join(', ');
+    out.push(`${color.bold(`${step.index}. ${step.name}`)} ${color.dim(`[${tags}]`)}`);
+    section(out, 'capture', step.capture);
+    section(out, 'run', step.run);
+    section(out, 'verify', step.verify);
+    if (step.undo.length) section(out, 'undo', step.undo);
+    else out.push(`   ${color.cyan('undo')}: ${color.dim(step.undoNote ?? 'none')}`);
+  }
+  out.push('');
+  return out.join('\n');
+}
+
+function section(out: string[], title: string, commands: Array<Command | Probe>): void {
+  if (commands.length === 0) return;
+  out.push(`   ${color.cyan(title)}:`);
+  for (const c of commands) {
+    const notes = [c.label, 'retry' in c && c.retry ? `up to ${c.retry.attempts} attempts, ${c.retry.intervalMs}ms apart ×${c.retry.factor}` : undefined, c.timeoutMs ? `timeout ${c.timeoutMs}ms` : undefined].filter(Boolean);
+    if (notes.length) out.push(`     ${color.dim('# ' + notes.join('; '))}`);
+    const [first, ...rest] = c.cmd.split('\n');
+    out.push(`     $ ${first}`);
+    for (const line of rest) out.push(`       ${line}`);
+  }
+}

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+// Names are used in templates (`{{ blue.dir }}`) and file names: keep them plain.
+const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'use letters, digits, _ and -');
+
+export const envSchema = z
+  .object({
+    dir: z.string().min(1).describe('Directory the app runs in (absolute, or ~/ for the login user home)'),
+    app: z.string().min(1).optional().describe('pm2 app name'),
+    port: z.number().int().min(1).max(65535).optional().describe('Port the app listens on'),
+    db: z.string().min(1).optional().describe('SQLite database, relative to dir unless absolute'),
+    health: z.string().url().optional().describe('URL fetched from the host by the health action'),
+    migrate: z.string().min(1).optional().describe('Command run in dir by the migrate action'),
+    env_file: z.string().min(1).default('.env').describe('dotenv file, relative to dir unless absolute'),
+  })
+  .strict();
+
+export const sshSchema = z
+  .object({
+    host: z.string().min(1).describe('Address or an alias from ~/.ssh/config'),
+    port: z.number().int().min(1).max(65535).optional(),
+    user: z.string().min(1).optional(),
+    key: z.string().min(1).optional().describe('Private key file (~ expanded)'),
+    fingerprint: z
+      .string()
+      .regex(/^SHA256:[A-Za-z0-9+/]+=*$/, 'expected SHA256:<base64> as printed by ssh-keygen -lf')
+      .optional()
+      .describe('Pinned host key fingerprint; replaces the known_hosts check'),
+    connect_timeout: z.number().positive().optional().describe('Seconds to wait for the connection'),
+    command_timeout: z.number().positive().optional().describe('Seconds any one command may run'),
+  })
+  .strict();
+
+export const hostSchema = z
+  .object({
+    local: z.literal(true).optional().describe('Run on this machine, without SSH'),
+    ssh: sshSchema.optional(),
+    envs: z.record(name, envSchema).default({}),
+    shared_db: z.string().min(1).optional(),
+    backups: z
+      .object({
+        dir: z.string().min(1),
+        keep: z.number().int().min(1).default(20),
+      })
+      .strict()
+      .optional(),
+    journal: z.string().min(1).default('~/.bg').describe('Directory on the host for journals and the lock'),
+    vars: z.record(name, z.union([z.string(), z.number(), z.boolean()])).default({}),
+  })
+  .strict()
+  .superRefine((h, ctx) => {
+    if (!h.local && !h.ssh) ctx.addIssue({ code: 'custom', message: 'a host needs `ssh:` or `local: true`' });
+    if (h.local && h.ssh) ctx.addIssue({ code: 'custom', message: '`local: true` and `ssh:` exclude each other' });
+  });
+
+export const inventorySchema = z
+  .object({
+    hosts: z.record(name, hostSchema),
+    groups: z.record(name, z.array(name).min(1)).default({}),
+  })
+  .strict();
+
+export type EnvConfig = z.output<typeof envSchema>;
+export type SshConfig = z.output<typeof sshSchema>;
+export type HostConfig = z.output<typeof hostSchema>;
+export type Inventory = z.output<typeof inventorySchema>;

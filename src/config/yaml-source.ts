@@ -1,0 +1,59 @@
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import type { z } from 'zod';
+import type { Problem } from '../errors.js';
+
+/** A parsed YAML file that can point back at the line of any field. */
+export interface YamlSource {
+  file: string;
+  doc: Document.Parsed;
+  lines: LineCounter;
+}
+
+/** Parse YAML text, returning syntax errors as located problems instead of throwing. */
+export function parseYaml(file: string, text: string): { source: YamlSource; problems: Problem[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const problems: Problem[] = [...doc.errors, ...doc.warnings].map((e) => {
+    const pos = e.linePos?.[0];
+    return { file, line: pos?.line, column: pos?.col, message: e.message.split('\n')[0] ?? e.message };
+  });
+  return { source: { file, doc, lines }, problems };
+}
+
+/** Line and column of the value at `path`, or of its nearest ancestor that exists. */
+export function locate(source: YamlSource, path: ReadonlyArray<PropertyKey>): { line?: number; column?: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = source.doc.getIn(path.slice(0, n) as unknown[], true);
+    if (isNode(node) && node.range) {
+      const pos = source.lines.linePos(node.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return {};
+}
+
+/** Validate a parsed document against a schema; every issue becomes a located problem. */
+export function validateWith<S extends z.ZodType>(
+  source: YamlSource,
+  schema: S,
+): { value?: z.output<S>; problems: Problem[] } {
+  const result = schema.safeParse(source.doc.toJS() ?? {});
+  if (result.success) return { value: result.data, problems: [] };
+  const problems = result.error.issues.flatMap((issue) => {
+    // One problem per unknown key, located at the key itself: that is where the typo is.
+    if (issue.code === 'unrecognized_keys')
+      return issue.keys.map((key) => problemAt(source, [...issue.path, key], 'unknown field'));
+    return [problemAt(source, issue.path, issue.message)];
+  });
+  return { problems };
+}
+
+/** A problem located at `path` in the source. */
+export function problemAt(source: YamlSource, path: ReadonlyArray<PropertyKey>, message: string): Problem {
+  return {
+    file: source.file,
+    ...locate(source, path),
+    field: path.length ? path.map(String).join('.') : undefined,
+    message,
+  };
+}

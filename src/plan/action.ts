@@ -1,0 +1,58 @@
+import type { z } from 'zod';
+import type { ResolvedEnv, ResolvedHost } from './host-model.js';
+import type { Command, Probe } from './types.js';
+
+/** What an action builds for one step: the commands, how to verify them, how to undo them. */
+export interface StepBody {
+  mutates: boolean;
+  capture?: Command[];
+  run: Command[];
+  verify: Probe[];
+  undo?: Command[];
+  undoNote?: string;
+}
+
+export interface ActionInput<P> {
+  params: P;
+  env?: ResolvedEnv;
+  host: ResolvedHost;
+  runId: string;
+  /** This run's journal directory on the host (unquoted host path). */
+  runDir: string;
+  stepIndex: number;
+}
+
+/** A built-in action: a pure builder from parameters to commands. It never does I/O. */
+export interface ActionDef<P = unknown> {
+  name: string;
+  summary: string;
+  /** `required`: the step must name an env; `none`: it must not. */
+  env: 'required' | 'optional' | 'none';
+  /** `with:` fields rendered as shell text (values quoted); others are rendered raw. */
+  shellTemplates?: readonly string[];
+  params: z.ZodType<P>;
+  build(input: ActionInput<P>): StepBody;
+}
+
+/** Thrown by a builder for input it cannot plan; the planner locates it in the playbook. */
+export class PlanProblem extends Error {
+  constructor(
+    message: string,
+    /** Path below the step, e.g. ['with', 'url'] or ['env']. */
+    readonly field: Array<string | number> = [],
+  ) {
+    super(message);
+  }
+}
+
+/** The env an action needs, with the field it must have, or a located problem. */
+export function requireEnvField<K extends keyof ResolvedEnv>(
+  env: ResolvedEnv | undefined,
+  field: K,
+): NonNullable<ResolvedEnv[K]> {
+  if (!env) throw new PlanProblem('this action needs `env:`', ['env']);
+  const value = env[field];
+  if (value === undefined || value === null)
+    throw new PlanProblem(`env \`${env.name}\` has no \`${String(field)}\` in the inventory`, ['env']);
+  return value as NonNullable<ResolvedEnv[K]>;
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { requireEnvField, type ActionDef } from '../action.js';
+import { backupPath, DEFAULT_BACKUPS } from '../backup-paths.js';
+import { quotePath, shellQuote } from '../quote.js';
+import { SQLITE_FUNCTIONS } from '../sqlite-sh.js';
+
+const params = z.object({ keep: z.number().int().min(1).optional() }).strict();
+
+/**
+ * A consistent online copy with VACUUM INTO: unlike `cp` of a live WAL file it cannot miss
+ * committed pages, and unlike `.backup` it does not restart on every outside write.
+ * Row counts are read before and after the copy; equal counts bracket the copy, so the copy
+ * must hold exactly them (recorded beside it for the verify step).
+ */
+export const backupAction: ActionDef<z.output<typeof params>> = {
+  name: 'backup',
+  summary: "consistent online copy of an env's SQLite database, verified and pruned",
+  env: 'required',
+  params,
+  build({ params: p, env, host, runId }) {
+    const db = requireEnvField(env, 'db');
+    const envName = env!.name;
+    const backups = host.backups ?? DEFAULT_BACKUPS;
+    const keep = p.keep ?? backups.keep;
+    const dst = backupPath(host, envName, runId);
+    const vars = `src=${quotePath(db)}; dir=${quotePath(backups.dir)}; dst=${quotePath(dst)}`;
+    const copy = [
+      'set -e',
+      vars,
+      SQLITE_FUNCTIONS,
+      `test -f "$src" || { echo "bg: database $src does not exist" >&2; exit 1; }`,
+      'mkdir -p "$dir"',
+      'n=0',
+      'while :; do',
+      '  before=$(bg_counts "$src")',
+      '  rm -f "$dst.tmp"',
+      '  bg_sql "$src" "VACUUM INTO $(bg_sqlq "$dst.tmp")"',
+      '  after=$(bg_counts "$src")',
+      '  [ "$before" != "$after" ] || break',
+      '  n=$((n + 1))',
+      '  [ "$n" -lt 5 ] || { echo "bg: $src changed during 5 copies in a row; retry when writes are calmer" >&2; exit 1; }',
+      'done',
+      // VACUUM INTO does not fsync its output on older SQLite versions.
+      'sync "$dst.tmp"',
+      'mv "$dst.tmp" "$dst"',
+      `printf '%s\\n' "$before" > "$dst.counts"`,
+      'echo "backed up $src to $dst"',
+    ].join('\n');
+    const pattern = `^${envName}-[0-9]{8}T[0-9]{6}Z.*\\.db$`;
+    const prune = [
+      `dir=${quotePath(backups.dir)}`,
+      `ls -1 "$dir" | grep -E ${shellQuote(pattern)} | sort -r | tail -n +${keep + 1} | while IFS= read -r f; do rm -f "$dir/$f" "$dir/$f.counts"; echo "pruned $dir/$f"; done`,
+    ].join('\n');
+    const verify = [
+      vars,
+      SQLITE_FUNCTIONS,
+      'check=$(bg_sql "$dst" "PRAGMA integrity_check")',
+      '[ "$check" = ok ] || { echo "bg: integrity_check of $dst: $check" >&2; exit 1; }',
+      '[ "$(bg_counts "$dst")" = "$(cat "$dst.counts")" ] || { echo "bg: row counts of $dst differ from $src at copy time" >&2; exit 1; }',
+    ].join('\n');
+    return {
+      mutates: false,
+      run: [
+        { cmd: copy, label: `copy ${db} to ${dst}` },
+        { cmd: prune, label: `keep the newest ${keep} backups of ${envName}` },
+      ],
+      verify: [{ cmd: verify, label: 'integrity_check = ok and row counts equal' }],
+      undoNote: 'backups are kept (pruned by `keep`)',
+    };
+  },
+};

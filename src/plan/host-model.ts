@@ -1,0 +1,92 @@
+import type { HostConfig } from '../config/inventory-schema.js';
+import { joinPath } from './quote.js';
+import type { PathValue, TemplateScope } from './template.js';
+
+/** An env with every path resolved against its dir (paths stay host-side strings). */
+export interface ResolvedEnv {
+  name: string;
+  dir: string;
+  app?: string;
+  port?: number;
+  db?: string;
+  health?: string;
+  migrate?: string;
+  envFile: string;
+}
+
+export interface ResolvedHost {
+  name: string;
+  transport: 'local' | 'ssh';
+  target: string;
+  envs: Record<string, ResolvedEnv>;
+  sharedDb?: string;
+  backups?: { dir: string; keep: number };
+  journal: string;
+  vars: Record<string, string | number | boolean>;
+}
+
+/** Resolve an inventory host into the model actions build commands from. */
+export function resolveHost(name: string, cfg: HostConfig): ResolvedHost {
+  const envs: Record<string, ResolvedEnv> = {};
+  for (const [envName, e] of Object.entries(cfg.envs)) {
+    envs[envName] = {
+      name: envName,
+      dir: e.dir,
+      app: e.app,
+      port: e.port,
+      db: e.db === undefined ? undefined : joinPath(e.dir, e.db),
+      health: e.health,
+      migrate: e.migrate,
+      envFile: joinPath(e.dir, e.env_file),
+    };
+  }
+  const target = cfg.ssh
+    ? `${cfg.ssh.user ? cfg.ssh.user + '@' : ''}${cfg.ssh.host}${cfg.ssh.port ? ':' + cfg.ssh.port : ''}`
+    : 'this machine';
+  return {
+    name,
+    transport: cfg.local ? 'local' : 'ssh',
+    target,
+    envs,
+    sharedDb: cfg.shared_db,
+    backups: cfg.backups,
+    journal: cfg.journal,
+    vars: cfg.vars,
+  };
+}
+
+const path = (p: string | undefined): PathValue | undefined => (p === undefined ? undefined : { kind: 'path', path: p });
+
+function envScope(e: ResolvedEnv): TemplateScope {
+  return {
+    name: e.name,
+    dir: path(e.dir),
+    app: e.app,
+    port: e.port,
+    db: path(e.db),
+    health: e.health,
+    migrate: e.migrate,
+    env_file: path(e.envFile),
+  };
+}
+
+/** The names a playbook may reference: `{{ blue.dir }}`, `{{ env.app }}`, `{{ host.shared_db }}`, ... */
+export function templateScope(
+  host: ResolvedHost,
+  vars: Record<string, string>,
+  run: { id: string; dir: string },
+  env?: ResolvedEnv,
+): TemplateScope {
+  const scope: TemplateScope = {};
+  for (const e of Object.values(host.envs)) scope[e.name] = envScope(e);
+  scope.host = {
+    name: host.name,
+    shared_db: path(host.sharedDb),
+    backups_dir: path(host.backups?.dir),
+    journal: path(host.journal),
+  };
+  scope.vars = { ...vars };
+  scope.run = { id: run.id, dir: path(run.dir) };
+  if (env) scope.env = envScope(env);
+  return scope;
+}

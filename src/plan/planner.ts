@@ -1,0 +1,168 @@
+import type { Problem } from '../errors.js';
+import { InputError } from '../errors.js';
+import type { Playbook, StepConfig } from '../config/playbook-schema.js';
+import { problemAt, type YamlSource } from '../config/yaml-source.js';
+import { PlanProblem, type ActionDef } from './action.js';
+import { ACTIONS } from './actions/index.js';
+import { templateScope, type ResolvedEnv, type ResolvedHost } from './host-model.js';
+import { joinPath } from './quote.js';
+import { render, type TemplateScope } from './template.js';
+import type { Plan, PlanStep } from './types.js';
+
+export interface PlanInput {
+  playbook: Playbook;
+  /** Where the playbook came from, to locate problems in it. */
+  source: YamlSource;
+  host: ResolvedHost;
+  /** `--var K=V` values; they win over host and playbook vars. */
+  vars: Record<string, string>;
+  runId: string;
+}
+
+/** Turn playbook + host + vars into concrete steps. Pure: no I/O, no clock. Reports every problem at once. */
+export function planRun(input: PlanInput): Plan {
+  const { playbook, source, host, runId } = input;
+  const problems: Problem[] = [];
+  const at = (path: Array<string | number>, message: string) =>
+    problems.push(problemAt(source, path, `${message} (host ${host.name})`));
+
+  const vars: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...playbook.vars, ...host.vars, ...input.vars })) {
+    if (v === null) problems.push(problemAt(source, ['vars', k], `variable \`${k}\` is required: pass --var ${k}=VALUE`));
+    else vars[k] = String(v);
+  }
+  const runDir = joinPath(host.journal, `runs/${runId}`);
+
+  const steps: PlanStep[] = [];
+  playbook.steps.forEach((step, i) => {
+    const action = ACTIONS[step.action];
+    if (!action) {
+      at(['steps', i, 'action'], `unknown action \`${step.action}\` (known: ${Object.keys(ACTIONS).sort().join(', ')})`);
+      return;
+    }
+    for (const env of stepEnvs(step, action, host, (p, m) => at(['steps', i, ...p], m))) {
+      const scope = templateScope(host, vars, { id: runId, dir: runDir }, env);
+      const built = buildStep(action, step, env, scope, { host, runId, runDir, stepIndex: steps.length + 1 });
+      if ('problems' in built) built.problems.forEach(([p, m]) => at(['steps', i, ...p], m));
+      else steps.push(built.step);
+    }
+  });
+  if (problems.length) throw new InputError(dedupe(problems), `cannot plan ${playbook.name} for ${host.name}`);
+
+  return {
+    version: 1,
+    runId,
+    playbook: { name: playbook.name, file: source.file, description: playbook.description },
+    host: { name: host.name, transport: host.transport, target: host.target },
+    journalDir: runDir,
+    vars,
+    steps,
+  };
+}
+
+type Report = (path: Array<string | number>, message: string) => void;
+
+/** The envs a step runs for: one pass per env of `envs:`, the `env:`, or none. */
+function stepEnvs(step: StepConfig, action: ActionDef<unknown>, host: ResolvedHost, report: Report): Array<ResolvedEnv | undefined> {
+  const names = step.envs ?? (step.env ? [step.env] : []);
+  if (names.length === 0) {
+    if (action.env === 'required') {
+      report(['action'], `action \`${action.name}\` needs \`env:\` or \`envs:\``);
+      return [];
+    }
+    return [undefined];
+  }
+  if (action.env === 'none') {
+    report(['env'], `action \`${action.name}\` takes no env`);
+    return [];
+  }
+  const envs: ResolvedEnv[] = [];
+  names.forEach((name, j) => {
+    const env = host.envs[name];
+    const field = step.envs ? ['envs', j] : ['env'];
+    if (env) envs.push(env);
+    else report(field, `unknown env \`${name}\` (host has: ${Object.keys(host.envs).join(', ') || 'no envs'})`);
+  });
+  return envs;
+}
+
+type Built = { step: PlanStep } | { problems: Array<[Array<string | number>, string]> };
+
+function buildStep(
+  action: ActionDef<unknown>,
+  step: StepConfig,
+  env: ResolvedEnv | undefined,
+  scope: TemplateScope,
+  ctx: { host: ResolvedHost; runId: string; runDir: string; stepIndex: number },
+): Built {
+  const problems: Array<[Array<string | number>, string]> = [];
+  const name = render(step.name, scope, 'raw');
+  if (!name.ok) problems.push([['name'], name.message]);
+  const rendered = renderParams(step.with, action.shellTemplates ?? [], scope, ['with'], problems);
+  if (problems.length) return { problems };
+
+  const parsed = action.params.safeParse(rendered);
+  if (!parsed.success) {
+    return {
+      problems: parsed.error.issues.map((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? [['with', ...issue.path.map(String), issue.keys[0] ?? ''], `unknown parameter (action \`${action.name}\` takes: ${paramNames(action)})`]
+          : [['with', ...issue.path.map(String)], issue.message],
+      ),
+    };
+  }
+  try {
+    const body = action.build({ params: parsed.data, env, ...ctx });
+    const label = name.ok ? name.value : step.name;
+    return {
+      step: {
+        index: ctx.stepIndex,
+        name: env && step.envs && !step.name.includes('{{') ? `${label} (${env.name})` : label,
+        action: action.name,
+        env: env?.name,
+        mutates: body.mutates,
+        capture: body.capture ?? [],
+        run: body.run,
+        verify: body.verify,
+        undo: body.undo ?? [],
+        undoNote: body.undoNote,
+      },
+    };
+  } catch (e) {
+    if (e instanceof PlanProblem) return { problems: [[e.field, e.message]] };
+    throw e;
+  }
+}
+
+/** Render every string under `with:`; fields listed in `shell` are shell text, the rest raw values. */
+function renderParams(
+  value: unknown,
+  shell: readonly string[],
+  scope: TemplateScope,
+  path: Array<string | number>,
+  problems: Array<[Array<string | number>, string]>,
+): unknown {
+  if (typeof value === 'string') {
+    const mode = path.length === 2 && shell.includes(String(path[1])) ? 'shell' : 'raw';
+    const r = render(value, scope, mode);
+    if (!r.ok) problems.push([path, r.message]);
+    return r.ok ? r.value : value;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => renderParams(v, shell, scope, [...path, i], problems));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderParams(v, shell, scope, [...path, k], problems)]));
+  return value;
+}
+
+function paramNames(action: ActionDef<unknown>): string {
+  const shape = (action.params as { shape?: Record<string, unknown> }).shape;
+  return shape ? Object.keys(shape).join(', ') : 'see the README';
+}
+
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.file}:${p.line}:${p.column}:${p.message}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+}

@@ -1,0 +1,57 @@
+/** One shell command line, exactly as it will run on the host. */
+export interface Command {
+  cmd: string;
+  /** Short human description for progress output. */
+  label?: string;
+  timeoutMs?: number;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  intervalMs: number;
+  /** Each wait is the previous one times this factor, capped at maxIntervalMs. */
+  factor: number;
+  maxIntervalMs: number;
+}
+
+/** A read-only command that must exit 0 for the step to count as done. */
+export interface Probe extends Command {
+  retry?: RetryPolicy;
+}
+
+/** One concrete step of a plan: everything the executor needs, nothing it must decide. */
+export interface PlanStep {
+  /** 1-based position in the plan. */
+  index: number;
+  name: string;
+  action: string;
+  env?: string;
+  /** Whether the step changes state on the host (and so is journaled and undone). */
+  mutates: boolean;
+  /** Read-only commands that save what undo needs, run before `run`. */
+  capture: Command[];
+  run: Command[];
+  verify: Probe[];
+  undo: Command[];
+  /** Why there is no undo, when there is none (shown by dry-run and rollback). */
+  undoNote?: string;
+}
+
+export interface PlanHost {
+  name: string;
+  transport: 'local' | 'ssh';
+  /** user@host:port for ssh hosts, "this machine" for local. */
+  target: string;
+}
+
+/** A plan is plain data: printed by dry-run, asserted on by tests, run by the executor. */
+export interface Plan {
+  version: 1;
+  runId: string;
+  playbook: { name: string; file: string; description?: string };
+  host: PlanHost;
+  /** Directory on the host holding this run's journal (a shell word, already quoted). */
+  journalDir: string;
+  vars: Record<string, string>;
+  steps: PlanStep[];
+}

@@ -1,0 +1,18 @@
+import type { Phase } from './step-error.js';
+
+/** Everything a run reports, in order; `--json` prints these one per line. */
+export type RunEvent =
+  | { type: 'run-start'; host: string; runId: string; playbook: string; steps: number; dryRun: boolean }
+  | { type: 'step-start'; host: string; step: number; name: string; action: string }
+  | { type: 'command'; host: string; step: number; phase: Phase; cmd: string; exitCode: number; durationMs: number; attempt: number; stdout: string; stderr: string }
+  | { type: 'step-done'; host: string; step: number; durationMs: number }
+  | { type: 'step-failed'; host: string; step: number; error: string }
+  | { type: 'rollback-start'; host: string; steps: number[] }
+  | { type: 'undo-done'; host: string; step: number }
+  | { type: 'undo-failed'; host: string; step: number; error: string }
+  | { type: 'undo-skipped'; host: string; step: number; reason: string }
+  | { type: 'run-end'; host: string; runId: string; outcome: HostStatus; exitCode: number; durationMs: number };
+
+export type HostStatus = 'done' | 'rolled-back' | 'rollback-incomplete' | 'failed-no-rollback' | 'not-started';
+
+export type EventSink = (event: RunEvent) => void;

@@ -1,0 +1,206 @@
+import { Listr, type ListrTask, type ListrTaskWrapper, type ListrRendererValue } from 'listr2';
+import { ExitCode } from '../errors.js';
+import type { Plan, PlanStep } from '../plan/types.js';
+import type { Transport } from '../transport/transport.js';
+import type { EventSink, HostStatus } from './events.js';
+import { Journal } from './journal.js';
+import { StepFailure } from './step-error.js';
+import { runStep, undoStep, type StepContext } from './step-runner.js';
+
+export interface HostRun {
+  plan: Plan;
+  /** Connected before the run starts, so that a host that cannot be reached changes nothing. */
+  transport: Transport;
+}
+
+export interface ExecuteOptions {
+  renderer: ListrRendererValue;
+  emit: EventSink;
+  noRollback?: boolean;
+  /** How many hosts run at once; each batch finishes the whole playbook before the next starts. */
+  batchSize?: number;
+  signal?: AbortSignal;
+}
+
+export interface HostOutcome {
+  host: string;
+  runId: string;
+  status: HostStatus;
+  exitCode: ExitCode;
+  stepsDone: number;
+  failure?: Error;
+  /** Steps whose undo failed or was never reached: what a person must look at. */
+  left: PlanStep[];
+  /** Why the rollback stopped, when it did. */
+  undoFailure?: Error;
+  durationMs: number;
+}
+
+type Task = ListrTaskWrapper<unknown, any, any>;
+
+/** Run plans on their hosts through listr2. The only place where plan steps are executed. */
+export async function executeRuns(runs: HostRun[], opts: ExecuteOptions): Promise<HostOutcome[]> {
+  const outcomes = new Map<string, HostOutcome>();
+  const size = Math.max(1, opts.batchSize ?? runs.length);
+  for (let i = 0; i < runs.length; i += size) {
+    const batch = runs.slice(i, i + size);
+    const tasks: ListrTask[] = batch.map((r) => ({
+      title: runs.length > 1 ? `${r.plan.host.name} (${r.plan.host.target})` : `${r.plan.playbook.name} on ${r.plan.host.name}`,
+      task: async (_ctx, task) => {
+        const outcome = await runHost(r, task, opts);
+        outcomes.set(r.plan.host.name, outcome);
+        // listr2 shows one line; the full failure is reported once, after the run.
+        if (outcome.failure) throw new Error(outcome.status === 'rolled-back' ? 'failed; rolled back' : outcome.status === 'rollback-incomplete' ? 'failed; ROLLBACK INCOMPLETE' : 'failed; not rolled back');
+      },
+    }));
+    await new Listr(tasks, {
+      concurrent: batch.length > 1,
+      exitOnError: false,
+      renderer: opts.renderer,
+      fallbackRenderer: 'simple',
+      rendererOptions: { collapseSubtasks: false, showErrorMessage: true } as object,
+      registerSignalListeners: false,
+    }).run().catch(() => undefined);
+    // A failed batch stops the batches that have not started.
+    if (batch.some((r) => outcomes.get(r.plan.host.name)?.exitCode !== ExitCode.ok)) break;
+  }
+  return runs.map(
+    (r) =>
+      outcomes.get(r.plan.host.name) ?? {
+        host: r.plan.host.name,
+        runId: r.plan.runId,
+        status: 'not-started',
+        exitCode: ExitCode.ok,
+        stepsDone: 0,
+        left: [],
+        durationMs: 0,
+      },
+  );
+}
+
+async function runHost({ plan, transport }: HostRun, hostTask: Task, opts: ExecuteOptions): Promise<HostOutcome> {
+  const started = performance.now();
+  const host = plan.host.name;
+  const emit = opts.emit;
+  const journal = new Journal(transport, plan.journalDir);
+  const started_: PlanStep[] = [];
+  let stepsDone = 0;
+  const base = { host, runId: plan.runId };
+  const finish = (status: HostStatus, exitCode: ExitCode, failure?: Error, left: PlanStep[] = []): HostOutcome => {
+    const durationMs = performance.now() - started;
+    emit({ type: 'run-end', host, runId: plan.runId, outcome: status, exitCode, durationMs });
+    return { ...base, status, exitCode, stepsDone, failure, left, durationMs };
+  };
+
+  emit({ type: 'run-start', host, runId: plan.runId, playbook: plan.playbook.name, steps: plan.steps.length, dryRun: false });
+  let failure: Error | undefined;
+  try {
+    await journal.start(plan);
+    const steps = hostTask.newListr(
+      plan.steps.map((step) => ({
+        title: `${step.index}. ${step.name}`,
+        task: async (_c: unknown, t: Task) => {
+          const t0 = performance.now();
+          emit({ type: 'step-start', host, step: step.index, name: step.name, action: step.action });
+          if (step.mutates) await journal.record('step-start', step.index);
+          started_.push(step);
+          try {
+            await runStep(step, stepContext(transport, t, step, opts, opts.signal));
+          } catch (e) {
+            emit({ type: 'step-failed', host, step: step.index, error: String((e as Error).message) });
+            failure = e as Error;
+            await journal.record('step-failed', step.index, headline(e)).catch(() => undefined);
+            throw new Error(headline(e));
+          }
+          if (step.mutates) await journal.record('step-done', step.index);
+          stepsDone++;
+          emit({ type: 'step-done', host, step: step.index, durationMs: performance.now() - t0 });
+        },
+      })),
+      { exitOnError: true, concurrent: false },
+    );
+    await steps.run();
+  } catch (e) {
+    failure ??= e as Error;
+  }
+  if (!failure) {
+    await journal.record('run-end', undefined, 'done').catch(() => undefined);
+    return finish('done', ExitCode.ok);
+  }
+  const toUndo = started_.filter((s) => s.mutates).reverse();
+  if (opts.noRollback) {
+    await journal.record('run-end', undefined, 'failed, not rolled back').catch(() => undefined);
+    return finish('failed-no-rollback', ExitCode.stepFailed, failure, toUndo);
+  }
+  const { left, error } = await rollback(plan, toUndo, transport, journal, hostTask, opts);
+  await journal.record('run-end', undefined, left.length ? 'rollback incomplete' : 'rolled back').catch(() => undefined);
+  return left.length
+    ? { ...finish('rollback-incomplete', ExitCode.rollbackIncomplete, failure, left), undoFailure: error }
+    : finish('rolled-back', ExitCode.stepFailed, failure);
+}
+
+/** Undo steps newest first; stop at the first undo that fails. Returns the steps left as they are. */
+async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, journal: Journal, hostTask: Task, opts: ExecuteOptions): Promise<{ left: PlanStep[]; error?: Error }> {
+  const host = plan.host.name;
+  if (steps.length === 0) return { left: [] };
+  opts.emit({ type: 'rollback-start', host, steps: steps.map((s) => s.index) });
+  let left: PlanStep[] = [];
+  let error: Error | undefined;
+  const undo = hostTask.newListr(
+    steps.map((step, i) => ({
+      title: `undo ${step.index}. ${step.name}`,
+      task: async (_c: unknown, t: Task) => {
+        if (step.undo.length === 0) {
+          opts.emit({ type: 'undo-skipped', host, step: step.index, reason: step.undoNote ?? 'no undo' });
+          t.skip(`nothing to undo: ${step.undoNote ?? 'no undo'}`);
+          return;
+        }
+        try {
+          await journal.record('undo-start', step.index);
+          // Not cancellable by the Ctrl-C that may have caused the rollback.
+          await undoStep(step, stepContext(transport, t, step, opts, undefined));
+          await journal.record('undone', step.index);
+          opts.emit({ type: 'undo-done', host, step: step.index });
+        } catch (e) {
+          left = steps.slice(i);
+          error = e as Error;
+          opts.emit({ type: 'undo-failed', host, step: step.index, error: (e as Error).message });
+          await journal.record('undo-failed', step.index, headline(e)).catch(() => undefined);
+          throw new Error(headline(e));
+        }
+      },
+    })),
+    { exitOnError: true, concurrent: false },
+  );
+  hostTask.title = `${hostTask.title} — rolling back`;
+  await undo.run().catch(() => undefined);
+  return { left, error };
+}
+
+function stepContext(transport: Transport, t: Task, step: PlanStep, opts: ExecuteOptions, signal: AbortSignal | undefined): StepContext {
+  const host = transport.host;
+  return {
+    transport,
+    signal,
+    observer: {
+      command: ({ phase, command, result, attempt }) => {
+        opts.emit({ type: 'command', host, step: step.index, phase, cmd: command.cmd, exitCode: result.exitCode, durationMs: result.durationMs, attempt, stdout: result.stdout, stderr: result.stderr });
+        // A failed probe attempt is reported by `waiting` with its retry; don't say it twice.
+        if (phase === 'verify' && result.exitCode !== 0) return;
+        const last = (result.stdout || result.stderr).trimEnd().split('\n').pop();
+        if (last) t.output = last;
+      },
+      waiting: ({ attempt, of, delayMs, result }) => {
+        const why = (result.stderr || result.stdout).trim().split('\n').pop() ?? `exit ${result.exitCode}`;
+        t.output = `attempt ${attempt}/${of} failed (${why}); retrying in ${(delayMs / 1000).toFixed(1)}s`;
+      },
+    },
+  };
+}
+
+/** First line of an error: what listr2 shows beside the task. */
+function headline(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0] ?? '';
+}
+
+export { StepFailure };

@@ -1,0 +1,62 @@
+import type { Command, PlanStep, Probe, RetryPolicy } from '../plan/types.js';
+import type { CommandResult, Transport } from '../transport/transport.js';
+import { StepFailure, type Phase } from './step-error.js';
+
+/** What the runner tells the outside world; renderers and the JSON stream listen. */
+export interface StepObserver {
+  command?(e: { phase: Phase; command: Command; result: CommandResult; attempt: number }): void;
+  waiting?(e: { phase: Phase; command: Command; attempt: number; of: number; delayMs: number; result: CommandResult }): void;
+}
+
+export interface StepContext {
+  transport: Transport;
+  observer?: StepObserver;
+  signal?: AbortSignal;
+  /** Default per-command timeout when the plan sets none. */
+  commandTimeoutMs?: number;
+}
+
+/** Run one step: capture, commands, then verify probes. Throws StepFailure on the first failure. */
+export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
+  for (const c of step.capture) await runOnce(step, 'capture', c, ctx);
+  for (const c of step.run) await runOnce(step, 'run', c, ctx);
+  for (const p of step.verify) await probe(step, p, ctx);
+}
+
+/** Run a step's undo commands (verified by their exit status). */
+export async function undoStep(step: PlanStep, ctx: StepContext): Promise<void> {
+  for (const c of step.undo) await runOnce(step, 'undo', c, ctx);
+}
+
+async function runOnce(step: PlanStep, phase: Phase, command: Command, ctx: StepContext): Promise<CommandResult> {
+  const result = await exec(command, ctx);
+  ctx.observer?.command?.({ phase, command, result, attempt: 1 });
+  if (result.exitCode !== 0) throw new StepFailure(ctx.transport.host, step, phase, command, result);
+  return result;
+}
+
+async function probe(step: PlanStep, p: Probe, ctx: StepContext): Promise<void> {
+  const policy: RetryPolicy = p.retry ?? { attempts: 1, intervalMs: 0, factor: 1, maxIntervalMs: 0 };
+  let delay = policy.intervalMs;
+  for (let attempt = 1; ; attempt++) {
+    const result = await exec(p, ctx);
+    ctx.observer?.command?.({ phase: 'verify', command: p, result, attempt });
+    if (result.exitCode === 0) return;
+    if (attempt >= policy.attempts || ctx.signal?.aborted)
+      throw new StepFailure(ctx.transport.host, step, 'verify', p, result, attempt);
+    ctx.observer?.waiting?.({ phase: 'verify', command: p, attempt, of: policy.attempts, delayMs: delay, result });
+    await sleep(delay, ctx.signal);
+    delay = Math.min(delay * policy.factor, policy.maxIntervalMs);
+  }
+}
+
+function exec(command: Command, ctx: StepContext): Promise<CommandResult> {
+  return ctx.transport.exec(command.cmd, { timeoutMs: command.timeoutMs ?? ctx.commandTimeoutMs, signal: ctx.signal });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+}
