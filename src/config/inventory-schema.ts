@@ -47,11 +47,14 @@ export const hostSchema = z
     journal: z.string().min(1).default('~/.bg').describe('Directory on the host for journals and the lock'),
     vars: z.record(name, z.union([z.string(), z.number(), z.boolean()])).default({}),
   })
-  .strict()
-  .superRefine((h, ctx) => {
-    if (!h.local && !h.ssh) ctx.addIssue({ code: 'custom', message: 'a host needs `ssh:` or `local: true`' });
-    if (h.local && h.ssh) ctx.addIssue({ code: 'custom', message: '`local: true` and `ssh:` exclude each other' });
-  });
+  .strict();
+
+/** Rules across fields, checked after the shape so that all problems are reported together. */
+export function hostProblems(h: HostConfig): Array<{ field: string[]; message: string }> {
+  if (!h.local && !h.ssh) return [{ field: [], message: 'a host needs `ssh:` or `local: true`' }];
+  if (h.local && h.ssh) return [{ field: ['local'], message: '`local: true` and `ssh:` exclude each other' }];
+  return [];
+}
 
 export const inventorySchema = z
   .object({

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError, type Problem } from '../errors.js';
 import { DEFAULT_INVENTORY_YAML } from './default-inventory.js';
-import { inventorySchema, type Inventory } from './inventory-schema.js';
+import { hostProblems, inventorySchema, type Inventory } from './inventory-schema.js';
 import { playbookSchema, type Playbook } from './playbook-schema.js';
 import { parseYaml, problemAt, validateWith, type YamlSource } from './yaml-source.js';
 
@@ -42,6 +42,8 @@ export function loadInventory(file: string | undefined): Loaded<Inventory> {
   const { loaded, problems } = loadYamlFile(name, text, inventorySchema);
   if (!loaded) throw new InputError(problems, `invalid inventory ${name}`);
   const refs: Problem[] = [];
+  for (const [host, cfg] of Object.entries(loaded.value.hosts))
+    for (const p of hostProblems(cfg)) refs.push(problemAt(loaded.source, ['hosts', host, ...p.field], p.message));
   for (const [group, members] of Object.entries(loaded.value.groups)) {
     if (loaded.value.hosts[group]) refs.push(problemAt(loaded.source, ['groups', group], `group \`${group}\` has the name of a host`));
     members.forEach((m, i) => {

@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { Problem } from '../errors.js';
 
@@ -12,7 +12,7 @@ export interface YamlSource {
 /** Parse YAML text, returning syntax errors as located problems instead of throwing. */
 export function parseYaml(file: string, text: string): { source: YamlSource; problems: Problem[] } {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const problems: Problem[] = [...doc.errors, ...doc.warnings].map((e) => {
     const pos = e.linePos?.[0];
     return { file, line: pos?.line, column: pos?.col, message: e.message.split('\n')[0] ?? e.message };
@@ -20,8 +20,17 @@ export function parseYaml(file: string, text: string): { source: YamlSource; pro
   return { source: { file, doc, lines }, problems };
 }
 
-/** Line and column of the value at `path`, or of its nearest ancestor that exists. */
+/** Line and column of the key (or item) at `path`, or of its nearest ancestor that exists. */
 export function locate(source: YamlSource, path: ReadonlyArray<PropertyKey>): { line?: number; column?: number } {
+  // A map entry is located at its key: that is where a typo or a wrong name is written.
+  const parent = path.length ? source.doc.getIn(path.slice(0, -1) as unknown[], true) : undefined;
+  if (isMap(parent)) {
+    const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(path[path.length - 1]));
+    if (pair && isNode(pair.key) && pair.key.range) {
+      const pos = source.lines.linePos(pair.key.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
   for (let n = path.length; n >= 0; n--) {
     const node = source.doc.getIn(path.slice(0, n) as unknown[], true);
     if (isNode(node) && node.range) {

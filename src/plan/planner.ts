@@ -28,8 +28,9 @@ export function planRun(input: PlanInput): Plan {
 
   const vars: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...playbook.vars, ...host.vars, ...input.vars })) {
+    // A placeholder keeps the missing variable from also failing every template that uses it.
     if (v === null) problems.push(problemAt(source, ['vars', k], `variable \`${k}\` is required: pass --var ${k}=VALUE`));
-    else vars[k] = String(v);
+    vars[k] = String(v ?? `<${k}>`);
   }
   const runDir = joinPath(host.journal, `runs/${runId}`);
 

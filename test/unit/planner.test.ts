@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { loadInventory, loadPlaybook } from '../../src/config/load.js';
+import { InputError, formatProblem } from '../../src/errors.js';
+import { resolveHost } from '../../src/plan/host-model.js';
+import { planRun } from '../../src/plan/planner.js';
+
+const fx = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
+const inventory = loadInventory(fx('hosts.yaml')).value;
+const RUN = '20261121T120000Z-abcd';
+
+function plan(playbook: string, host = 'prod', vars: Record<string, string> = {}) {
+  const pb = loadPlaybook(fx(`playbooks/${playbook}.yaml`));
+  return planRun({ playbook: pb.value, source: pb.source, host: resolveHost(host, inventory.hosts[host]!), vars, runId: RUN });
+}
+
+function problems(playbook: string, host = 'prod', vars: Record<string, string> = {}): string[] {
+  try {
+    plan(playbook, host, vars);
+  } catch (e) {
+    if (e instanceof InputError) return e.problems.map((p) => formatProblem({ ...p, file: p.file.replace(/.*\//, '') }));
+    throw e;
+  }
+  throw new Error('expected problems');
+}
+
+describe('planRun', () => {
+  it('builds the exact shell commands, quoting every value', () => {
+    const p = plan('release', 'prod', { release: "v2; rm -rf / #'" });
+    const [mark] = p.steps;
+    expect(mark).toMatchObject({
+      index: 1,
+      name: 'Mark the release',
+      action: 'shell',
+      env: 'blue',
+      mutates: true,
+      run: [{ cmd: `cd /home/ubuntu/TimeTracking-BLUE/server && echo 'v2; rm -rf / #'\\''' > /home/ubuntu/TimeTracking-BLUE/server/RELEASE` }],
+      verify: [{ cmd: `cd /home/ubuntu/TimeTracking-BLUE/server && grep -qx 'v2; rm -rf / #'\\''' /home/ubuntu/TimeTracking-BLUE/server/RELEASE` }],
+      undo: [{ cmd: 'cd /home/ubuntu/TimeTracking-BLUE/server && rm -f /home/ubuntu/TimeTracking-BLUE/server/RELEASE' }],
+    });
+    expect(p.vars.release).toBe("v2; rm -rf / #'");
+  });
+
+  it('expands `envs:` into one step per env, in order', () => {
+    const p = plan('release');
+    expect(p.steps.map((s) => `${s.index} ${s.name} ${s.env}`)).toEqual([
+      '1 Mark the release blue',
+      '2 Back up both databases (blue) blue',
+      '3 Back up both databases (green) green',
+      '4 GREEN answers green',
+    ]);
+  });
+
+  it('backs up to a path derived from the run id, and verifies integrity and row counts', () => {
+    const backup = plan('release').steps[1]!;
+    expect(backup.mutates).toBe(false);
+    expect(backup.run[0]!.cmd).toContain('src=/home/ubuntu/TimeTracking-BLUE/server/database.db; dir=/home/ubuntu/bg-backups; dst=/home/ubuntu/bg-backups/blue-20261121T120000Z-abcd.db');
+    expect(backup.run[0]!.cmd).toContain('VACUUM INTO');
+    expect(backup.run[0]!.cmd).not.toMatch(/\bcp\b/);
+    expect(backup.run[1]!.cmd).toContain('tail -n +21');
+    expect(backup.verify[0]!.cmd).toContain('PRAGMA integrity_check');
+    expect(backup.undo).toEqual([]);
+  });
+
+  it('gives health a retry policy from `with:`', () => {
+    const health = plan('release').steps[3]!;
+    expect(health.run).toEqual([]);
+    expect(health.verify[0]!.retry).toEqual({ attempts: 4, intervalMs: 500, factor: 1.5, maxIntervalMs: 10_000 });
+    expect(health.verify[0]!.cmd).toContain("url=http://127.0.0.1:3001/api/health");
+  });
+
+  it('records where the journal goes', () => {
+    expect(plan('release').journalDir).toBe(`~/.bg/runs/${RUN}`);
+  });
+
+  it('reports every problem of a playbook at once, located', () => {
+    const p = problems('many-problems-planned');
+    expect(p).toEqual([
+      expect.stringMatching(/^many-problems-planned\.yaml:7:5: steps\.1\.action: unknown action `teleport` \(known: backup, health, shell\)/),
+      expect.stringMatching(/^many-problems-planned\.yaml:11:13: steps\.2\.with\.retries: .*expected number/),
+      expect.stringMatching(/^many-problems-planned\.yaml:14:5: steps\.3\.env: unknown env `purple` \(host has: blue, green\)/),
+      expect.stringMatching(/^many-problems-planned\.yaml:17:13: steps\.4\.with\.command: unknown name `vars\.nope`/),
+    ]);
+  });
+
+  it('requires variables declared with a null default', () => {
+    expect(problems('required-var')).toEqual([expect.stringMatching(/required-var\.yaml:3:3: vars\.release: variable `release` is required: pass --var release=VALUE/)]);
+    expect(plan('required-var', 'prod', { release: 'r1' }).steps[0]!.run[0]!.cmd).toBe('echo r1');
+  });
+
+  it('refuses an action that needs an env field the inventory lacks', () => {
+    expect(problems('release', 'box')).toEqual(
+      expect.arrayContaining([expect.stringMatching(/steps\.1\.envs\.1: unknown env `green` \(host has: blue\)/)]),
+    );
+  });
+});
