@@ -2,9 +2,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BgError, ExitCode } from '../errors.js';
-import { planOptions, printPlans } from './commands/plan.js';
-import { runCommand } from './commands/run.js';
-import { validateCommand } from './commands/validate.js';
+import { planOptions } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -15,6 +13,8 @@ const EXIT_CODES = `Exit codes:
   3  the host is locked by another run
   4  a step failed and the rollback did not complete (a person must look)
   5  the host could not be reached or authenticated (nothing was changed)`;
+
+// Command modules load lazily so that `bg --version` and `--help` start fast (see bench/README.md).
 
 /** Parse argv, run the command, and turn every outcome into a documented exit code. */
 export async function main(argv = hideBin(process.argv)): Promise<number> {
@@ -36,23 +36,23 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .example('$0 run phase1 --host prod --dry-run', 'preview every command')
           .example('$0 run phase2 --host prod', 'run it'),
       async (a) => {
-        code = await runCommand(a as never);
+        code = await (await import('./commands/run.js')).runCommand(a as never);
       },
     )
     .command(
       'plan <playbook>',
       'Show the plan for a playbook (same as run --dry-run)',
       (y) => planOptions(y).example('$0 plan phase1 --host prod --json', 'the plan as JSON'),
-      (a) => {
-        code = printPlans(a as never);
+      async (a) => {
+        code = (await import('./commands/plan.js')).printPlans(a as never);
       },
     )
     .command(
       'validate [files..]',
       'Check the inventory and playbooks; every problem with file:line:column',
       (y) => y.positional('files', { type: 'string', array: true, describe: 'Files to check (default: the inventory and every playbook)' }),
-      (a) => {
-        code = validateCommand(a as never);
+      async (a) => {
+        code = (await import('./commands/validate.js')).validateCommand(a as never);
       },
     )
     .demandCommand(1, 'name a command: run, plan or validate (bg --help lists them)')

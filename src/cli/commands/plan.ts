@@ -1,4 +1,3 @@
-import type { Argv } from 'yargs';
 import { planFromArgs, type PlanArgs } from '../context.js';
 import { formatPlan } from '../print-plan.js';
 
@@ -14,10 +13,3 @@ export function printPlans(args: PrintArgs, write = (s: string) => process.stdou
   return 0;
 }
 
-export function planOptions<T>(y: Argv<T>) {
-  return y
-    .positional('playbook', { type: 'string', demandOption: true, describe: 'Playbook name (./playbooks/NAME.yaml or built-in) or path' })
-    .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'Host(s) or group(s) from the inventory, comma-separated' })
-    .option('var', { type: 'string', array: true, describe: 'Set a playbook variable: --var NAME=value (repeatable)' })
-    .option('json', { type: 'boolean', describe: 'Print the plan as JSON (an array, one plan per host)' });
-}

@@ -1,0 +1,91 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bg } from '../harness/cli.js';
+import { healthServer, type HealthServer } from '../harness/http-app.js';
+import { makeSandbox, rowCounts, type Sandbox } from '../harness/sandbox.js';
+import { targets } from './all-targets.js';
+
+const fixture = (name: string) => new URL(`../fixtures/playbooks/${name}.yaml`, import.meta.url).pathname;
+
+describe.each(targets())('bg run on the $name host', (target) => {
+  let sb: Sandbox;
+  let health: HealthServer;
+  let env: Record<string, string>;
+  const run = (args: string[]) => bg(args, { cwd: sb.root, env });
+
+  beforeAll(async () => {
+    sb = makeSandbox();
+    health = await healthServer();
+    writeFileSync(join(sb.root, 'hosts.yaml'), `hosts:\n${target.hostYaml(sb, health.url)}`);
+    env = target.env();
+  });
+  afterAll(async () => {
+    await health.stop();
+    sb.remove();
+  });
+
+  it('--dry-run and plan change nothing and print the exact commands', async () => {
+    const before = sb.checksum();
+    const dry = await run(['run', fixture('e2e-core'), '--host', 'box', '--dry-run', '--var', 'release=x; touch /tmp/pwned']);
+    expect(dry.exitCode).toBe(0);
+    expect(dry.stdout).toContain(`printf '%s\\n' 'x; touch /tmp/pwned' > RELEASE`);
+    expect(dry.stdout).toContain('VACUUM INTO');
+    const json = await run(['plan', fixture('e2e-core'), '--host', 'box', '--json']);
+    expect(JSON.parse(json.stdout)[0].steps).toHaveLength(4);
+    expect(sb.checksum()).toBe(before);
+  });
+
+  it('backs up both databases, verified, and waits for the health check to come up', async () => {
+    void health.start(1500); // down at first: the step must retry until it answers
+    const r = await run(['run', fixture('e2e-core'), '--host', 'box', '--var', "release=it's v2"]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/attempt 1\/15 failed/);
+    expect(r.stdout).toMatch(/box: 4 steps done/);
+    const backups = readdirSync(join(sb.root, 'backups')).filter((f) => f.endsWith('.db'));
+    expect(backups).toHaveLength(2);
+    for (const envName of ['blue', 'green'] as const) {
+      const copy = join(sb.root, 'backups', backups.find((b) => b.startsWith(envName))!);
+      expect(execFileSync('sqlite3', [copy, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim()).toBe('ok');
+      expect(rowCounts(copy)).toEqual(rowCounts(sb[envName].db));
+    }
+    expect(readFileSync(join(sb.blue.dir, 'RELEASE'), 'utf8')).toBe("it's v2\n");
+    // The journal on the host holds the plan and every event.
+    const runs = readdirSync(join(sb.root, 'journal', 'runs'));
+    const log = readFileSync(join(sb.root, 'journal', 'runs', runs[0]!, 'log'), 'utf8');
+    expect(log).toMatch(/"event":"step-start","step":3/);
+    expect(log).toMatch(/"event":"run-end","detail":"done"/);
+  });
+
+  it('prunes backups to `keep`', async () => {
+    for (let i = 0; i < 3; i++) expect((await run(['run', fixture('e2e-core'), '--host', 'box'])).exitCode).toBe(0);
+    const blue = readdirSync(join(sb.root, 'backups')).filter((f) => /^blue-.*\.db$/.test(f));
+    expect(blue).toHaveLength(3);
+  });
+
+  it('stops at a failing verify with exit 1, names host, step, command and stderr, and undoes what ran', async () => {
+    const r = await run(['run', fixture('e2e-failing-verify'), '--host', 'box']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('"Claim something false" failed on box: verify exited 1');
+    expect(r.stderr).toContain('test -f /nonexistent/file');
+    expect(r.stderr).toContain('the file is not there');
+    expect(r.stderr).toMatch(/box: rolled back/);
+    expect(existsSync(join(sb.blue.dir, 'MARKER'))).toBe(false);
+  });
+
+  it('--json prints one event per line', async () => {
+    const r = await run(['run', fixture('e2e-core'), '--host', 'box', '--json']);
+    expect(r.exitCode).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events[0]).toMatchObject({ type: 'run-start', host: 'box' });
+    expect(events.at(-1)).toMatchObject({ type: 'run-end', outcome: 'done', exitCode: 0 });
+    expect(events.filter((e) => e.type === 'step-done')).toHaveLength(4);
+  });
+
+  it('CI output has no escape codes', async () => {
+    const r = await run(['run', fixture('e2e-core'), '--host', 'box']);
+    expect(r.stdout + r.stderr).not.toMatch(/\u001b\[/);
+  });
+});

@@ -1,0 +1,24 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+// The tests run real sqlite3, curl and OpenSSH: install them when missing (Debian, as root),
+// so that a fresh machine needs nothing but `npm test`.
+const NEEDED: Array<{ check: () => boolean; pkg: string }> = [
+  { check: () => spawnSync('sqlite3', ['--version']).status === 0, pkg: 'sqlite3' },
+  { check: () => spawnSync('curl', ['--version']).status === 0, pkg: 'curl' },
+  { check: () => existsSync('/usr/sbin/sshd'), pkg: 'openssh-server' },
+  { check: () => spawnSync('ssh-keygen', ['-?']).error === undefined, pkg: 'openssh-client' },
+];
+
+export default function setup(): void {
+  const missing = NEEDED.filter((n) => !n.check()).map((n) => n.pkg);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version']).status !== 0)
+    throw new Error(`the tests need ${missing.join(', ')}; install them (not root or no apt-get here)`);
+  console.log(`[setup] installing ${missing.join(', ')} with apt-get`);
+  const install = () => spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+  if (!install()) {
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    if (!install()) throw new Error(`apt-get install ${missing.join(' ')} failed`);
+  }
+}
