@@ -46,6 +46,11 @@ export const hostSchema = z
       .optional(),
     journal: z.string().min(1).default('~/.bg').describe('Directory on the host for journals and the lock'),
     vars: z.record(name, z.union([z.string(), z.number(), z.boolean()])).default({}),
+    path: z.array(z.string().min(1)).default([]).describe('Directories put in front of PATH for every command (e.g. where nvm put node)'),
+    environment: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'), z.union([z.string(), z.number()]))
+      .default({})
+      .describe('Variables exported for every command on the host (e.g. PM2_HOME); sshd drops client-side variables'),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import type { HostConfig } from '../config/inventory-schema.js';
-import { joinPath } from './quote.js';
+import { joinPath, quotePath } from './quote.js';
 import type { PathValue, TemplateScope } from './template.js';
 
 /** An env with every path resolved against its dir (paths stay host-side strings). */
@@ -23,6 +23,8 @@ export interface ResolvedHost {
   backups?: { dir: string; keep: number };
   journal: string;
   vars: Record<string, string | number | boolean>;
+  /** `export ...;` put before every command on the host, or '' (from `path:` and `environment:`). */
+  commandPrefix: string;
 }
 
 /** Resolve an inventory host into the model actions build commands from. */
@@ -52,7 +54,15 @@ export function resolveHost(name: string, cfg: HostConfig): ResolvedHost {
     backups: cfg.backups,
     journal: cfg.journal,
     vars: cfg.vars,
+    commandPrefix: commandPrefix(cfg),
   };
+}
+
+/** Variables travel inside the command: sshd drops the client's environment (no AcceptEnv). */
+function commandPrefix(cfg: HostConfig): string {
+  const assignments = Object.entries(cfg.environment).map(([k, v]) => `${k}=${quotePath(String(v))}`);
+  if (cfg.path.length) assignments.push(`PATH=${cfg.path.map(quotePath).join(':')}:"$PATH"`);
+  return assignments.length ? `export ${assignments.join(' ')}; ` : '';
 }
 
 const path = (p: string | undefined): PathValue | undefined => (p === undefined ? undefined : { kind: 'path', path: p });

@@ -122,10 +122,10 @@ function buildStep(
         action: action.name,
         env: env?.name,
         mutates: body.mutates,
-        capture: body.capture ?? [],
-        run: body.run,
-        verify: body.verify,
-        undo: body.undo ?? [],
+        capture: withPrefix(body.capture ?? [], ctx.host.commandPrefix),
+        run: withPrefix(body.run, ctx.host.commandPrefix),
+        verify: withPrefix(body.verify, ctx.host.commandPrefix),
+        undo: withPrefix(body.undo ?? [], ctx.host.commandPrefix),
         undoNote: body.undoNote,
       },
     };
@@ -133,6 +133,11 @@ function buildStep(
     if (e instanceof PlanProblem) return { problems: [[e.field, e.message]] };
     throw e;
   }
+}
+
+/** Every command of a host starts with its `environment:` and `path:` exports. */
+function withPrefix<C extends { cmd: string }>(commands: C[], prefix: string): C[] {
+  return prefix ? commands.map((c) => ({ ...c, cmd: prefix + c.cmd })) : commands;
 }
 
 /** Render every string under `with:`; fields listed in `shell` are shell text, the rest raw values. */

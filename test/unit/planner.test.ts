@@ -93,3 +93,14 @@ describe('planRun', () => {
     );
   });
 });
+
+describe('host environment and path', () => {
+  it('exports them, quoted, before every command', async () => {
+    const { hostSchema } = await import('../../src/config/inventory-schema.js');
+    const cfg = hostSchema.parse({ local: true, envs: { blue: { dir: '/b' }, green: { dir: '/g', health: 'http://127.0.0.1:1/' } }, path: ['~/.nvm/bin', '/opt/my node/bin'], environment: { PM2_HOME: "/tmp/it's" } });
+    const pb = loadPlaybook(fx('playbooks/release.yaml'));
+    const p = planRun({ playbook: pb.value, source: pb.source, host: resolveHost('x', cfg), vars: {}, runId: RUN });
+    const prefix = `export PM2_HOME='/tmp/it'\\''s' PATH="$HOME"/.nvm/bin:'/opt/my node/bin':"$PATH"; `;
+    for (const step of p.steps) for (const c of [...step.run, ...step.verify, ...step.undo]) expect(c.cmd.startsWith(prefix)).toBe(true);
+  });
+});
