@@ -97,7 +97,7 @@ describe('planRun', () => {
 describe('host environment and path', () => {
   it('exports them, quoted, before every command', async () => {
     const { hostSchema } = await import('../../src/config/inventory-schema.js');
-    const cfg = hostSchema.parse({ local: true, envs: { blue: { dir: '/b' }, green: { dir: '/g', health: 'http://127.0.0.1:1/' } }, path: ['~/.nvm/bin', '/opt/my node/bin'], environment: { PM2_HOME: "/tmp/it's" } });
+    const cfg = hostSchema.parse({ local: true, envs: { blue: { dir: '/b', db: 'b.db' }, green: { dir: '/g', db: 'g.db', health: 'http://127.0.0.1:1/' } }, path: ['~/.nvm/bin', '/opt/my node/bin'], environment: { PM2_HOME: "/tmp/it's" } });
     const pb = loadPlaybook(fx('playbooks/release.yaml'));
     const p = planRun({ playbook: pb.value, source: pb.source, host: resolveHost('x', cfg), vars: {}, runId: RUN });
     const prefix = `export PM2_HOME='/tmp/it'\\''s' PATH="$HOME"/.nvm/bin:'/opt/my node/bin':"$PATH"; `;
