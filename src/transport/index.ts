@@ -9,5 +9,5 @@ export interface TransportOptions {
 export async function createTransport(name: string, cfg: HostConfig, opts: TransportOptions = {}): Promise<Transport> {
   if (cfg.local || !cfg.ssh) return new (await import('./local.js')).LocalTransport(name);
   const { createSshTransport } = await import('./ssh.js');
-  return createSshTransport(name, cfg.ssh, opts);
+  return createSshTransport(name, cfg.ssh, { ...opts, onNotice: (m) => process.stderr.write(`bg: ${name}: ${m}\n`) });
 }

@@ -1,6 +1,6 @@
-import { localTarget, type Target } from './targets.js';
+import { localTarget, sshTarget, type Target } from './targets.js';
 
-/** The hosts every e2e scenario runs on. */
+/** The hosts every core e2e scenario runs on: this machine, and over a real sshd. */
 export function targets(): Target[] {
-  return [localTarget];
+  return [localTarget, sshTarget()];
 }

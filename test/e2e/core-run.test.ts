@@ -6,6 +6,7 @@ import { bg } from '../harness/cli.js';
 import { healthServer, type HealthServer } from '../harness/http-app.js';
 import { makeSandbox, rowCounts, type Sandbox } from '../harness/sandbox.js';
 import { targets } from './all-targets.js';
+import { envsYaml } from './targets.js';
 
 const fixture = (name: string) => new URL(`../fixtures/playbooks/${name}.yaml`, import.meta.url).pathname;
 
@@ -16,13 +17,15 @@ describe.each(targets())('bg run on the $name host', (target) => {
   const run = (args: string[]) => bg(args, { cwd: sb.root, env });
 
   beforeAll(async () => {
+    await target.setup();
     sb = makeSandbox();
     health = await healthServer();
-    writeFileSync(join(sb.root, 'hosts.yaml'), `hosts:\n${target.hostYaml(sb, health.url)}`);
+    writeFileSync(join(sb.root, 'hosts.yaml'), `hosts:\n${target.hostYaml('box', envsYaml(sb, health.url))}`);
     env = target.env();
   });
   afterAll(async () => {
     await health.stop();
+    await target.teardown();
     sb.remove();
   });
 

@@ -1,14 +1,18 @@
+import { startSshd, type SshdHandle } from '../harness/sshd.js';
 import type { Sandbox } from '../harness/sandbox.js';
 
 /** How a test reaches "the host": this machine directly, or the project's own sshd. */
 export interface Target {
   name: string;
-  /** The inventory host block (YAML, indented under `hosts:`) for a sandbox. */
-  hostYaml(sb: Sandbox, healthUrl: string): string;
-  /** Extra environment for the bg process (known_hosts, keys). */
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** The inventory host block (YAML, indented under `hosts:`) named `hostName`. */
+  hostYaml(hostName: string, body: string): string;
+  /** Extra environment for the bg process (known_hosts, ssh config). */
   env(): Record<string, string>;
 }
 
+/** The envs, backups and journal of a sandbox, as host fields (4-space indent). */
 export function envsYaml(sb: Sandbox, healthUrl: string): string {
   return `    envs:
       blue: { dir: ${sb.blue.dir}, db: database.db, health: "${healthUrl}" }
@@ -20,6 +24,26 @@ export function envsYaml(sb: Sandbox, healthUrl: string): string {
 
 export const localTarget: Target = {
   name: 'local',
-  hostYaml: (sb, url) => `  box:\n    local: true\n${envsYaml(sb, url)}`,
+  setup: async () => undefined,
+  teardown: async () => undefined,
+  hostYaml: (name, body) => `  ${name}:\n    local: true\n${body}`,
   env: () => ({}),
 };
+
+/** A real OpenSSH sshd on 127.0.0.1, logged into as an unprivileged user with a key file. */
+export function sshTarget(opts: { user?: string } = {}): Target & { sshd(): SshdHandle } {
+  let sshd: SshdHandle | undefined;
+  return {
+    name: 'ssh',
+    sshd: () => sshd!,
+    setup: async () => {
+      sshd = await startSshd(opts);
+    },
+    teardown: async () => {
+      await sshd?.stop();
+    },
+    hostYaml: (name, body) =>
+      `  ${name}:\n    ssh: { host: 127.0.0.1, port: ${sshd!.port}, user: ${sshd!.user}, key: ${sshd!.clientKeyPath} }\n${body}`,
+    env: () => ({ BG_KNOWN_HOSTS: sshd!.knownHostsPath, BG_SSH_CONFIG: '/dev/null', SSH_AUTH_SOCK: '' }),
+  };
+}
