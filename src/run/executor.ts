@@ -124,6 +124,7 @@ async function runHost({ plan, transport }: HostRun, hostTask: Task, opts: Execu
     failure ??= e as Error;
   }
   if (!failure) {
+    // Every step is done and verified: a journal that cannot take its last line is not a failed run.
     await journal.record('run-end', undefined, 'done').catch(() => undefined);
     return finish('done', ExitCode.ok);
   }
