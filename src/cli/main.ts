@@ -31,6 +31,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .option('dry-run', { alias: 'n', type: 'boolean', describe: 'Print every command that would run; change nothing' })
           .option('ci', { type: 'boolean', describe: 'Plain log output (automatic when CI=true or stdout is not a TTY)' })
           .option('rollback', { type: 'boolean', default: true, describe: 'Undo completed steps when a step fails (--no-rollback leaves the host as it is)' })
+          .option('lock-wait', { type: 'number', describe: 'Wait up to SECONDS for another run to release the host lock (default: exit 3 at once)' })
           .option('serial', { type: 'number', describe: 'Run N hosts at a time; each batch finishes before the next starts' })
           .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' })
           .example('$0 run phase1 --host prod --dry-run', 'preview every command')
@@ -55,7 +56,51 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
         code = (await import('./commands/validate.js')).validateCommand(a as never);
       },
     )
-    .demandCommand(1, 'name a command: run, plan or validate (bg --help lists them)')
+    .command(
+      'rollback',
+      'Undo a run (default: the last) from its journal on the host, newest step first',
+      (y) =>
+        y
+          .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'The host (one)' })
+          .option('run', { type: 'string', describe: 'Run id to undo (default: the last run; bg history lists them)' })
+          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'Show what would be undone, with the commands, and what it would discard; change nothing' })
+          .option('force', { type: 'boolean', describe: 'Undo even though later runs built on this one' })
+          .option('accept-data-loss', { type: 'boolean', describe: 'Go ahead although restoring a backup discards data written after it' })
+          .option('lock-wait', { type: 'number', describe: 'Wait up to SECONDS for the host lock' })
+          .option('ci', { type: 'boolean', describe: 'Plain log output' })
+          .option('json', { type: 'boolean', describe: 'One JSON event per line' })
+          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record an unknown host key' })
+          .example('$0 rollback --host prod --dry-run', 'what undoing the last run would do'),
+      async (a) => {
+        code = await (await import('./commands/rollback.js')).rollbackCommand(a as never);
+      },
+    )
+    .command(
+      'history',
+      'Runs recorded on the host(s): outcome, duration, who',
+      (y) =>
+        y
+          .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'Host(s) or group(s)' })
+          .option('limit', { type: 'number', default: 20, describe: 'How many recent runs per host' })
+          .option('json', { type: 'boolean', describe: 'JSON output' })
+          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record an unknown host key' }),
+      async (a) => {
+        code = await (await import('./commands/history.js')).historyCommand(a as never);
+      },
+    )
+    .command(
+      'unlock',
+      'Remove a lock left by a run that is gone',
+      (y) =>
+        y
+          .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'Host(s) or group(s)' })
+          .option('force', { type: 'boolean', describe: 'Remove the lock even if its run may still be going' })
+          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record an unknown host key' }),
+      async (a) => {
+        code = await (await import('./commands/unlock.js')).unlockCommand(a as never);
+      },
+    )
+    .demandCommand(1, 'name a command (bg --help lists them)')
     .strict()
     .recommendCommands()
     .epilogue(`${EXIT_CODES}\n\nDocs: README.md in the package (npm docs bg-deploy)`)

@@ -9,6 +9,8 @@ export interface StepBody {
   run: Command[];
   verify: Probe[];
   undo?: Command[];
+  /** Read-only commands printing what the undo would discard (see PlanStep.discardCheck). */
+  discardCheck?: Command[];
   undoNote?: string;
 }
 

@@ -126,6 +126,7 @@ function buildStep(
         run: withPrefix(body.run, ctx.host.commandPrefix),
         verify: withPrefix(body.verify, ctx.host.commandPrefix),
         undo: withPrefix(body.undo ?? [], ctx.host.commandPrefix),
+        ...(body.discardCheck ? { discardCheck: withPrefix(body.discardCheck, ctx.host.commandPrefix) } : {}),
         undoNote: body.undoNote,
       },
     };

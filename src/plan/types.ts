@@ -33,6 +33,12 @@ export interface PlanStep {
   run: Command[];
   verify: Probe[];
   undo: Command[];
+  /**
+   * Read-only commands that print what undoing this step would throw away (e.g. rows written
+   * after the backup it restores); empty output means nothing. `bg rollback` shows it and asks
+   * for --accept-data-loss.
+   */
+  discardCheck?: Command[];
   /** Why there is no undo, when there is none (shown by dry-run and rollback). */
   undoNote?: string;
 }

@@ -4,11 +4,13 @@ import type { Plan, PlanStep } from '../plan/types.js';
 import type { Transport } from '../transport/transport.js';
 import type { EventSink, HostStatus } from './events.js';
 import { Journal } from './journal.js';
+import type { RunMeta } from './run-meta.js';
 import { StepFailure } from './step-error.js';
 import { runStep, undoStep, type StepContext } from './step-runner.js';
 
 export interface HostRun {
   plan: Plan;
+  meta: RunMeta;
   /** Connected before the run starts, so that a host that cannot be reached changes nothing. */
   transport: Transport;
 }
@@ -78,7 +80,7 @@ export async function executeRuns(runs: HostRun[], opts: ExecuteOptions): Promis
   );
 }
 
-async function runHost({ plan, transport }: HostRun, hostTask: Task, opts: ExecuteOptions): Promise<HostOutcome> {
+async function runHost({ plan, meta, transport }: HostRun, hostTask: Task, opts: ExecuteOptions): Promise<HostOutcome> {
   const started = performance.now();
   const host = plan.host.name;
   const emit = opts.emit;
@@ -95,7 +97,7 @@ async function runHost({ plan, transport }: HostRun, hostTask: Task, opts: Execu
   emit({ type: 'run-start', host, runId: plan.runId, playbook: plan.playbook.name, steps: plan.steps.length, dryRun: false });
   let failure: Error | undefined;
   try {
-    await journal.start(plan);
+    await journal.start(plan, meta);
     const steps = hostTask.newListr(
       plan.steps.map((step) => ({
         title: `${step.index}. ${step.name}`,
@@ -140,8 +142,39 @@ async function runHost({ plan, transport }: HostRun, hostTask: Task, opts: Execu
     : finish('rolled-back', ExitCode.stepFailed, failure);
 }
 
+export interface RollbackOutcome {
+  left: PlanStep[];
+  error?: Error;
+}
+
+/**
+ * `bg rollback`: undo journaled steps of an earlier run (newest first) through the same code as the
+ * automatic rollback, recording each undo in that run's journal.
+ */
+export async function executeRollback(run: { plan: Plan; transport: Transport; steps: PlanStep[] }, opts: ExecuteOptions): Promise<RollbackOutcome> {
+  const { plan, transport, steps } = run;
+  const journal = new Journal(transport, plan.journalDir);
+  let outcome: RollbackOutcome = { left: steps };
+  await new Listr(
+    [
+      {
+        title: `undo run ${plan.runId} (${plan.playbook.name}) on ${plan.host.name}`,
+        task: async (_c, task) => {
+          outcome = await rollback(plan, steps, transport, journal, task, opts);
+          await journal.record('run-end', undefined, outcome.left.length ? 'rollback incomplete' : 'rolled back').catch(() => undefined);
+          if (outcome.left.length) throw new Error('ROLLBACK INCOMPLETE');
+        },
+      },
+    ],
+    { renderer: opts.renderer, fallbackRenderer: 'simple', registerSignalListeners: false, rendererOptions: { collapseSubtasks: false } as object },
+  )
+    .run()
+    .catch(() => undefined);
+  return outcome;
+}
+
 /** Undo steps newest first; stop at the first undo that fails. Returns the steps left as they are. */
-async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, journal: Journal, hostTask: Task, opts: ExecuteOptions): Promise<{ left: PlanStep[]; error?: Error }> {
+async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, journal: Journal, hostTask: Task, opts: ExecuteOptions): Promise<RollbackOutcome> {
   const host = plan.host.name;
   if (steps.length === 0) return { left: [] };
   opts.emit({ type: 'rollback-start', host, steps: steps.map((s) => s.index) });
@@ -173,7 +206,7 @@ async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, jou
     })),
     { exitOnError: true, concurrent: false },
   );
-  hostTask.title = `${hostTask.title} — rolling back`;
+  if (!hostTask.title?.startsWith('undo')) hostTask.title = `${hostTask.title} — rolling back`;
   await undo.run().catch(() => undefined);
   return { left, error };
 }

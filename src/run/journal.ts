@@ -1,7 +1,15 @@
 import type { Plan } from '../plan/types.js';
+import type { RunMeta } from './run-meta.js';
 import { quotePath, shellQuote } from '../plan/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { BgError, ExitCode } from '../errors.js';
+
+/** What run.json holds. */
+export interface JournaledRun {
+  version: 1;
+  meta: RunMeta;
+  plan: Plan;
+}
 
 export type JournalEvent = 'run-start' | 'step-start' | 'step-done' | 'step-failed' | 'undo-start' | 'undone' | 'undo-failed' | 'run-end';
 
@@ -11,8 +19,8 @@ export type JournalEvent = 'run-start' | 'step-start' | 'step-done' | 'step-fail
 const DURABLE: ReadonlySet<JournalEvent> = new Set(['run-start', 'step-start', 'step-failed', 'undo-start', 'undo-failed', 'run-end']);
 
 /**
- * The journal of one run lives on the host, in the run's directory: plan.json (which holds every
- * step's undo commands) and log (one JSON line per event, stamped by the host's clock). A rollback
+ * The journal of one run lives on the host, in the run's directory: run.json (who started it, and
+ * the plan, which holds every step's undo commands) and log (one JSON line per event, stamped by the host's clock). A rollback
  * needs nothing else, even after the machine that started the run is gone.
  */
 export class Journal {
@@ -23,12 +31,15 @@ export class Journal {
     readonly dir: string,
   ) {}
 
-  /** Write plan.json and the run-start event durably, in one round trip, before the first step. */
-  async start(plan: Plan): Promise<void> {
+  /** Write run.json and the run-start event durably, in one round trip, before the first step. */
+  async start(plan: Plan, meta: RunMeta): Promise<void> {
     const dir = quotePath(this.dir);
-    const writePlan = `mkdir -p ${dir} && cat > ${dir}/plan.json.tmp && sync ${dir}/plan.json.tmp && mv ${dir}/plan.json.tmp ${dir}/plan.json`;
+    // meta.json duplicates run.json's header so that `bg history` need not read whole plans.
+    const writeMeta = `printf '%s\\n' ${shellQuote(JSON.stringify(meta))} > ${dir}/meta.json`;
+    const writeRun = `mkdir -p ${dir} && cat > ${dir}/run.json.tmp && ${writeMeta} && sync ${dir}/run.json.tmp ${dir}/meta.json && mv ${dir}/run.json.tmp ${dir}/run.json`;
     this.pending.push(this.line('run-start'));
-    await this.flush(writePlan, JSON.stringify(plan, null, 2) + '\n');
+    const doc: JournaledRun = { version: 1, meta, plan };
+    await this.flush(writeRun, JSON.stringify(doc, null, 2) + '\n');
   }
 
   /** Record one event; durable events are fsynced (with any buffered ones) before this returns. */

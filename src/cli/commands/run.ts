@@ -2,12 +2,15 @@ import { color } from 'listr2';
 import { ExitCode } from '../../errors.js';
 import { executeRuns, type HostOutcome } from '../../run/executor.js';
 import { closeAll, connectAll } from '../connect.js';
+import { HostLock } from '../../run/lock.js';
+import { runMeta } from '../../run/run-meta.js';
 import { planFromArgs } from '../context.js';
 import { chooseRenderer, eventSink } from '../output.js';
 import { printPlans, type PrintArgs } from './plan.js';
 
 export interface RunArgs extends PrintArgs {
   dryRun?: boolean;
+  lockWait?: number;
   ci?: boolean;
   rollback?: boolean;
   serial?: number;
@@ -22,16 +25,26 @@ export async function runCommand(args: RunArgs): Promise<number> {
     plans.map((p) => ({ name: p.plan.host.name, config: p.config })),
     { acceptNewHostKey: args.acceptNewHostKey },
   );
+  const command = `bg run ${args.playbook} --host ${args.host}`;
+  const runs = plans.map((p) => {
+    const meta = runMeta(p.plan.runId, p.plan.playbook.name, command);
+    const transport = transports.get(p.plan.host.name)!;
+    return { plan: p.plan, meta, transport, lock: new HostLock(transport, p.config.journal, meta) };
+  });
   const aborter = new AbortController();
   const onSigint = () => {
-    if (aborter.signal.aborted) process.exit(130);
+    if (aborter.signal.aborted) {
+      process.stderr.write(`bg: quitting; locks are left on ${runs.map((r) => r.plan.host.name).join(', ')} (bg unlock --host H)\n`);
+      process.exit(130);
+    }
     process.stderr.write('\nbg: interrupted; stopping the running step and rolling back (Ctrl-C again to quit at once)\n');
     aborter.abort();
   };
   process.on('SIGINT', onSigint);
   try {
+    await lockAll(runs.map((r) => r.lock), args.lockWait ?? 0);
     const outcomes = await executeRuns(
-      plans.map((p) => ({ plan: p.plan, transport: transports.get(p.plan.host.name)! })),
+      runs,
       {
         renderer: chooseRenderer(args),
         emit: eventSink(args),
@@ -43,8 +56,19 @@ export async function runCommand(args: RunArgs): Promise<number> {
     report(outcomes, args);
     return worst(outcomes);
   } finally {
+    await Promise.allSettled(runs.map((r) => r.lock.release()));
     process.off('SIGINT', onSigint);
     await closeAll(transports);
+  }
+}
+
+/** Take every host's lock or none: a run never starts on some hosts while another holds the rest. */
+async function lockAll(locks: HostLock[], waitSeconds: number): Promise<void> {
+  const results = await Promise.allSettled(locks.map((l) => l.acquire(waitSeconds)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(locks.map((l) => l.release()));
+    throw failed.reason;
   }
 }
 

@@ -1,0 +1,94 @@
+import { color } from 'listr2';
+import { BgError, ExitCode, UsageError } from '../../errors.js';
+import type { PlanStep } from '../../plan/types.js';
+import { executeRollback } from '../../run/executor.js';
+import { listRunIds, readRun } from '../../run/journal-reader.js';
+import { runState } from '../../run/journal-state.js';
+import { HostLock } from '../../run/lock.js';
+import { runMeta } from '../../run/run-meta.js';
+import { withHosts, type HostArgs } from '../host-session.js';
+import { chooseRenderer, eventSink } from '../output.js';
+
+export interface RollbackArgs extends HostArgs {
+  run?: string;
+  dryRun?: boolean;
+  force?: boolean;
+  acceptDataLoss?: boolean;
+  json?: boolean;
+  ci?: boolean;
+  lockWait?: number;
+}
+
+/** `bg rollback`: undo a finished or interrupted run from the journal on its host. */
+export async function rollbackCommand(args: RollbackArgs): Promise<number> {
+  const out = (s: string) => process.stdout.write(s + '\n');
+  return withHosts(args, async (hosts) => {
+    if (hosts.length !== 1) throw new UsageError('bg rollback works on one host at a time: name a single host');
+    const { name, config, transport } = hosts[0]!;
+    const ids = await listRunIds(transport, config.journal);
+    if (ids.length === 0) {
+      out(`${name}: no runs recorded in ${config.journal}; nothing to roll back`);
+      return ExitCode.ok;
+    }
+    const id = args.run ?? ids.at(-1)!;
+    if (!ids.includes(id)) throw new UsageError(`no run ${id} on ${name}; recent runs: ${ids.slice(-5).join(', ')} (bg history --host ${name})`);
+    const { doc, events } = await readRun(transport, config.journal, id);
+    const state = runState(doc.plan, events);
+    if (state.toUndo.length === 0) {
+      out(`${name}: run ${id} (${doc.plan.playbook.name}, ${state.status}) has nothing left to undo`);
+      return ExitCode.ok;
+    }
+
+    // A later run that changed the host built on this one: undoing underneath it breaks it.
+    const blocking: string[] = [];
+    for (const later of ids.slice(ids.indexOf(id) + 1)) {
+      const r = await readRun(transport, config.journal, later);
+      const s = runState(r.doc.plan, r.events);
+      if (s.toUndo.length) blocking.push(`${later} (${r.doc.plan.playbook.name}, ${s.status})`);
+    }
+    if (blocking.length && !args.force)
+      throw new BgError(`run ${id} on ${name} has later runs built on it: ${blocking.join(', ')}\nundo those first (bg rollback --host ${name} --run ID), or pass --force`, ExitCode.badInput);
+
+    out(`${name}: undo run ${id} (${doc.plan.playbook.name}, ${state.status}, by ${doc.meta.user}@${doc.meta.machine}), newest step first:`);
+    for (const step of state.toUndo) out(describeUndo(step, !!args.dryRun));
+
+    const discards = await discardReport(state.toUndo, transport);
+    for (const d of discards) out(color.yellow(`  ! undoing ${d.step.index}. ${d.step.name} discards:\n${d.text.replace(/^/gm, '      ')}`));
+    if (args.dryRun) return ExitCode.ok;
+    if (discards.length && !args.acceptDataLoss)
+      throw new BgError(`rolling back run ${id} on ${name} would discard the data listed above; pass --accept-data-loss to go ahead`, ExitCode.badInput);
+
+    const lock = new HostLock(transport, config.journal, runMeta(id, doc.plan.playbook.name, `bg rollback --run ${id}`));
+    await lock.acquire(args.lockWait ?? 0);
+    try {
+      const result = await executeRollback({ plan: doc.plan, transport, steps: state.toUndo }, { renderer: chooseRenderer(args), emit: eventSink(args) });
+      if (result.left.length) {
+        process.stderr.write(color.red(`${name}: ROLLBACK INCOMPLETE — a person must look.\n${result.error?.message ?? ''}\nNot undone, newest first:\n${result.left.map((s) => `  ${s.index}. ${s.name}`).join('\n')}\n`));
+        return ExitCode.rollbackIncomplete;
+      }
+      out(color.green(`↩ ${name}: run ${id} undone (${state.toUndo.length} step${state.toUndo.length > 1 ? 's' : ''})`));
+      return ExitCode.ok;
+    } finally {
+      await lock.release();
+    }
+  });
+}
+
+function describeUndo(step: PlanStep, withCommands: boolean): string {
+  const head = `  ${step.index}. ${step.name} [${step.action}${step.env ? `, ${step.env}` : ''}]`;
+  if (step.undo.length === 0) return `${head}: nothing to undo (${step.undoNote ?? 'no undo'})`;
+  if (!withCommands) return head;
+  return [head, ...step.undo.map((c) => c.cmd.split('\n').map((l, i) => (i ? '        ' : '      $ ') + l).join('\n'))].join('\n');
+}
+
+/** Run each step's read-only discard check; what they print is what the rollback would throw away. */
+async function discardReport(steps: PlanStep[], transport: import('../../transport/transport.js').Transport): Promise<Array<{ step: PlanStep; text: string }>> {
+  const found: Array<{ step: PlanStep; text: string }> = [];
+  for (const step of steps)
+    for (const check of step.discardCheck ?? []) {
+      const r = await transport.exec(check.cmd);
+      if (r.exitCode !== 0) throw new BgError(`cannot tell what undoing "${step.name}" would discard on ${transport.host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
+      if (r.stdout.trim()) found.push({ step, text: r.stdout.trim() });
+    }
+  return found;
+}

@@ -1,0 +1,60 @@
+import type { Plan, PlanStep } from '../plan/types.js';
+import type { JournalEvent } from './journal.js';
+
+export interface LoggedEvent {
+  t: string;
+  event: JournalEvent;
+  step?: number;
+  detail?: string;
+}
+
+export type RunStatus = 'done' | 'rolled-back' | 'rollback-incomplete' | 'failed, not rolled back' | 'interrupted';
+
+export interface RunState {
+  status: RunStatus;
+  startedAt?: string;
+  endedAt?: string;
+  /** Steps that changed the host and are not undone yet, newest first. */
+  toUndo: PlanStep[];
+  failedStep?: number;
+}
+
+/** Parse the log's JSON lines; a torn last line (power cut mid-write) is ignored. */
+export function parseLog(text: string): LoggedEvent[] {
+  const events: LoggedEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      events.push(JSON.parse(line) as LoggedEvent);
+    } catch {
+      // Only the last line can be torn; keep what was fully written.
+    }
+  }
+  return events;
+}
+
+const BY_DETAIL: Record<string, RunStatus> = {
+  done: 'done',
+  'rolled back': 'rolled-back',
+  'rollback incomplete': 'rollback-incomplete',
+  'failed, not rolled back': 'failed, not rolled back',
+};
+
+/** What a run did, from its plan and log: pure, so that rollback's decisions are testable. */
+export function runState(plan: Plan, events: LoggedEvent[]): RunState {
+  const started = new Set<number>();
+  const undone = new Set<number>();
+  let end: LoggedEvent | undefined;
+  let failedStep: number | undefined;
+  for (const e of events) {
+    if (e.event === 'step-start' && e.step !== undefined) started.add(e.step);
+    if (e.event === 'undone' && e.step !== undefined) undone.add(e.step);
+    if (e.event === 'step-failed') failedStep = e.step;
+    if (e.event === 'run-end') end = e;
+  }
+  const toUndo = plan.steps.filter((s) => s.mutates && started.has(s.index) && !undone.has(s.index)).reverse();
+  // The last run-end wins: a later `bg rollback` appends its own.
+  const detail = end?.detail ?? '';
+  const status: RunStatus = !end ? 'interrupted' : toUndo.length === 0 && detail !== 'done' ? 'rolled-back' : (BY_DETAIL[detail] ?? 'interrupted');
+  return { status, startedAt: events[0]?.t, endedAt: end?.t, toUndo, failedStep };
+}

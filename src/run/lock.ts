@@ -1,0 +1,70 @@
+import { LockedError, BgError, ExitCode } from '../errors.js';
+import { joinPath, quotePath, shellQuote } from '../plan/quote.js';
+import type { Transport } from '../transport/transport.js';
+import { describeHolder, type RunMeta } from './run-meta.js';
+
+const HELD = 3;
+
+/**
+ * One run at a time per host: `mkdir` of JOURNAL/lock is atomic on every filesystem, and the
+ * details file inside says who holds it. Released on every exit path by the caller's finally.
+ */
+export class HostLock {
+  private held = false;
+  private readonly dir: string;
+
+  constructor(
+    private readonly transport: Transport,
+    journalDir: string,
+    private readonly meta: RunMeta,
+  ) {
+    this.dir = joinPath(journalDir, 'lock');
+  }
+
+  /** Take the lock, polling up to `waitSeconds` while another run holds it; else LockedError (exit 3). */
+  async acquire(waitSeconds = 0): Promise<void> {
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      const d = quotePath(this.dir);
+      const r = await this.transport.exec(
+        `mkdir -p "$(dirname ${d})" && if mkdir ${d} 2>/dev/null; then cat > ${d}/info.json; else cat ${d}/info.json 2>/dev/null || echo '{}'; exit ${HELD}; fi`,
+        { stdin: JSON.stringify(this.meta) + '\n' },
+      );
+      if (r.exitCode === 0) {
+        this.held = true;
+        return;
+      }
+      if (r.exitCode !== HELD) throw new BgError(`cannot take the lock on ${this.transport.host} (${this.dir}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
+      if (Date.now() >= deadline) throw new LockedError(this.transport.host, `${describeHolder(parseInfo(r.stdout))}\n(wait with --lock-wait SECONDS; if that run is gone: bg unlock --host ${this.transport.host})`);
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+  }
+
+  /** Remove the lock if it is still ours. */
+  async release(): Promise<void> {
+    if (!this.held) return;
+    const d = quotePath(this.dir);
+    await this.transport.exec(`grep -qF ${shellQuote(`"runId":"${this.meta.runId}"`)} ${d}/info.json 2>/dev/null && rm -rf ${d}`);
+    this.held = false;
+  }
+}
+
+/** Read the lock of a host: undefined when free. */
+export async function readLock(transport: Transport, journalDir: string): Promise<Partial<RunMeta> | undefined> {
+  const d = quotePath(joinPath(journalDir, 'lock'));
+  const r = await transport.exec(`if [ -d ${d} ]; then cat ${d}/info.json 2>/dev/null || echo '{}'; else exit 1; fi`);
+  return r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
+}
+
+export async function removeLock(transport: Transport, journalDir: string): Promise<void> {
+  const r = await transport.exec(`rm -rf ${quotePath(joinPath(journalDir, 'lock'))}`);
+  if (r.exitCode !== 0) throw new BgError(`cannot remove the lock on ${transport.host}: ${r.stderr.trim()}`, ExitCode.stepFailed);
+}
+
+function parseInfo(text: string): Partial<RunMeta> {
+  try {
+    return JSON.parse(text) as Partial<RunMeta>;
+  } catch {
+    return {};
+  }
+}
