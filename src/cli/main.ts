@@ -57,6 +57,19 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       },
     )
     .command(
+      'lint <paths..>',
+      'Flag migrations that would break the version still running (expand/contract)',
+      (y) =>
+        y
+          .positional('paths', { type: 'string', array: true, describe: 'Migration files or directories (their *.sql, in order)' })
+          .option('dialect', { choices: ['sqlite', 'postgres'] as const, default: 'sqlite' as const, describe: 'SQL dialect' })
+          .option('json', { type: 'boolean', describe: 'The report as one JSON document' })
+          .example('$0 lint migrations/', 'every *.sql below migrations/, in migration order'),
+      async (a) => {
+        code = await (await import('../lint/command.js')).lintCommand(a as never);
+      },
+    )
+    .command(
       'rollback',
       'Undo a run (default: the last) from its journal on the host, newest step first',
       (y) =>
