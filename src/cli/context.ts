@@ -3,6 +3,7 @@ import { findInventory, findPlaybook, loadInventory, loadPlaybook } from '../con
 import { InputError, type Problem } from '../errors.js';
 import { resolveHost } from '../plan/host-model.js';
 import { planRun } from '../plan/planner.js';
+import { resolveVars } from '../plan/vars.js';
 import type { Plan } from '../plan/types.js';
 import { selectHosts } from './hosts.js';
 import { newRunId } from './run-id.js';
@@ -17,7 +18,8 @@ export interface PlanArgs {
 
 export interface Planned {
   inventory: Inventory;
-  plans: Array<{ plan: Plan; config: HostConfig }>;
+  /** Each host's plan, its inventory entry, and the secret values its plan refers to. */
+  plans: Array<{ plan: Plan; config: HostConfig; secrets: Record<string, string> }>;
 }
 
 /** Everything before execution: load, validate and plan for every host. Throws InputError with all problems. */
@@ -32,7 +34,10 @@ export function planFromArgs(args: PlanArgs, runId = newRunId()): Planned {
   for (const name of hostNames) {
     const config = inventory.value.hosts[name]!;
     try {
-      plans.push({ plan: planRun({ playbook: playbook.value, source: playbook.source, host: resolveHost(name, config), vars, runId }), config });
+      const host = resolveHost(name, config);
+      const plan = planRun({ playbook: playbook.value, source: playbook.source, host, vars, runId, environment: process.env });
+      const { secrets } = resolveVars([playbook.value.vars, host.vars, vars], process.env);
+      plans.push({ plan, config, secrets });
     } catch (e) {
       if (e instanceof InputError) problems.push(...e.problems);
       else throw e;

@@ -18,6 +18,14 @@ const EXIT_CODES = `Exit codes:
 
 /** Parse argv, run the command, and turn every outcome into a documented exit code. */
 export async function main(argv = hideBin(process.argv)): Promise<number> {
+  // Logs get plain text: no colour codes in CI unless asked for (before listr2 loads its colours).
+  const ci = argv.includes('--ci') || process.env.CI === 'true' || process.env.CI === '1' || !process.stdout.isTTY;
+  if (ci && !('FORCE_COLOR' in process.env)) process.env.NO_COLOR = '1';
+  // A closed pipe (`bg run ... | head`) must not kill a run halfway and leave its lock behind.
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
   let code: number = ExitCode.ok;
   const cli = yargs(argv)
     .scriptName('bg')
@@ -113,6 +121,15 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
         code = await (await import('./commands/unlock.js')).unlockCommand(a as never);
       },
     )
+    .command(
+      'init [dir]',
+      'Write hosts.yaml and playbooks/ for a new project (never over existing files)',
+      (y) => y.positional('dir', { type: 'string', describe: 'Where (default: here)' }),
+      async (a) => {
+        code = (await import('./commands/init.js')).initCommand(a as never);
+      },
+    )
+    .completion('completion', 'Print a shell completion script (bash/zsh): bg completion >> ~/.bashrc')
     .demandCommand(1, 'name a command (bg --help lists them)')
     .strict()
     .recommendCommands()

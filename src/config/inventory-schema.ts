@@ -1,5 +1,18 @@
 import { z } from 'zod';
 
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/**
+ * A variable's value: a plain value, or `{ env: NAME }` read from bg's environment at plan time;
+ * `secret: true` keeps it out of every plan, journal and output (see README, Secrets).
+ */
+export const varValue = z.union([
+  scalar,
+  z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), secret: z.boolean().default(false) }).strict(),
+  z.object({ value: scalar, secret: z.literal(true) }).strict(),
+]);
+export type VarValue = z.output<typeof varValue>;
+
 // Names are used in templates (`{{ blue.dir }}`) and file names: keep them plain.
 const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'use letters, digits, _ and -');
 
@@ -45,7 +58,7 @@ export const hostSchema = z
       .strict()
       .optional(),
     journal: z.string().min(1).default('~/.bg').describe('Directory on the host for journals and the lock'),
-    vars: z.record(name, z.union([z.string(), z.number(), z.boolean()])).default({}),
+    vars: z.record(name, varValue).default({}),
     path: z.array(z.string().min(1)).default([]).describe('Directories put in front of PATH for every command (e.g. where nvm put node)'),
     environment: z
       .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'), z.union([z.string(), z.number()]))

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { varValue } from './inventory-schema.js';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -7,7 +8,10 @@ export const stepSchema = z
     name: z.string({ error: 'every step needs a `name`' }).min(1, 'every step needs a `name`'),
     action: z.string({ error: 'every step needs an `action`' }).min(1),
     env: z.string().min(1).optional().describe('The env the step acts on (blue, green, ...)'),
-    envs: z.array(z.string().min(1)).min(1).optional().describe('Run the step once per env, in order'),
+    envs: z
+      .union([z.array(z.string().min(1)).min(1), z.string().min(1)])
+      .optional()
+      .describe('Run the step once per env, in order: a list, or a template such as "{{ vars.envs }}" giving names separated by commas or spaces'),
     with: z.record(z.string(), z.unknown()).default({}).describe('Parameters of the action'),
   })
   .strict()
@@ -18,7 +22,7 @@ export const playbookSchema = z
     name: z.string().min(1),
     description: z.string().optional(),
     // A null default makes the variable required: `--var NAME=value` must give it.
-    vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), scalar.nullable()).default({}),
+    vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), varValue.nullable()).default({}),
     steps: z.array(stepSchema).min(1, 'a playbook needs at least one step'),
   })
   .strict();

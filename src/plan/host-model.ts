@@ -1,4 +1,4 @@
-import type { HostConfig } from '../config/inventory-schema.js';
+import type { HostConfig, VarValue } from '../config/inventory-schema.js';
 import { joinPath, quotePath } from './quote.js';
 import type { PathValue, TemplateScope } from './template.js';
 
@@ -22,7 +22,7 @@ export interface ResolvedHost {
   sharedDb?: string;
   backups?: { dir: string; keep: number };
   journal: string;
-  vars: Record<string, string | number | boolean>;
+  vars: Record<string, VarValue>;
   /** `export ...;` put before every command on the host, or '' (from `path:` and `environment:`). */
   commandPrefix: string;
 }
@@ -83,7 +83,7 @@ function envScope(e: ResolvedEnv): TemplateScope {
 /** The names a playbook may reference: `{{ blue.dir }}`, `{{ env.app }}`, `{{ host.shared_db }}`, ... */
 export function templateScope(
   host: ResolvedHost,
-  vars: Record<string, string>,
+  vars: TemplateScope,
   run: { id: string; dir: string },
   env?: ResolvedEnv,
 ): TemplateScope {

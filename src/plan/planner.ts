@@ -8,6 +8,7 @@ import { templateScope, type ResolvedEnv, type ResolvedHost } from './host-model
 import { joinPath } from './quote.js';
 import { render, type TemplateScope } from './template.js';
 import type { Plan, PlanStep } from './types.js';
+import { resolveVars } from './vars.js';
 
 export interface PlanInput {
   playbook: Playbook;
@@ -16,6 +17,8 @@ export interface PlanInput {
   host: ResolvedHost;
   /** `--var K=V` values; they win over host and playbook vars. */
   vars: Record<string, string>;
+  /** Where `{ env: NAME }` variables are read from (bg's environment; tests pass their own). */
+  environment?: Record<string, string | undefined>;
   runId: string;
 }
 
@@ -26,12 +29,8 @@ export function planRun(input: PlanInput): Plan {
   const at = (path: Array<string | number>, message: string) =>
     problems.push(problemAt(source, path, `${message} (host ${host.name})`));
 
-  const vars: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...playbook.vars, ...host.vars, ...input.vars })) {
-    // A placeholder keeps the missing variable from also failing every template that uses it.
-    if (v === null) problems.push(problemAt(source, ['vars', k], `variable \`${k}\` is required: pass --var ${k}=VALUE`));
-    vars[k] = String(v ?? `<${k}>`);
-  }
+  const vars = resolveVars([playbook.vars, host.vars, input.vars], input.environment ?? {});
+  for (const p of vars.problems) problems.push(problemAt(source, ['vars', p.name], p.message));
   const runDir = joinPath(host.journal, `runs/${runId}`);
 
   const steps: PlanStep[] = [];
@@ -41,8 +40,9 @@ export function planRun(input: PlanInput): Plan {
       at(['steps', i, 'action'], `unknown action \`${step.action}\` (known: ${Object.keys(ACTIONS).sort().join(', ')})`);
       return;
     }
-    for (const env of stepEnvs(step, action, host, (p, m) => at(['steps', i, ...p], m))) {
-      const scope = templateScope(host, vars, { id: runId, dir: runDir }, env);
+    const hostScope = templateScope(host, vars.scope, { id: runId, dir: runDir });
+    for (const env of stepEnvs(step, action, host, hostScope, (p, m) => at(['steps', i, ...p], m))) {
+      const scope = templateScope(host, vars.scope, { id: runId, dir: runDir }, env);
       const built = buildStep(action, step, env, scope, { host, runId, runDir, stepIndex: steps.length + 1 });
       if ('problems' in built) built.problems.forEach(([p, m]) => at(['steps', i, ...p], m));
       else steps.push(built.step);
@@ -56,7 +56,8 @@ export function planRun(input: PlanInput): Plan {
     playbook: { name: playbook.name, file: source.file, description: playbook.description },
     host: { name: host.name, transport: host.transport, target: host.target },
     journalDir: runDir,
-    vars,
+    vars: vars.shown,
+    secrets: vars.secretSources,
     steps,
   };
 }
@@ -64,8 +65,21 @@ export function planRun(input: PlanInput): Plan {
 type Report = (path: Array<string | number>, message: string) => void;
 
 /** The envs a step runs for: one pass per env of `envs:`, the `env:`, or none. */
-function stepEnvs(step: StepConfig, action: ActionDef<unknown>, host: ResolvedHost, report: Report): Array<ResolvedEnv | undefined> {
-  const names = step.envs ?? (step.env ? [step.env] : []);
+function stepEnvs(step: StepConfig, action: ActionDef<unknown>, host: ResolvedHost, scope: TemplateScope, report: Report): Array<ResolvedEnv | undefined> {
+  let names = Array.isArray(step.envs) ? step.envs : step.env ? [step.env] : [];
+  if (typeof step.envs === 'string') {
+    // `envs: "{{ vars.envs }}"`: names separated by commas or spaces, e.g. --var envs=green,blue
+    const r = render(step.envs, scope, 'raw');
+    if (!r.ok) {
+      report(['envs'], r.message);
+      return [];
+    }
+    names = r.value.split(/[\s,]+/).filter(Boolean);
+    if (names.length === 0) {
+      report(['envs'], '`envs` names no env');
+      return [];
+    }
+  }
   if (names.length === 0) {
     if (action.env === 'required') {
       report(['action'], `action \`${action.name}\` needs \`env:\` or \`envs:\``);
@@ -80,7 +94,7 @@ function stepEnvs(step: StepConfig, action: ActionDef<unknown>, host: ResolvedHo
   const envs: ResolvedEnv[] = [];
   names.forEach((name, j) => {
     const env = host.envs[name];
-    const field = step.envs ? ['envs', j] : ['env'];
+    const field = Array.isArray(step.envs) ? ['envs', j] : step.envs ? ['envs'] : ['env'];
     if (env) envs.push(env);
     else report(field, `unknown env \`${name}\` (host has: ${Object.keys(host.envs).join(', ') || 'no envs'})`);
   });

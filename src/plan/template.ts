@@ -5,7 +5,12 @@ export interface PathValue {
   kind: 'path';
   path: string;
 }
-export type TemplateValue = string | number | boolean | PathValue;
+/** A secret: in a shell command it becomes "$BG_SECRET_NAME", filled in on the host at run time. */
+export interface SecretValue {
+  kind: 'secret';
+  name: string;
+}
+export type TemplateValue = string | number | boolean | PathValue | SecretValue;
 export type TemplateScope = { [name: string]: TemplateValue | TemplateScope | undefined };
 
 /** `shell`: every value is quoted as one shell word. `raw`: values are inserted as text. */
@@ -20,6 +25,15 @@ export function isPathValue(v: unknown): v is PathValue {
   return typeof v === 'object' && v !== null && (v as PathValue).kind === 'path';
 }
 
+function isLeaf(v: unknown): v is PathValue | SecretValue {
+  return typeof v === 'object' && v !== null && ((v as PathValue).kind === 'path' || (v as SecretValue).kind === 'secret');
+}
+
+/** The shell variable a secret travels in (see transport/secrets.ts). */
+export function secretVariable(name: string): string {
+  return `BG_SECRET_${name}`;
+}
+
 /** Render `{{ a.b }}` references against a scope. Unknown names fail here, at plan time. */
 export function render(template: string, scope: TemplateScope, mode: RenderMode): RenderResult {
   const unknown: string[] = [];
@@ -29,8 +43,13 @@ export function render(template: string, scope: TemplateScope, mode: RenderMode)
       return '';
     }
     const found = lookup(scope, expr);
-    if (found === undefined || (typeof found === 'object' && !isPathValue(found))) {
+    if (found === undefined || (typeof found === 'object' && !isLeaf(found))) {
       unknown.push(`unknown name \`${expr}\`${suggest(scope, expr)}`);
+      return '';
+    }
+    if (typeof found === 'object' && found.kind === 'secret') {
+      if (mode === 'shell') return `"$${secretVariable(found.name)}"`;
+      unknown.push(`secret \`${expr}\` can only be used in shell commands (shell's command, verify and undo)`);
       return '';
     }
     return formatValue(found, mode);
@@ -41,7 +60,7 @@ export function render(template: string, scope: TemplateScope, mode: RenderMode)
   return { ok: true, value };
 }
 
-function formatValue(v: TemplateValue, mode: RenderMode): string {
+function formatValue(v: Exclude<TemplateValue, SecretValue>, mode: RenderMode): string {
   if (isPathValue(v)) return mode === 'shell' ? quotePath(v.path) : v.path;
   const text = String(v);
   return mode === 'shell' ? shellQuote(text) : text;
@@ -50,7 +69,7 @@ function formatValue(v: TemplateValue, mode: RenderMode): string {
 function lookup(scope: TemplateScope, expr: string): TemplateValue | TemplateScope | undefined {
   let cur: TemplateValue | TemplateScope | undefined = scope;
   for (const part of expr.split('.')) {
-    if (typeof cur !== 'object' || cur === null || isPathValue(cur)) return undefined;
+    if (typeof cur !== 'object' || cur === null || isLeaf(cur)) return undefined;
     cur = Object.hasOwn(cur, part) ? cur[part] : undefined;
   }
   return cur;
@@ -61,7 +80,7 @@ function suggest(scope: TemplateScope, expr: string): string {
   const parts = expr.split('.');
   for (let n = parts.length - 1; n >= 0; n--) {
     const parent = n === 0 ? scope : lookup(scope, parts.slice(0, n).join('.'));
-    if (typeof parent === 'object' && parent !== null && !isPathValue(parent)) {
+    if (typeof parent === 'object' && parent !== null && !isLeaf(parent)) {
       const prefix = parts.slice(0, n).join('.');
       const names = Object.keys(parent)
         .filter((k) => parent[k] !== undefined)

@@ -59,5 +59,7 @@ export interface Plan {
   /** Directory on the host holding this run's journal (a shell word, already quoted). */
   journalDir: string;
   vars: Record<string, string>;
+  /** Secrets the commands refer to ("$BG_SECRET_NAME"), with the environment variable each comes from (null: inline in the inventory or playbook). Values are never in a plan. */
+  secrets: Record<string, string | null>;
   steps: PlanStep[];
 }

@@ -75,7 +75,7 @@ describe('planRun', () => {
   it('reports every problem of a playbook at once, located', () => {
     const p = problems('many-problems-planned');
     expect(p).toEqual([
-      expect.stringMatching(/^many-problems-planned\.yaml:7:5: steps\.1\.action: unknown action `teleport` \(known: backup, health, shell\)/),
+      expect.stringMatching(/^many-problems-planned\.yaml:7:5: steps\.1\.action: unknown action `teleport` \(known: backup, .*health.*shell.*\)/),
       expect.stringMatching(/^many-problems-planned\.yaml:11:13: steps\.2\.with\.retries: .*expected number/),
       expect.stringMatching(/^many-problems-planned\.yaml:14:5: steps\.3\.env: unknown env `purple` \(host has: blue, green\)/),
       expect.stringMatching(/^many-problems-planned\.yaml:17:13: steps\.4\.with\.command: unknown name `vars\.nope`/),

@@ -7,6 +7,9 @@ import { runState } from '../../run/journal-state.js';
 import { HostLock } from '../../run/lock.js';
 import { runMeta } from '../../run/run-meta.js';
 import { withHosts, type HostArgs } from '../host-session.js';
+import type { HostConfig } from '../../config/inventory-schema.js';
+import { resolveVars } from '../../plan/vars.js';
+import { withSecrets } from '../../transport/secrets.js';
 import { chooseRenderer, eventSink } from '../output.js';
 
 export interface RollbackArgs extends HostArgs {
@@ -58,10 +61,11 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
     if (discards.length && !args.acceptDataLoss)
       throw new BgError(`rolling back run ${id} on ${name} would discard the data listed above; pass --accept-data-loss to go ahead`, ExitCode.badInput);
 
+    const secrets = rollbackSecrets(doc.plan.secrets ?? {}, config);
     const lock = new HostLock(transport, config.journal, runMeta(id, doc.plan.playbook.name, `bg rollback --run ${id}`));
     await lock.acquire(args.lockWait ?? 0);
     try {
-      const result = await executeRollback({ plan: doc.plan, transport, steps: state.toUndo }, { renderer: chooseRenderer(args), emit: eventSink(args) });
+      const result = await executeRollback({ plan: doc.plan, transport: withSecrets(transport, secrets), steps: state.toUndo }, { renderer: chooseRenderer(args), emit: eventSink(args) });
       if (result.left.length) {
         process.stderr.write(color.red(`${name}: ROLLBACK INCOMPLETE — a person must look.\n${result.error?.message ?? ''}\nNot undone, newest first:\n${result.left.map((s) => `  ${s.index}. ${s.name}`).join('\n')}\n`));
         return ExitCode.rollbackIncomplete;
@@ -72,6 +76,18 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
       await lock.release();
     }
   });
+}
+
+/** The secrets the run's undo commands may need: from the environment again, or inline in the inventory. */
+function rollbackSecrets(sources: Record<string, string | null>, config: HostConfig): Record<string, string> {
+  const inline = resolveVars([config.vars], process.env).secrets;
+  const out: Record<string, string> = {};
+  for (const [name, env] of Object.entries(sources)) {
+    const value = env ? process.env[env] : inline[name];
+    if (value === undefined) throw new BgError(`the undo commands need the secret \`${name}\`: set ${env ?? `it in the inventory's vars`}`, ExitCode.badInput);
+    out[name] = value;
+  }
+  return out;
 }
 
 function describeUndo(step: PlanStep, withCommands: boolean): string {

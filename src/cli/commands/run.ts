@@ -3,9 +3,11 @@ import { ExitCode } from '../../errors.js';
 import { executeRuns, type HostOutcome } from '../../run/executor.js';
 import { closeAll, connectAll } from '../connect.js';
 import { HostLock } from '../../run/lock.js';
+import { withSecrets } from '../../transport/secrets.js';
 import { runMeta } from '../../run/run-meta.js';
 import { planFromArgs } from '../context.js';
-import { chooseRenderer, eventSink } from '../output.js';
+import { chooseRenderer, eventSink, fanOut } from '../output.js';
+import { SummaryCollector, writeStepSummary } from '../github.js';
 import { printPlans, type PrintArgs } from './plan.js';
 
 export interface RunArgs extends PrintArgs {
@@ -28,9 +30,10 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const command = `bg run ${args.playbook} --host ${args.host}`;
   const runs = plans.map((p) => {
     const meta = runMeta(p.plan.runId, p.plan.playbook.name, command);
-    const transport = transports.get(p.plan.host.name)!;
+    const transport = withSecrets(transports.get(p.plan.host.name)!, p.secrets);
     return { plan: p.plan, meta, transport, lock: new HostLock(transport, p.config.journal, meta) };
   });
+  const summary = new SummaryCollector();
   const aborter = new AbortController();
   const onSigint = () => {
     if (aborter.signal.aborted) {
@@ -47,13 +50,14 @@ export async function runCommand(args: RunArgs): Promise<number> {
       runs,
       {
         renderer: chooseRenderer(args),
-        emit: eventSink(args),
+        emit: fanOut(eventSink(args), summary.sink),
         noRollback: args.rollback === false,
         batchSize: args.serial,
         signal: aborter.signal,
       },
     );
     report(outcomes, args);
+    if (process.env.GITHUB_STEP_SUMMARY) writeStepSummary(process.env.GITHUB_STEP_SUMMARY, `${args.playbook} on ${args.host}`, outcomes, summary);
     return worst(outcomes);
   } finally {
     await Promise.allSettled(runs.map((r) => r.lock.release()));

@@ -73,8 +73,14 @@ function defaultFiles(explicitInventory?: string): string[] {
   const files: string[] = [];
   const inv = findInventory(explicitInventory);
   if (inv) files.push(inv);
+  // A playbook in ./playbooks shadows the built-in of the same name, as in `bg run NAME`.
+  const seen = new Set<string>();
   for (const dir of ['playbooks', BUILTIN_PLAYBOOKS])
-    if (existsSync(dir)) for (const f of readdirSync(dir).sort()) if (/\.ya?ml$/.test(f)) files.push(join(dir, f));
-  // ./playbooks is the built-in folder when bg runs from its own checkout.
-  return [...new Set(files.map((f) => relative(process.cwd(), resolve(f)) || f))];
+    if (existsSync(dir))
+      for (const f of readdirSync(dir).sort())
+        if (/\.ya?ml$/.test(f) && !seen.has(f.replace(/\.ya?ml$/, ''))) {
+          seen.add(f.replace(/\.ya?ml$/, ''));
+          files.push(relative(process.cwd(), resolve(dir, f)) || f);
+        }
+  return files;
 }

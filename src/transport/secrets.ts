@@ -1,0 +1,43 @@
+import { secretVariable } from '../plan/template.js';
+import type { CommandResult, ExecOptions, Transport } from './transport.js';
+
+// Environment variables whose values must never be printed, whatever a command echoes.
+const ALWAYS_SECRET = ['BG_SSH_KEY', 'BG_SSH_PASSPHRASE'];
+
+/** Replace every known secret value in a text with ***. */
+export function redactor(values: string[]): (text: string) => string {
+  const list = [...new Set(values.filter((v) => v.length >= 4))].sort((a, b) => b.length - a.length);
+  if (list.length === 0) return (t) => t;
+  return (text) => list.reduce((t, v) => t.split(v).join('***'), text);
+}
+
+export function environmentSecrets(env = process.env): string[] {
+  return ALWAYS_SECRET.flatMap((k) => (env[k] ? [env[k]!, ...env[k]!.split('\n').filter((l) => l.length >= 16)] : []));
+}
+
+/**
+ * Secrets reach the host on the command's standard input, read into shell variables before the
+ * command runs: never in a command line (visible in `ps`), a plan or a journal. Whatever comes
+ * back is redacted.
+ */
+export function withSecrets(inner: Transport, secrets: Record<string, string>, extraRedact: string[] = environmentSecrets()): Transport {
+  const names = Object.keys(secrets);
+  const redact = redactor([...Object.values(secrets), ...extraRedact]);
+  return {
+    host: inner.host,
+    kind: inner.kind,
+    connect: () => inner.connect(),
+    close: () => inner.close(),
+    async exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+      const used = names.filter((n) => command.includes(`$${secretVariable(n)}`));
+      let cmd = command;
+      let stdin = options.stdin;
+      if (used.length) {
+        cmd = `${used.map((n) => `IFS= read -r ${secretVariable(n)} &&`).join(' ')} {\n${command}\n}`;
+        stdin = used.map((n) => secrets[n]).join('\n') + '\n' + (options.stdin ?? '');
+      }
+      const r = await inner.exec(cmd, { ...options, stdin });
+      return { ...r, stdout: redact(r.stdout), stderr: redact(r.stderr) };
+    },
+  };
+}
