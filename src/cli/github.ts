@@ -32,6 +32,9 @@ export function githubLog(write: (s: string) => void): EventSink {
       case 'run-start':
         write(`bg: ${e.playbook} on ${e.host}: ${e.steps} steps, run ${e.runId}\n`);
         break;
+      case 'check':
+        write(e.ok ? `✔ ${e.host} · pre-flight: ${e.label}\n` : `::error title=${escapeProperty(`bg: pre-flight failed on ${e.host}`)}::${escapeData(`${e.label}\n${e.output}`)}\n`);
+        break;
       case 'step-start':
         names.set(key(e.host, e.step), e.name);
         buffers.set(key(e.host, e.step), [`action ${e.action}`]);

@@ -41,7 +41,6 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .option('rollback', { type: 'boolean', default: true, describe: 'Undo completed steps when a step fails (--no-rollback leaves the host as it is)' })
           .option('lock-wait', { type: 'number', describe: 'Wait up to SECONDS for another run to release the host lock (default: exit 3 at once)' })
           .option('serial', { type: 'number', describe: 'Run N hosts at a time; each batch finishes before the next starts' })
-          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' })
           .example('$0 run phase1 --host prod --dry-run', 'preview every command')
           .example('$0 run phase2 --host prod', 'run it'),
       async (a) => {
@@ -53,7 +52,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       'Show the plan for a playbook (same as run --dry-run)',
       (y) => planOptions(y).example('$0 plan phase1 --host prod --json', 'the plan as JSON'),
       async (a) => {
-        code = (await import('./commands/plan.js')).printPlans(a as never);
+        code = await (await import('./commands/plan.js')).printPlans(a as never);
       },
     )
     .command(

@@ -5,6 +5,8 @@ import type { Command, Probe } from './types.js';
 /** What an action builds for one step: the commands, how to verify them, how to undo them. */
 export interface StepBody {
   mutates: boolean;
+  /** Read-only checks for the plan's pre-flight (deduplicated across steps); give each a label. */
+  preflight?: Command[];
   capture?: Command[];
   run: Command[];
   verify: Probe[];

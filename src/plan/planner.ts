@@ -7,7 +7,7 @@ import { ACTIONS } from './actions/index.js';
 import { templateScope, type ResolvedEnv, type ResolvedHost } from './host-model.js';
 import { joinPath } from './quote.js';
 import { render, type TemplateScope } from './template.js';
-import type { Plan, PlanStep } from './types.js';
+import type { Command, Plan, PlanStep } from './types.js';
 import { resolveVars } from './vars.js';
 
 export interface PlanInput {
@@ -34,6 +34,7 @@ export function planRun(input: PlanInput): Plan {
   const runDir = joinPath(host.journal, `runs/${runId}`);
 
   const steps: PlanStep[] = [];
+  const preflight = new Map<string, Command>();
   playbook.steps.forEach((step, i) => {
     const action = ACTIONS[step.action];
     if (!action) {
@@ -45,7 +46,10 @@ export function planRun(input: PlanInput): Plan {
       const scope = templateScope(host, vars.scope, { id: runId, dir: runDir }, env);
       const built = buildStep(action, step, env, scope, { host, runId, runDir, stepIndex: steps.length + 1 });
       if ('problems' in built) built.problems.forEach(([p, m]) => at(['steps', i, ...p], m));
-      else steps.push(built.step);
+      else {
+        steps.push(built.step);
+        for (const c of withPrefix(built.preflight, host.commandPrefix)) if (!preflight.has(c.cmd)) preflight.set(c.cmd, c);
+      }
     }
   });
   if (problems.length) throw new InputError(dedupe(problems), `cannot plan ${playbook.name} for ${host.name}`);
@@ -58,6 +62,7 @@ export function planRun(input: PlanInput): Plan {
     journalDir: runDir,
     vars: vars.shown,
     secrets: vars.secretSources,
+    preflight: [...preflight.values()],
     steps,
   };
 }
@@ -101,7 +106,7 @@ function stepEnvs(step: StepConfig, action: ActionDef<unknown>, host: ResolvedHo
   return envs;
 }
 
-type Built = { step: PlanStep } | { problems: Array<[Array<string | number>, string]> };
+type Built = { step: PlanStep; preflight: Command[] } | { problems: Array<[Array<string | number>, string]> };
 
 function buildStep(
   action: ActionDef<unknown>,
@@ -143,6 +148,7 @@ function buildStep(
         ...(body.discardCheck ? { discardCheck: withPrefix(body.discardCheck, ctx.host.commandPrefix) } : {}),
         undoNote: body.undoNote,
       },
+      preflight: body.preflight ?? [],
     };
   } catch (e) {
     if (e instanceof PlanProblem) return { problems: [[e.field, e.message]] };

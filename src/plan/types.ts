@@ -59,6 +59,11 @@ export interface Plan {
   /** Directory on the host holding this run's journal (a shell word, already quoted). */
   journalDir: string;
   vars: Record<string, string>;
+  /**
+   * Read-only checks run before anything changes (and by `bg plan --check`): tools present,
+   * databases intact, apps and paths there, disk space. Each carries a label naming the check.
+   */
+  preflight: Command[];
   /** Secrets the commands refer to ("$BG_SECRET_NAME"), with the environment variable each comes from (null: inline in the inventory or playbook). Values are never in a plan. */
   secrets: Record<string, string | null>;
   steps: PlanStep[];

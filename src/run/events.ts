@@ -3,6 +3,7 @@ import type { Phase } from './step-error.js';
 /** Everything a run reports, in order; `--json` prints these one per line. */
 export type RunEvent =
   | { type: 'run-start'; host: string; runId: string; playbook: string; steps: number; dryRun: boolean }
+  | { type: 'check'; host: string; label: string; ok: boolean; output: string }
   | { type: 'step-start'; host: string; step: number; name: string; action: string }
   | { type: 'command'; host: string; step: number; phase: Phase; cmd: string; exitCode: number; durationMs: number; attempt: number; stdout: string; stderr: string }
   | { type: 'step-done'; host: string; step: number; durationMs: number }
@@ -13,6 +14,6 @@ export type RunEvent =
   | { type: 'undo-skipped'; host: string; step: number; reason: string }
   | { type: 'run-end'; host: string; runId: string; outcome: HostStatus; exitCode: number; durationMs: number };
 
-export type HostStatus = 'done' | 'rolled-back' | 'rollback-incomplete' | 'failed-no-rollback' | 'not-started';
+export type HostStatus = 'done' | 'rolled-back' | 'rollback-incomplete' | 'failed-no-rollback' | 'preflight-failed' | 'not-started';
 
 export type EventSink = (event: RunEvent) => void;

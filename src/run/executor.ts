@@ -4,6 +4,7 @@ import type { Plan, PlanStep } from '../plan/types.js';
 import type { Transport } from '../transport/transport.js';
 import type { EventSink, HostStatus } from './events.js';
 import { Journal } from './journal.js';
+import { describeFailedChecks, runPreflight } from './preflight.js';
 import type { RunMeta } from './run-meta.js';
 import { StepFailure } from './step-error.js';
 import { runStep, undoStep, type StepContext } from './step-runner.js';
@@ -95,6 +96,13 @@ async function runHost({ plan, meta, transport }: HostRun, hostTask: Task, opts:
   };
 
   emit({ type: 'run-start', host, runId: plan.runId, playbook: plan.playbook.name, steps: plan.steps.length, dryRun: false });
+  if (plan.preflight.length) {
+    const checks = await runPreflight(plan, transport);
+    for (const c of checks) emit({ type: 'check', host, label: c.check.label ?? c.check.cmd, ok: c.ok, output: (c.result.stdout || c.result.stderr).trim() });
+    const failed = describeFailedChecks(host, checks);
+    if (failed) return finish('preflight-failed', ExitCode.stepFailed, new Error(failed));
+    hostTask.output = `pre-flight: ${checks.length} checks passed`;
+  }
   let failure: Error | undefined;
   try {
     await journal.start(plan, meta);

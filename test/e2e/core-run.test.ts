@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg } from '../harness/cli.js';
 import { healthServer, type HealthServer } from '../harness/http-app.js';
-import { makeSandbox, rowCounts, type Sandbox } from '../harness/sandbox.js';
+import { checksumTree, makeSandbox, rowCounts, type Sandbox } from '../harness/sandbox.js';
 import { targets } from './all-targets.js';
 import { envsYaml } from './targets.js';
 
@@ -76,6 +76,20 @@ describe.each(targets())('bg run on the $name host', (target) => {
     expect(r.stderr).toContain('the file is not there');
     expect(r.stderr).toMatch(/box: rolled back/);
     expect(existsSync(join(sb.blue.dir, 'MARKER'))).toBe(false);
+  });
+
+  it('a failed pre-flight names each failed check, exits 1 and changes nothing', async () => {
+    const broken = join(sb.root, 'broken.yaml');
+    writeFileSync(broken, readFileSync(join(sb.root, 'hosts.yaml'), 'utf8').replace('green: { dir: ' + sb.green.dir + ', db: database.db', 'green: { dir: ' + sb.green.dir + ', db: missing.db'));
+    const before = checksumTree(sb.blue.dir) + checksumTree(sb.green.dir);
+    const r = await run(['run', fixture('e2e-core'), '--host', 'box', '-i', broken]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/pre-flight failed on box \(1 of \d+ checks\); nothing was changed:\n  ✖ PRAGMA quick_check of .*missing\.db is ok\n\s+bg: database not found/);
+    expect(checksumTree(sb.blue.dir) + checksumTree(sb.green.dir)).toBe(before);
+    const check = await run(['plan', fixture('e2e-core'), '--host', 'box', '-i', broken, '--check']);
+    expect(check.exitCode).toBe(1);
+    expect(check.stdout).toMatch(/✔ sqlite3 is installed \(3\./);
+    expect(check.stdout).toMatch(/✖ PRAGMA quick_check of .*missing\.db/);
   });
 
   it('--json prints one event per line', async () => {

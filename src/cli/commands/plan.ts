@@ -1,15 +1,53 @@
-import { planFromArgs, type PlanArgs } from '../context.js';
+import { ExitCode } from '../../errors.js';
+import { readLock } from '../../run/lock.js';
+import { describeFailedChecks, runPreflight } from '../../run/preflight.js';
+import { describeHolder } from '../../run/run-meta.js';
+import { closeAll, connectAll } from '../connect.js';
+import { planFromArgs, type PlanArgs, type Planned } from '../context.js';
 import { formatPlan } from '../print-plan.js';
 
 export interface PrintArgs extends PlanArgs {
   json?: boolean;
+  /** Also connect and run the read-only pre-flight checks. */
+  check?: boolean;
+  acceptNewHostKey?: boolean;
 }
 
-/** Print plans (text, or JSON with --json); touches no host. Shared by `bg plan` and `bg run --dry-run`. */
-export function printPlans(args: PrintArgs, write = (s: string) => process.stdout.write(s)): number {
+/**
+ * Print plans (text, or JSON with --json); touches no host, unless --check connects to run the
+ * read-only pre-flight checks. Shared by `bg plan` and `bg run --dry-run`.
+ */
+export async function printPlans(args: PrintArgs, write = (s: string) => process.stdout.write(s)): Promise<number> {
   const { plans } = planFromArgs(args);
-  if (args.json) write(JSON.stringify(plans.map((p) => p.plan), null, 2) + '\n');
-  else write(plans.map((p) => formatPlan(p.plan)).join('\n'));
-  return 0;
+  if (args.json && !args.check) write(JSON.stringify(plans.map((p) => p.plan), null, 2) + '\n');
+  else if (!args.json) write(plans.map((p) => formatPlan(p.plan)).join('\n'));
+  if (!args.check) return ExitCode.ok;
+  return checkHosts(plans, args, write);
+}
+
+/** `--check`: every host reachable, its lock free, and every pre-flight check passing. */
+async function checkHosts(plans: Planned['plans'], args: PrintArgs, write: (s: string) => void): Promise<number> {
+  const transports = await connectAll(plans.map((p) => ({ name: p.plan.host.name, config: p.config })), { acceptNewHostKey: args.acceptNewHostKey });
+  let code: number = ExitCode.ok;
+  const report: unknown[] = [];
+  try {
+    for (const { plan, config } of plans) {
+      const transport = transports.get(plan.host.name)!;
+      const lock = await readLock(transport, config.journal);
+      const results = await runPreflight(plan, transport);
+      const failed = describeFailedChecks(plan.host.name, results);
+      if (failed || lock) code = ExitCode.stepFailed;
+      report.push({ host: plan.host.name, lock: lock ?? null, checks: results.map((r) => ({ label: r.check.label, ok: r.ok, output: (r.result.stdout || r.result.stderr).trim() })) });
+      if (args.json) continue;
+      write(`\nPre-flight on ${plan.host.name} (${plan.host.target}):\n  ✔ reachable\n`);
+      write(lock ? `  ✖ locked by ${describeHolder(lock)}\n` : '  ✔ not locked\n');
+      for (const r of results) write(`  ${r.ok ? '✔' : '✖'} ${r.check.label ?? r.check.cmd}${r.ok && r.result.stdout.trim() ? ` (${r.result.stdout.trim().split('\n').pop()})` : ''}\n`);
+      if (failed) process.stderr.write(`bg: ${failed}\n`);
+    }
+  } finally {
+    await closeAll(transports);
+  }
+  if (args.json) write(JSON.stringify({ plans: plans.map((p) => p.plan), checks: report }, null, 2) + '\n');
+  return code;
 }
 

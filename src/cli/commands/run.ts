@@ -98,6 +98,7 @@ function report(outcomes: HostOutcome[], args: RunArgs): void {
         break;
       default:
         err(color.red(`✖ ${o.failure?.message ?? 'failed'}`));
+        if (o.status === 'preflight-failed') break;
         if (o.status === 'rolled-back') err(color.yellow(`↩ ${o.host}: rolled back; the host is as it was before run ${o.runId}`));
         if (o.status === 'failed-no-rollback')
           err(color.yellow(`${o.host}: left as it is (--no-rollback). To undo: bg rollback --host ${o.host} --run ${o.runId}`));

@@ -3,6 +3,7 @@ import { requireEnvField, type ActionDef } from '../action.js';
 import { backupPath, DEFAULT_BACKUPS } from '../backup-paths.js';
 import { quotePath, shellQuote } from '../quote.js';
 import { SQLITE_FUNCTIONS } from '../sqlite-sh.js';
+import { databaseIntact, spaceForBackups, toolPresent } from '../preflight.js';
 
 const params = z.object({ keep: z.number().int().min(1).optional() }).strict();
 
@@ -60,6 +61,7 @@ export const backupAction: ActionDef<z.output<typeof params>> = {
     ].join('\n');
     return {
       mutates: false,
+      preflight: [toolPresent('sqlite3'), databaseIntact(db), spaceForBackups(host, backups.dir)],
       run: [
         { cmd: copy, label: `copy ${db} to ${dst}` },
         { cmd: prune, label: `keep the newest ${keep} backups of ${envName}` },

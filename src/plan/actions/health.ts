@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PlanProblem, type ActionDef } from '../action.js';
 import { duration } from '../duration.js';
 import { shellQuote } from '../quote.js';
+import { toolPresent } from '../preflight.js';
 
 const params = z
   .object({
@@ -41,6 +42,7 @@ export const healthAction: ActionDef<z.output<typeof params>> = {
     }
     return {
       mutates: false,
+      preflight: [toolPresent('curl'), ...(p.json ? [toolPresent('node')] : [])],
       run: [],
       verify: [
         {
