@@ -8,5 +8,6 @@ export function planOptions<T>(y: Argv<T>) {
     .option('var', { type: 'string', array: true, describe: 'Set a playbook variable: --var NAME=value (repeatable)' })
     .option('json', { type: 'boolean', describe: 'Print the plan as JSON (an array, one plan per host)' })
     .option('check', { type: 'boolean', describe: 'With plan or --dry-run: connect and run the read-only pre-flight checks (reachable, lock free, tools, databases, disk); exit 1 if one fails' })
+    .option('allow-breaking', { type: 'boolean', describe: 'Run migrations that bg lint finds breaking for the version still running (they are still reported)' })
     .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' });
 }

@@ -9,10 +9,11 @@ export function formatPlan(plan: Plan): string {
   out.push(color.dim(`run ${plan.runId} · playbook ${plan.playbook.file} · journal ${plan.journalDir}`));
   const vars = Object.entries(plan.vars);
   if (vars.length) out.push(color.dim(`vars: ${vars.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`));
-  if (plan.preflight.length) {
+  if (plan.preflight.length || plan.gates.length) {
     out.push('');
     out.push(`${color.bold('Pre-flight')} ${color.dim('[read-only, before anything changes; bg plan --check runs them]')}`);
     section(out, 'check', plan.preflight);
+    section(out, 'lint', plan.gates);
   }
   for (const step of plan.steps) {
     out.push('');

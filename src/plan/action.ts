@@ -1,12 +1,14 @@
 import type { z } from 'zod';
 import type { ResolvedEnv, ResolvedHost } from './host-model.js';
-import type { Command, Probe } from './types.js';
+import type { Command, Gate, Probe } from './types.js';
 
 /** What an action builds for one step: the commands, how to verify them, how to undo them. */
 export interface StepBody {
   mutates: boolean;
   /** Read-only checks for the plan's pre-flight (deduplicated across steps); give each a label. */
   preflight?: Command[];
+  /** Checks bg judges from command output (e.g. linting pending migrations). */
+  gates?: Gate[];
   capture?: Command[];
   run: Command[];
   verify: Probe[];

@@ -7,7 +7,7 @@ import { ACTIONS } from './actions/index.js';
 import { templateScope, type ResolvedEnv, type ResolvedHost } from './host-model.js';
 import { joinPath } from './quote.js';
 import { render, type TemplateScope } from './template.js';
-import type { Command, Plan, PlanStep } from './types.js';
+import type { Command, Gate, Plan, PlanStep } from './types.js';
 import { resolveVars } from './vars.js';
 
 export interface PlanInput {
@@ -35,6 +35,7 @@ export function planRun(input: PlanInput): Plan {
 
   const steps: PlanStep[] = [];
   const preflight = new Map<string, Command>();
+  const gates: Gate[] = [];
   playbook.steps.forEach((step, i) => {
     const action = ACTIONS[step.action];
     if (!action) {
@@ -49,6 +50,7 @@ export function planRun(input: PlanInput): Plan {
       else {
         steps.push(built.step);
         for (const c of withPrefix(built.preflight, host.commandPrefix)) if (!preflight.has(c.cmd)) preflight.set(c.cmd, c);
+        gates.push(...withPrefix(built.gates, host.commandPrefix));
       }
     }
   });
@@ -63,6 +65,7 @@ export function planRun(input: PlanInput): Plan {
     vars: vars.shown,
     secrets: vars.secretSources,
     preflight: [...preflight.values()],
+    gates,
     steps,
   };
 }
@@ -106,7 +109,7 @@ function stepEnvs(step: StepConfig, action: ActionDef<unknown>, host: ResolvedHo
   return envs;
 }
 
-type Built = { step: PlanStep; preflight: Command[] } | { problems: Array<[Array<string | number>, string]> };
+type Built = { step: PlanStep; preflight: Command[]; gates: Gate[] } | { problems: Array<[Array<string | number>, string]> };
 
 function buildStep(
   action: ActionDef<unknown>,
@@ -149,6 +152,7 @@ function buildStep(
         undoNote: body.undoNote,
       },
       preflight: body.preflight ?? [],
+      gates: body.gates ?? [],
     };
   } catch (e) {
     if (e instanceof PlanProblem) return { problems: [[e.field, e.message]] };

@@ -19,6 +19,18 @@ export interface Probe extends Command {
   retry?: RetryPolicy;
 }
 
+/**
+ * A pre-flight check that bg decides itself from what a read-only command prints. The one kind:
+ * lint the migrations pending on the host (the command prints every migration file, marked
+ * applied or pending) and stop before anything changes if one would break the running version.
+ */
+export interface Gate {
+  kind: 'lint-migrations';
+  cmd: string;
+  label: string;
+  dialect: 'sqlite' | 'postgres';
+}
+
 /** One concrete step of a plan: everything the executor needs, nothing it must decide. */
 export interface PlanStep {
   /** 1-based position in the plan. */
@@ -64,6 +76,8 @@ export interface Plan {
    * databases intact, apps and paths there, disk space. Each carries a label naming the check.
    */
   preflight: Command[];
+  /** Pre-flight checks that bg judges (see Gate). */
+  gates: Gate[];
   /** Secrets the commands refer to ("$BG_SECRET_NAME"), with the environment variable each comes from (null: inline in the inventory or playbook). Values are never in a plan. */
   secrets: Record<string, string | null>;
   steps: PlanStep[];

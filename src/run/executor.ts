@@ -20,6 +20,8 @@ export interface ExecuteOptions {
   renderer: ListrRendererValue;
   emit: EventSink;
   noRollback?: boolean;
+  /** Let migrations that `bg lint` finds breaking run anyway. */
+  allowBreaking?: boolean;
   /** How many hosts run at once; each batch finishes the whole playbook before the next starts. */
   batchSize?: number;
   signal?: AbortSignal;
@@ -96,8 +98,8 @@ async function runHost({ plan, meta, transport }: HostRun, hostTask: Task, opts:
   };
 
   emit({ type: 'run-start', host, runId: plan.runId, playbook: plan.playbook.name, steps: plan.steps.length, dryRun: false });
-  if (plan.preflight.length) {
-    const checks = await runPreflight(plan, transport);
+  if (plan.preflight.length || plan.gates.length) {
+    const checks = await runPreflight(plan, transport, { allowBreaking: opts.allowBreaking });
     for (const c of checks) emit({ type: 'check', host, label: c.check.label ?? c.check.cmd, ok: c.ok, output: (c.result.stdout || c.result.stderr).trim() });
     const failed = describeFailedChecks(host, checks);
     if (failed) return finish('preflight-failed', ExitCode.stepFailed, new Error(failed));

@@ -11,6 +11,7 @@ export interface PrintArgs extends PlanArgs {
   /** Also connect and run the read-only pre-flight checks. */
   check?: boolean;
   acceptNewHostKey?: boolean;
+  allowBreaking?: boolean;
 }
 
 /**
@@ -34,7 +35,7 @@ async function checkHosts(plans: Planned['plans'], args: PrintArgs, write: (s: s
     for (const { plan, config } of plans) {
       const transport = transports.get(plan.host.name)!;
       const lock = await readLock(transport, config.journal);
-      const results = await runPreflight(plan, transport);
+      const results = await runPreflight(plan, transport, { allowBreaking: args.allowBreaking });
       const failed = describeFailedChecks(plan.host.name, results);
       if (failed || lock) code = ExitCode.stepFailed;
       report.push({ host: plan.host.name, lock: lock ?? null, checks: results.map((r) => ({ label: r.check.label, ok: r.ok, output: (r.result.stdout || r.result.stderr).trim() })) });

@@ -13,6 +13,7 @@ import { printPlans, type PrintArgs } from './plan.js';
 export interface RunArgs extends PrintArgs {
   dryRun?: boolean;
   lockWait?: number;
+  allowBreaking?: boolean;
   ci?: boolean;
   rollback?: boolean;
   serial?: number;
@@ -52,6 +53,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
         renderer: chooseRenderer(args),
         emit: fanOut(eventSink(args), summary.sink),
         noRollback: args.rollback === false,
+        allowBreaking: args.allowBreaking,
         batchSize: args.serial,
         signal: aborter.signal,
       },
