@@ -96,6 +96,18 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       },
     )
     .command(
+      'status',
+      'Envs, pm2 state, database paths and symlinks, schema fingerprints, health, lock',
+      (y) =>
+        y
+          .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'Host(s) or group(s)' })
+          .option('json', { type: 'boolean', describe: 'JSON output' })
+          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record an unknown host key' }),
+      async (a) => {
+        code = await (await import('./commands/status.js')).statusCommand(a as never);
+      },
+    )
+    .command(
       'history',
       'Runs recorded on the host(s): outcome, duration, who',
       (y) =>

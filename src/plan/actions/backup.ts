@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { requireEnvField, type ActionDef } from '../action.js';
 import { backupPath, DEFAULT_BACKUPS } from '../backup-paths.js';
 import { quotePath, shellQuote } from '../quote.js';
-import { SQLITE_FUNCTIONS } from '../sqlite-sh.js';
+import { shLib } from '../sh-lib.js';
+import { BG_COUNTS, BG_SNAPSHOT_COPY, BG_SQL, BG_SQLQ, SQLITE_FUNCTIONS } from '../sqlite-sh.js';
 import { databaseIntact, spaceForBackups, toolPresent } from '../preflight.js';
 
 const params = z.object({ keep: z.number().int().min(1).optional() }).strict();
@@ -28,18 +29,22 @@ export const backupAction: ActionDef<z.output<typeof params>> = {
     const copy = [
       'set -e',
       vars,
-      SQLITE_FUNCTIONS,
+      shLib(BG_SQL, BG_SQLQ, BG_COUNTS, BG_SNAPSHOT_COPY),
       `test -f "$src" || { echo "bg: database $src does not exist" >&2; exit 1; }`,
       'mkdir -p "$dir"',
       'n=0',
       'while :; do',
-      '  before=$(bg_counts "$src")',
       '  rm -f "$dst.tmp"',
+      '  if [ "$n" -ge 2 ]; then',
+      // Writes keep coming: copy inside one read transaction that also reads the counts.
+      '    before=$(bg_snapshot_copy "$src" "$dst.tmp")',
+      '    break',
+      '  fi',
+      '  before=$(bg_counts "$src")',
       '  bg_sql "$src" "VACUUM INTO $(bg_sqlq "$dst.tmp")"',
       '  after=$(bg_counts "$src")',
       '  [ "$before" != "$after" ] || break',
       '  n=$((n + 1))',
-      '  [ "$n" -lt 5 ] || { echo "bg: $src changed during 5 copies in a row; retry when writes are calmer" >&2; exit 1; }',
       'done',
       // VACUUM INTO does not fsync its output on older SQLite versions.
       'sync "$dst.tmp"',

@@ -1,9 +1,16 @@
 import type { ActionDef } from '../action.js';
 import { backupAction } from './backup.js';
+import { dbInspectAction } from './db-inspect.js';
+import { envSetAction } from './env-set.js';
 import { healthAction } from './health.js';
+import { migrateAction } from './migrate.js';
+import { pm2Action } from './pm2.js';
+import { schemaCheckAction } from './schema-check.js';
+import { shareDbAction } from './share-db.js';
 import { shellAction } from './shell.js';
+import { symlinkAction } from './symlink.js';
 
 /** Every built-in action by name. Adding an action means adding it here. */
 export const ACTIONS: Record<string, ActionDef<any>> = Object.fromEntries(
-  [shellAction, backupAction, healthAction].map((a) => [a.name, a]),
+  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction].map((a) => [a.name, a]),
 );

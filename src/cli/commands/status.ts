@@ -1,0 +1,62 @@
+import { resolveHost } from '../../plan/host-model.js';
+import { envStatusScript } from '../../plan/status-sh.js';
+import { readSummaries } from '../../run/journal-reader.js';
+import { readLock } from '../../run/lock.js';
+import { describeHolder } from '../../run/run-meta.js';
+import { withHosts, type HostArgs } from '../host-session.js';
+
+export interface StatusArgs extends HostArgs {
+  json?: boolean;
+}
+
+type Facts = Record<string, string[]>;
+
+/** `bg status`: envs, pm2 state, database paths and symlinks, schema fingerprints, health, lock, last run. */
+export async function statusCommand(args: StatusArgs, write = (s: string) => process.stdout.write(s)): Promise<number> {
+  const report: unknown[] = [];
+  await withHosts(args, async (hosts) => {
+    for (const { name, config, transport } of hosts) {
+      const host = resolveHost(name, config);
+      const [lock, runs, ...envFacts] = await Promise.all([
+        readLock(transport, config.journal),
+        readSummaries(transport, config.journal, 1),
+        ...Object.values(host.envs).map(async (env) => ({ env, facts: parseFacts((await transport.exec(envStatusScript(env, host.commandPrefix))).stdout) })),
+      ]);
+      const last = runs[0];
+      const lastOutcome = last?.events.filter((e) => e.event === 'run-end').at(-1)?.detail ?? (last ? (lock?.runId === last.id ? 'running' : 'interrupted') : undefined);
+      report.push({ host: name, target: host.target, lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
+      if (args.json) continue;
+      const out = [`${name} (${host.target})`, `  lock: ${lock ? `held by ${describeHolder(lock)}` : 'free'}`];
+      if (last) out.push(`  last run: ${last.id} ${last.meta?.playbook ?? ''} — ${lastOutcome}`);
+      for (const { env, facts } of envFacts) {
+        const one = (k: string) => facts[k]?.[0];
+        out.push(`  ${env.name}: ${env.dir}${one('dir') === 'missing' ? ' (MISSING)' : ''}`);
+        if (env.app) {
+          const procs = (facts.pm2 ?? []).map((p) => p.split(' ')).map(([pid, status, restarts]) => `${status} pid ${pid}, ${restarts} restarts`);
+          out.push(`    app ${env.app}: ${facts.pm2_error ? `? (${one('pm2_error')})` : procs.length ? procs.join('; ') : 'not known to pm2'}`);
+        }
+        if (env.db) {
+          const where = one('link') ? `${env.db} -> ${one('link')}${one('real') && one('real') !== one('link') ? ` (${one('real')})` : ''}` : env.db;
+          const size = one('size') ? `${(Number(one('size')) / 1024 / 1024).toFixed(1)} MB` : undefined;
+          const schema = one('fingerprint') ? `schema ${one('fingerprint')}, ${one('migrations')} migrations` : one('fingerprint_error') ? `schema ? (${one('fingerprint_error')})` : undefined;
+          out.push(`    db ${where}${one('db') === 'missing' ? ' (MISSING)' : ''}${[size, schema].filter(Boolean).map((s) => `, ${s}`).join('')}`);
+        }
+        if (env.health) out.push(`    health ${env.health}: ${one('health') === '000' ? 'no answer' : `HTTP ${one('health')}`}`);
+      }
+      const prints = new Set(envFacts.map((e) => e.facts.fingerprint?.[0]).filter(Boolean));
+      if (envFacts.filter((e) => e.facts.fingerprint).length > 1) out.push(`  schemas: ${prints.size === 1 ? 'the same in every env' : 'DIFFER (bg run drift shows how)'}`);
+      write(out.join('\n') + '\n');
+    }
+  });
+  if (args.json) write(JSON.stringify(report, null, 2) + '\n');
+  return 0;
+}
+
+function parseFacts(text: string): Facts {
+  const facts: Facts = {};
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) (facts[line.slice(0, i)] ??= []).push(line.slice(i + 1));
+  }
+  return facts;
+}

@@ -1,0 +1,72 @@
+// What schema-check, db-inspect and share-db share: which envs' databases they look at, and the
+// shell that decides which database holds every row of the others.
+import { z } from 'zod';
+import { PlanProblem } from '../action.js';
+import type { ResolvedEnv, ResolvedHost } from '../host-model.js';
+import { quotePath, shellQuote } from '../quote.js';
+import { shFn, type ShFn } from '../sh-lib.js';
+import { BG_EXTRA } from '../sqlite-sh.js';
+
+/** `with.envs`, `with.migrations_table`, `with.migrations_column`: common parameters. */
+export const dbParams = {
+  /** The envs whose databases are compared; default: every env of the host with a `db`. */
+  envs: z.array(z.string().min(1)).min(2, 'name at least two envs').optional(),
+  /** The table where the app records applied migrations, and its name column. */
+  migrations_table: z.string().min(1).default('migrations'),
+  migrations_column: z.string().min(1).default('name'),
+};
+
+export type DbEnv = ResolvedEnv & { db: string };
+
+/** The envs named by `with.envs` (default: all with a db), each with a db; at least two. */
+export function dbEnvs(host: ResolvedHost, names: string[] | undefined, need: Array<keyof ResolvedEnv> = []): DbEnv[] {
+  const list = names ?? Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
+  const envs: DbEnv[] = [];
+  list.forEach((name, i) => {
+    const env = host.envs[name];
+    const field = names ? ['with', 'envs', i] : ['env'];
+    if (!env) throw new PlanProblem(`unknown env \`${name}\` (host has: ${Object.keys(host.envs).join(', ') || 'no envs'})`, field);
+    for (const f of ['db', ...need] as Array<keyof ResolvedEnv>)
+      if (env[f] === undefined) throw new PlanProblem(`env \`${name}\` has no \`${f}\` in the inventory`, field);
+    envs.push(env as DbEnv);
+  });
+  if (new Set(envs.map((e) => e.name)).size !== envs.length) throw new PlanProblem('an env is named twice', ['with', 'envs']);
+  if (envs.length < 2) throw new PlanProblem(`this action compares databases: host \`${host.name}\` has ${envs.length === 1 ? 'only one env' : 'no env'} with a \`db\``, ['with', 'envs']);
+  const paths = new Set(envs.map((e) => e.db));
+  if (paths.size !== envs.length) throw new PlanProblem('two envs have the same `db` path', ['with', 'envs']);
+  return envs;
+}
+
+/** `envs="blue green"` and `db_of NAME` / `app_of NAME` for the given envs. */
+export function envTable(envs: DbEnv[]): string {
+  const cases = (f: (e: DbEnv) => string | undefined) => envs.map((e) => `${e.name}) printf '%s' ${f(e) ?? "''"} ;;`).join(' ');
+  return [
+    `envs=${shellQuote(envs.map((e) => e.name).join(' '))}`,
+    `db_of() { case $1 in ${cases((e) => quotePath(e.db))} esac; }`,
+    `app_of() { case $1 in ${cases((e) => (e.app ? shellQuote(e.app) : undefined))} esac; }`,
+  ].join('\n');
+}
+
+/**
+ * `bg_pick_base MIGRATIONS_TABLE COLUMN`: prints, for every pair, the rows one env holds and the
+ * other lacks; sets `bg_base` to the first env (in `$envs` order) whose database holds every row of
+ * every other, or '' when there is none. Needs `envs` and `db_of` (see envTable).
+ */
+export const BG_PICK_BASE: ShFn = shFn(
+  'bg_pick_base',
+  [
+    'bg_pick_base() {',
+    "  bg_base=''",
+    '  for bg_c in $envs; do',
+    '    bg_ok=1',
+    '    for bg_o in $envs; do',
+    '      [ "$bg_o" != "$bg_c" ] || continue',
+    '      bg_x=$(bg_extra "$(db_of "$bg_c")" "$(db_of "$bg_o")" "$1" "$2") || return 1',
+    `      if [ -n "$bg_x" ]; then bg_ok=0; echo "rows in $bg_o that $bg_c lacks: $(printf '%s\\n' "$bg_x" | sed 's/|/ /' | tr '\\n' ',' | sed 's/,$//; s/,/, /g')"; else echo "$bg_c holds every row of $bg_o"; fi`,
+    '    done',
+    '    [ "$bg_ok" = 0 ] || [ -n "$bg_base" ] || bg_base=$bg_c',
+    '  done',
+    '}',
+  ].join('\n'),
+  [BG_EXTRA],
+);

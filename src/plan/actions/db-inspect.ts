@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { PlanProblem, type ActionDef } from '../action.js';
+import { shellQuote } from '../quote.js';
+import { script, shFn, shLib } from '../sh-lib.js';
+import { BG_SQL } from '../sqlite-sh.js';
+import { BG_PICK_BASE, dbEnvs, dbParams, envTable } from './db-common.js';
+import { databaseIntact, toolPresent } from '../preflight.js';
+
+const params = z
+  .object({
+    ...dbParams,
+    /** `auto`: fail when no env holds every row of the others. An env name: report what it lacks. */
+    base: z.string().min(1).default('auto'),
+  })
+  .strict();
+
+// Per table: rows, newest rowid, and the newest value of a created/updated/_at column if any.
+const TABLES_SQL = `SELECT group_concat(printf('SELECT %Q, count(*), %s, %s FROM "%w"', m.name, CASE WHEN upper(m.sql) LIKE '%WITHOUT%ROWID%' THEN 'NULL' ELSE 'max(rowid)' END, coalesce((SELECT printf('%Q || '' '' || coalesce(max("%w"), ''-'')', c.name, c.name) FROM pragma_table_info(m.name) c WHERE c.name LIKE '%created%' OR c.name LIKE '%updated%' OR c.name LIKE '%\\_at' ESCAPE '\\' ORDER BY c.name LIKE '%updated%' DESC, c.cid LIMIT 1), 'NULL'), m.name), ' UNION ALL ') FROM sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'`;
+
+/** `bg_report_db LABEL DB`: path, size, journal mode, and per table rows and newest write. */
+export const BG_REPORT_DB = shFn(
+  'bg_report_db',
+  [
+    `BG_TABLES_SQL=${shellQuote(TABLES_SQL)}`,
+    'bg_report_db() {',
+    '  [ -f "$2" ] || { echo "bg: $1: database $2 does not exist" >&2; return 1; }',
+    '  bg_real=$(readlink -f "$2")',
+    `  if [ "$bg_real" = "$2" ]; then echo "$1: $2"; else echo "$1: $2 -> $bg_real"; fi`,
+    `  bg_wal=0; [ ! -f "$bg_real-wal" ] || bg_wal=$(wc -c < "$bg_real-wal" | tr -d ' ')`,
+    `  echo "  $(wc -c < "$bg_real" | tr -d ' ') bytes + $bg_wal bytes of WAL, journal mode $(bg_sql "$bg_real" 'PRAGMA journal_mode')"`,
+    '  bg_q=$(bg_sql "$bg_real" "$BG_TABLES_SQL") || return 1',
+    '  [ -n "$bg_q" ] || { echo "  no tables"; return 0; }',
+    `  bg_sql -separator "$(printf '\\t')" "$bg_real" "$bg_q ORDER BY 1" | awk -F '\\t' '{ printf "  %-28s %9s rows   newest rowid %-8s %s\\n", $1, $2, ($3 == "" ? "-" : $3), $4 }'`,
+    '}',
+  ].join('\n'),
+  [BG_SQL],
+);
+
+/**
+ * Read-only report: per env's database its size, tables, row counts and newest writes, then which
+ * rows each holds that another lacks (by content), and which env share-db can take as its base.
+ * With `base: auto` it fails when every env holds rows another lacks (share-db would refuse too).
+ */
+export const dbInspectAction: ActionDef<z.output<typeof params>> = {
+  name: 'db-inspect',
+  summary: "size, tables, row counts and newest writes of the envs' databases; which holds every row",
+  env: 'none',
+  params,
+  build({ params: p, host }) {
+    const envs = dbEnvs(host, p.envs);
+    if (p.base !== 'auto' && !envs.some((e) => e.name === p.base))
+      throw new PlanProblem(`\`base\` must be auto or one of ${envs.map((e) => e.name).join(', ')}`, ['with', 'base']);
+    const report = script(
+      envTable(envs),
+      `base=${shellQuote(p.base)}`,
+      shLib(BG_REPORT_DB, BG_PICK_BASE),
+      'for e in $envs; do bg_report_db "$e" "$(db_of "$e")" || exit 1; done',
+      'tmp=$(mktemp) || exit 1',
+      `bg_pick_base ${shellQuote(p.migrations_table)} ${shellQuote(p.migrations_column)} > "$tmp" || { rm -f "$tmp"; exit 1; }`,
+      'rows=$(cat "$tmp"); rm -f "$tmp"; auto=$bg_base',
+      `printf '%s\\n' "$rows"`,
+      'if [ "$base" = auto ]; then',
+      '  if [ -z "$auto" ]; then',
+      `    { echo "bg: each database holds rows another lacks, so share-db will not choose a base:"; printf '%s\\n' "$rows" | grep '^rows in ' | sed 's/^/  /'; echo "  give one (share-db with.base, or --var base=ENV for phase2); the rows only the others hold then stay in their .OLD files"; } >&2`,
+      '    exit 1',
+      '  fi',
+      '  echo "base for share-db: $auto (holds every row of the others)"',
+      'else',
+      `  lost=$(printf '%s\\n' "$rows" | grep "^rows in .* that $base lacks:" | sed 's/^rows in \\(.*\\) that .* lacks: /\\1: /' | tr '\\n' ';' | sed 's/;$//; s/;/; /g' || true)`,
+      `  if [ -z "$lost" ]; then echo "base for share-db: $base (given; holds every row of the others)"; else echo "base for share-db: $base (given); rows it lacks stay in the others' .OLD files: $lost"; fi`,
+      'fi',
+    );
+    return {
+      mutates: false,
+      preflight: [toolPresent('sqlite3'), ...envs.map((e) => databaseIntact(e.db))],
+      run: [{ cmd: report, label: `inspect ${envs.map((e) => e.name).join(', ')}` }],
+      verify: [],
+      undoNote: 'read-only',
+    };
+  },
+};

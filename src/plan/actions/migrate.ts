@@ -1,0 +1,150 @@
+import { z } from 'zod';
+import { PlanProblem, requireEnvField, type ActionDef } from '../action.js';
+import { backupPath } from '../backup-paths.js';
+import { duration } from '../duration.js';
+import { BG_PM2_PROCS, BG_PM2_WAIT_ONLINE, BG_WAIT_RELEASED } from '../pm2-sh.js';
+import { quotePath, shellQuote } from '../quote.js';
+import { script, shLib } from '../sh-lib.js';
+import { BG_COUNTS, BG_EXTRA, BG_SQL } from '../sqlite-sh.js';
+import { stepDirVar } from '../step-dir.js';
+import { databaseIntact, dirExists, toolPresent } from '../preflight.js';
+import { pm2AppKnown } from '../pm2-sh.js';
+
+/** What common migrators print when they had nothing to do (matched case-insensitively). */
+export const DEFAULT_UP_TO_DATE = 'no pending migrations|already up[ -]to[ -]date|nothing to migrate|no migrations (were executed|to run|to apply)';
+
+const params = z
+  .object({
+    /** The migrate command, run in the env's dir; default: the env's `migrate` from the inventory. */
+    command: z.string().min(1).optional(),
+    /** A read-only command that lists pending migrations: up to date when it prints nothing. */
+    pending: z.string().min(1).optional(),
+    /** Without `pending`: the migrate command is run again and must print this (extended regex, any case). */
+    up_to_date: z.string().min(1).default(DEFAULT_UP_TO_DATE),
+    timeout: duration.optional(),
+    /** Undo: how long processes may take to let go of the database once the app is stopped. */
+    release_timeout: duration.default(15_000),
+    /** The app's table of applied migrations: its rows are what undo is meant to drop, not data. */
+    migrations_table: z.string().min(1).default('migrations'),
+  })
+  .strict();
+
+/**
+ * The env's migrate command in its dir. Verified by "nothing pending" afterwards; undone by
+ * restoring THIS run's backup of the env's database (so a backup step must come first: the
+ * step refuses to start without it). The database being replaced is kept aside, never deleted.
+ */
+export const migrateAction: ActionDef<z.output<typeof params>> = {
+  name: 'migrate',
+  summary: "run the env's migrate command in its dir; undo restores this run's backup",
+  env: 'required',
+  shellTemplates: ['command', 'pending'],
+  params,
+  build(input) {
+    const { params: p, env: maybeEnv, host, runId } = input;
+    const db = requireEnvField(maybeEnv, 'db');
+    const env = maybeEnv!;
+    const command = p.command ?? env.migrate;
+    if (!command) throw new PlanProblem(`env \`${env.name}\` has no \`migrate\` command in the inventory; set it or give \`with.command\``, ['with', 'command']);
+    const dir = quotePath(env.dir);
+    const bak = backupPath(host, env.name, runId);
+    const sd = stepDirVar(input);
+
+    const capture = script(
+      sd,
+      `bak=${quotePath(bak)}`,
+      'mkdir -p "$sd"',
+      `test -f "$bak" || { echo ${shellQuote(`bg: no backup of ${env.name} from this run at ${bak}: put a backup step for ${env.name} before migrate (its undo restores that backup)`)} >&2; exit 1; }`,
+      'echo "$bak" > "$sd/backup"',
+    );
+
+    const verifyPending = p.pending
+      ? script(
+          `cd ${dir} || exit 1`,
+          `out=$(${p.pending}) || { echo "bg: the pending check failed" >&2; exit 1; }`,
+          `[ -z "$(printf '%s' "$out" | tr -d '[:space:]')" ] || { echo "bg: still pending after migrate:" >&2; printf '%s\\n' "$out" >&2; exit 1; }`,
+          'echo "no pending migrations"',
+        )
+      : script(
+          `cd ${dir} || exit 1`,
+          `out=$(${command} 2>&1) || { printf '%s\\n' "$out" >&2; echo "bg: the migrate command failed when run again" >&2; exit 1; }`,
+          `printf '%s\\n' "$out" | grep -Eiq -- ${shellQuote(p.up_to_date)} || { printf '%s\\n' "$out" >&2; echo ${shellQuote(`bg: run again, the migrate command did not say it was up to date (expected /${p.up_to_date}/)`)} >&2; exit 1; }`,
+          `printf '%s\\n' "$out" | tail -n 1`,
+        );
+    const verifyIntegrity = script(
+      `db=${quotePath(db)}`,
+      shLib(BG_SQL),
+      `check=$(bg_sql "$db" 'PRAGMA quick_check') || exit 1`,
+      `[ "$check" = ok ] || { echo "bg: quick_check of $db after migrate: $check" >&2; exit 1; }`,
+    );
+
+    const app = env.app;
+    const undo = script(
+      'set -e',
+      sd,
+      `db=${quotePath(db)}; bak=${quotePath(bak)}${app ? `; app=${shellQuote(app)}` : ''}`,
+      shLib(BG_SQL, BG_COUNTS, BG_WAIT_RELEASED, ...(app ? [BG_PM2_PROCS, BG_PM2_WAIT_ONLINE] : [])),
+      '[ -f "$sd/backup" ] || { echo "nothing to undo: the migration never started"; exit 0; }',
+      `test -f "$bak" || { echo "bg: cannot undo the migration of ${env.name}: this run's backup $bak is missing" >&2; exit 1; }`,
+      `check=$(bg_sql "$bak" 'PRAGMA quick_check')`,
+      '[ "$check" = ok ] || { echo "bg: cannot undo: the backup $bak fails quick_check: $check" >&2; exit 1; }',
+      // The file itself when the env's path is a symlink (e.g. to the shared database).
+      'real=$(readlink -f "$db" || true); [ -n "$real" ] || real=$db',
+      `aside="$real.rolled-back-${runId}"; [ ! -e "$aside" ] || aside="$aside.$(date +%s)"`,
+      "restart=''",
+      `trap 'rc=$?; [ "$rc" -eq 0 ] || [ -z "$restart" ] || echo "bg: $app is left stopped (the restore did not finish; $db may be missing: put $bak in place before starting it)" >&2' EXIT`,
+      app
+        ? script(
+            `procs=$(bg_pm2_procs "$app")`,
+            `if printf '%s\\n' "$procs" | grep -q ' online '; then restart=1; pm2 stop "$app" >/dev/null; echo "stopped $app"; fi`,
+          )
+        : '',
+      // Nobody may keep the file open: a process would go on writing to the replaced file.
+      `if ! bg_wait_released ${Math.max(1, Math.ceil(p.release_timeout / 1000))} "$real"; then`,
+      '  [ -z "$restart" ] || { pm2 start "$app" >/dev/null; restart=\'\'; }',
+      '  echo "bg: cannot restore $real while a process has it open; stop it, then run bg rollback again" >&2; exit 1',
+      'fi',
+      'mode=delete; [ ! -f "$real" ] || mode=$(bg_sql "$real" "PRAGMA journal_mode")',
+      'cp "$bak" "$real.restore-tmp"',
+      '[ "$mode" != wal ] || bg_sql "$real.restore-tmp" "PRAGMA journal_mode=WAL" >/dev/null',
+      'sync "$real.restore-tmp"',
+      'if [ -f "$real" ]; then',
+      // Fold the WAL into the file, so that the copy kept aside is complete on its own.
+      '  bg_sql "$real" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null',
+      '  chmod --reference="$real" "$real.restore-tmp" 2>/dev/null || true',
+      '  mv -f "$real" "$aside"',
+      'fi',
+      'rm -f "$real-wal" "$real-shm" "$real-journal"',
+      'mv -f "$real.restore-tmp" "$real"',
+      'echo "restored $real from $bak"',
+      'if [ -f "$aside" ]; then',
+      '  echo "the migrated database is kept as $aside"',
+      '  was=$(bg_counts "$aside" | tr \'\\n\' \' \'); now=$(bg_counts "$real" | tr \'\\n\' \' \')',
+      '  [ "$was" = "$now" ] || echo "rows per table: migrated database $was; restored $now (rows written after the backup are only in $aside)"',
+      'fi',
+      app ? 'if [ -n "$restart" ]; then pm2 start "$app" >/dev/null; bg_pm2_wait_online "$app" 30; restart=\'\'; echo "started $app"; fi' : '',
+    );
+
+    // What the undo would discard: rows of the database now that the backup lacks (by content).
+    const discardCheck = script(
+      `db=${quotePath(db)}; bak=${quotePath(bak)}; mt=${shellQuote(p.migrations_table)}`,
+      shLib(BG_EXTRA),
+      '[ -f "$bak" ] && [ -f "$db" ] || exit 0',
+      'x=$(bg_extra "$bak" "$db" "$mt") || exit 1',
+      `x=$(printf '%s\n' "$x" | awk -F '|' -v mt="$mt" 'NF && $1 != mt { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }')`,
+      `[ -z "$x" ] || echo "${env.name}: rows written to $db after this run's backup, not in the restored database (kept aside in $db.rolled-back-${runId}): $x"`,
+    );
+    return {
+      mutates: true,
+      preflight: [toolPresent('sqlite3'), dirExists(env.dir), databaseIntact(db), ...(app ? [pm2AppKnown(app)] : [])],
+      discardCheck: [{ cmd: discardCheck, label: `rows in ${env.name}'s database that the backup lacks` }],
+      capture: [{ cmd: capture, label: `this run's backup of ${env.name} exists` }],
+      run: [{ cmd: `cd ${dir} && ${command}`, label: `migrate ${env.name}`, timeoutMs: p.timeout }],
+      verify: [
+        { cmd: verifyPending, label: p.pending ? 'the pending check prints nothing' : 'run again, the migrate command has nothing to do' },
+        { cmd: verifyIntegrity, label: 'PRAGMA quick_check = ok' },
+      ],
+      undo: [{ cmd: undo, label: `restore ${bak} into ${db}${app ? ` (${app} stopped meanwhile)` : ''}` }],
+    };
+  },
+};

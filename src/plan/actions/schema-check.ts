@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import type { ActionDef } from '../action.js';
+import { BG_SCHEMA_COMPARE } from '../fingerprint-sh.js';
+import { quotePath, shellQuote } from '../quote.js';
+import { script, shLib } from '../sh-lib.js';
+import { dbEnvs, dbParams } from './db-common.js';
+import { databaseIntact, toolPresent } from '../preflight.js';
+
+const params = z.object({ ...dbParams }).strict();
+
+/**
+ * Fingerprint the envs' databases from SQLite's catalog (tables, columns, indexes, foreign keys,
+ * views, triggers) plus the applied migrations, and require them equal. On a difference, the
+ * differing lines are printed (stderr) and the step fails.
+ */
+export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
+  name: 'schema-check',
+  summary: "compare the envs' schema fingerprints (catalog + applied migrations)",
+  env: 'none',
+  params,
+  build({ params: p, host }) {
+    const envs = dbEnvs(host, p.envs);
+    const [first, ...rest] = envs;
+    const mig = `${shellQuote(p.migrations_table)} ${shellQuote(p.migrations_column)}`;
+    const compare = script(
+      shLib(BG_SCHEMA_COMPARE),
+      'rc=0',
+      ...rest.map(
+        (e) =>
+          `bg_schema_compare ${first!.name} ${quotePath(first!.db)} ${e.name} ${quotePath(e.db)} ${mig}; r=$?; [ "$r" -eq 0 ] || rc=1; [ "$r" -ne 2 ] || echo "bg: could not read the schema of ${first!.name} or ${e.name}" >&2`,
+      ),
+      'exit $rc',
+    );
+    return {
+      mutates: false,
+      preflight: [toolPresent('sqlite3'), ...envs.map((e) => databaseIntact(e.db))],
+      run: [],
+      verify: [{ cmd: compare, label: `same schema and migrations: ${envs.map((e) => e.name).join(', ')}` }],
+      undoNote: 'read-only',
+    };
+  },
+};

@@ -1,0 +1,93 @@
+// Shell functions about processes: pm2 apps (through `pm2 jlist`, parsed with the host's node)
+// and which processes have a file open (through /proc/PID/fd, compared by inode, so a file that
+// was renamed or replaced after it was opened is still found).
+import { shellQuote } from './quote.js';
+import { script, shFn, shLib } from './sh-lib.js';
+import type { Command } from './types.js';
+
+// Reads `pm2 jlist` on stdin, prints "pid status restarts" for every process named argv[1].
+// pm2 may print notices ("[PM2] Spawning PM2 daemon…") around the one JSON line.
+const JLIST_JS = `let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const l=s.split("\\n").reverse().find(x=>/^\\s*\\[(\\{|\\])/.test(x));if(l===undefined){console.error("bg: pm2 jlist printed no process list");process.exit(3)}let a;try{a=JSON.parse(l)}catch(e){console.error("bg: cannot parse pm2 jlist: "+e.message);process.exit(3)}for(const p of a){if(p.name!==process.argv[1])continue;const e=p.pm2_env||{};console.log((p.pid||0)+" "+(e.status||"unknown")+" "+(e.restart_time||0))}})`;
+
+/** `bg_pm2_procs APP`: one line "pid status restarts" per pm2 process of APP (none if pm2 does not know it). */
+export const BG_PM2_PROCS = shFn(
+  'bg_pm2_procs',
+  [
+    `bg_pm2_procs() {`,
+    `  command -v pm2 >/dev/null 2>&1 || { echo "bg: pm2 is not on PATH (set the host's path: or environment:)" >&2; return 3; }`,
+    `  bg_j=$(pm2 jlist 2>/dev/null) || { echo "bg: pm2 jlist failed" >&2; return 3; }`,
+    `  printf '%s\\n' "$bg_j" | node -e ${shellQuote(JLIST_JS)} "$1"`,
+    `}`,
+  ].join('\n'),
+);
+
+/** `bg_pm2_wait_online APP SECONDS`: until APP has processes and all are online (prints them). */
+export const BG_PM2_WAIT_ONLINE = shFn(
+  'bg_pm2_wait_online',
+  [
+    `bg_pm2_wait_online() {`,
+    `  bg_n=$(( $2 * 5 ))`,
+    `  while :; do`,
+    `    bg_p=$(bg_pm2_procs "$1") || return 1`,
+    `    if [ -n "$bg_p" ] && ! printf '%s\\n' "$bg_p" | grep -qv ' online '; then return 0; fi`,
+    `    bg_n=$((bg_n - 1))`,
+    `    [ "$bg_n" -gt 0 ] || { echo "bg: pm2 app $1 is not online after $2 s (pid status restarts: $(printf '%s' "$bg_p" | tr '\\n' ';'))" >&2; return 1; }`,
+    `    sleep 0.2`,
+    `  done`,
+    `}`,
+  ].join('\n'),
+  [BG_PM2_PROCS],
+);
+
+/**
+ * `bg_holders FILE`: pids (space-separated) of the processes that have FILE open, by inode.
+ * find itself is in the list it walks (the glob is expanded in its process) and holds FILE open
+ * for -samefile: a pid that is gone when find has finished is dropped.
+ */
+export const BG_HOLDERS = shFn(
+  'bg_holders',
+  `bg_holders() { [ -e "$1" ] || return 0; for bg_hp in $(find -L /proc/[0-9]*/fd -maxdepth 1 -samefile "$1" 2>/dev/null | cut -d/ -f3 | sort -un); do [ ! -d "/proc/$bg_hp" ] || printf '%s ' "$bg_hp"; done; }`,
+);
+
+/** `bg_describe_pids PID...`: "  PID: command line" per process (for messages). */
+export const BG_DESCRIBE_PIDS = shFn(
+  'bg_describe_pids',
+  `bg_describe_pids() { for bg_pid in "$@"; do printf '  %s: %s\\n' "$bg_pid" "$(tr '\\0' ' ' < /proc/"$bg_pid"/cmdline 2>/dev/null)"; done; }`,
+);
+
+/** `bg_wait_released SECONDS FILE...`: until no process has any FILE open; else names the holders. */
+export const BG_WAIT_RELEASED = shFn(
+  'bg_wait_released',
+  [
+    `bg_wait_released() {`,
+    `  bg_n=$(( $1 * 5 )); shift`,
+    `  while :; do`,
+    `    bg_h=''`,
+    `    for bg_f in "$@"; do bg_h="$bg_h$(bg_holders "$bg_f")"; done`,
+    `    [ -n "$bg_h" ] || return 0`,
+    `    bg_n=$((bg_n - 1))`,
+    `    if [ "$bg_n" -le 0 ]; then`,
+    `      echo "bg: still open by process(es) $bg_h: $*" >&2`,
+    `      bg_describe_pids $bg_h >&2`,
+    `      return 1`,
+    `    fi`,
+    `    sleep 0.2`,
+    `  done`,
+    `}`,
+  ].join('\n'),
+  [BG_HOLDERS, BG_DESCRIBE_PIDS],
+);
+
+/** Pre-flight: pm2 knows APP (bg starts, stops and restarts apps; it never creates them). */
+export function pm2AppKnown(app: string): Command {
+  return {
+    cmd: script(
+      `app=${shellQuote(app)}`,
+      shLib(BG_PM2_PROCS),
+      'procs=$(bg_pm2_procs "$app") || exit 1',
+      `[ -n "$procs" ] || { echo "bg: pm2 knows no app named $app (check PM2_HOME in the host's environment:)" >&2; exit 1; }`,
+      `printf '%s: %s\\n' "$app" "$(printf '%s\\n' "$procs" | awk '{ print $2 }' | sort | uniq -c | awk '{ printf "%s%s %s", (n++ ? ", " : ""), $1, $2 }')"`,
+    ),
+    label: `pm2 knows the app ${app}`,
+  };
+}

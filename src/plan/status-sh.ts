@@ -1,0 +1,23 @@
+// The read-only script behind `bg status`: one `key=value` line per fact about one env.
+import { BG_SCHEMA } from './fingerprint-sh.js';
+import type { ResolvedEnv } from './host-model.js';
+import { BG_PM2_PROCS } from './pm2-sh.js';
+import { quotePath, shellQuote } from './quote.js';
+import { shLib } from './sh-lib.js';
+
+export function envStatusScript(env: ResolvedEnv, commandPrefix: string): string {
+  const lines = [
+    shLib(BG_SCHEMA, BG_PM2_PROCS),
+    `dir=${quotePath(env.dir)}`,
+    `[ -d "$dir" ] && echo "dir=ok" || echo "dir=missing"`,
+  ];
+  if (env.db)
+    lines.push(
+      `db=${quotePath(env.db)}`,
+      `if [ -L "$db" ]; then echo "link=$(readlink "$db")"; fi`,
+      `if [ -f "$db" ]; then echo "real=$(readlink -f "$db")"; echo "size=$(wc -c < "$db" | tr -d ' ')"; s=$(bg_schema "$db" 2>&1) && { echo "fingerprint=sha256:$(printf '%s\\n' "$s" | sha256sum | cut -c1-16)"; echo "migrations=$(printf '%s\\n' "$s" | grep -c '^migration ')"; } || echo "fingerprint_error=$(printf '%s' "$s" | tail -n 1)"; else echo "db=missing"; fi`,
+    );
+  if (env.app) lines.push(`p=$(bg_pm2_procs ${shellQuote(env.app)} 2>&1) && printf '%s\\n' "$p" | sed 's/^/pm2=/' || echo "pm2_error=$(printf '%s' "$p" | tail -n 1)"`);
+  if (env.health) lines.push(`echo "health=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' ${shellQuote(env.health)})"`);
+  return commandPrefix + lines.join('\n');
+}
