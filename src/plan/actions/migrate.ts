@@ -3,7 +3,7 @@ import { PlanProblem, requireEnvField, type ActionDef } from '../action.js';
 import { backupPath } from '../backup-paths.js';
 import { duration } from '../duration.js';
 import { BG_PM2_PROCS, BG_PM2_WAIT_ONLINE, BG_WAIT_RELEASED } from '../pm2-sh.js';
-import { quotePath, shellQuote } from '../quote.js';
+import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { script, shLib } from '../sh-lib.js';
 import { BG_COUNTS, BG_EXTRA, BG_SQL } from '../sqlite-sh.js';
 import { stepDirVar } from '../step-dir.js';
@@ -26,6 +26,11 @@ const params = z
     release_timeout: duration.default(15_000),
     /** The app's table of applied migrations: its rows are what undo is meant to drop, not data. */
     migrations_table: z.string().min(1).default('migrations'),
+    /** Where the SQL migration files are, in the env's dir: the pending ones are linted first. */
+    migrations_dir: z.string().min(1).default('migrations'),
+    /** Lint the pending migrations before anything changes (`bg lint` rules; --allow-breaking lets them through). */
+    lint: z.boolean().default(true),
+    dialect: z.enum(['sqlite', 'postgres']).default('sqlite'),
   })
   .strict();
 
@@ -134,9 +139,20 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
       `x=$(printf '%s\n' "$x" | awk -F '|' -v mt="$mt" 'NF && $1 != mt { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }')`,
       `[ -z "$x" ] || echo "${env.name}: rows written to $db after this run's backup, not in the restored database (kept aside in $db.rolled-back-${runId}): $x"`,
     );
+    // Every migration file, marked applied (named in the migrations table, with or without .sql) or pending.
+    const listing = script(
+      `d=${quotePath(joinPath(env.dir, p.migrations_dir))}; db=${quotePath(db)}`,
+      `[ -d "$d" ] || { echo ${shellQuote(`bg: no migrations directory ${p.migrations_dir} in ${env.dir} (set with.migrations_dir, or with.lint: false)`)} >&2; exit 1; }`,
+      `applied=$(sqlite3 -bail -cmd '.timeout 10000' "$db" ${shellQuote(`SELECT name FROM "${p.migrations_table.replace(/"/g, '""')}"`)} 2>/dev/null || true)`,
+      `ls -1 "$d" | grep '\\.sql$' | sort -V | while IFS= read -r f; do`,
+      `  if printf '%s\\n' "$applied" | grep -qxF -e "$f" -e "\${f%.sql}"; then echo "@@applied $f"; else echo "@@pending $f"; fi`,
+      '  cat "$d/$f"; echo',
+      'done',
+    );
     return {
       mutates: true,
       preflight: [toolPresent('sqlite3'), dirExists(env.dir), databaseIntact(db), ...(app ? [pm2AppKnown(app)] : [])],
+      gates: p.lint ? [{ kind: 'lint-migrations', cmd: listing, label: `pending migrations of ${env.name} do not break the version still running`, dialect: p.dialect }] : [],
       discardCheck: [{ cmd: discardCheck, label: `rows in ${env.name}'s database that the backup lacks` }],
       capture: [{ cmd: capture, label: `this run's backup of ${env.name} exists` }],
       run: [{ cmd: `cd ${dir} && ${command}`, label: `migrate ${env.name}`, timeoutMs: p.timeout }],
