@@ -10,7 +10,15 @@ const NEEDED: Array<{ check: () => boolean; pkg: string }> = [
   { check: () => spawnSync('ssh-keygen', ['-?']).error === undefined, pkg: 'openssh-client' },
 ];
 
-export default function setup(): void {
+export default async function setup(): Promise<void> {
+  installSystemPackages();
+  // The example app's native module builds once here (about a minute on a fresh clone), not in
+  // several test files at once.
+  const { ensureExampleApp } = await import('./harness/pm2.js');
+  await ensureExampleApp();
+}
+
+function installSystemPackages(): void {
   const missing = NEEDED.filter((n) => !n.check()).map((n) => n.pkg);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version']).status !== 0)
