@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BgError, ExitCode } from '../errors.js';
 import { planOptions } from './options.js';
@@ -13,6 +13,13 @@ const EXIT_CODES = `Exit codes:
   3  the host is locked by another run
   4  a step failed and the rollback did not complete (a person must look)
   5  the host could not be reached or authenticated (nothing was changed)`;
+
+/** --host and --accept-new-host-key, for the commands that connect without a playbook. */
+function hostOptions<T>(y: Argv<T>, describe = 'Host(s) or group(s) from the inventory, comma-separated') {
+  return y
+    .option('host', { alias: 'H', type: 'string', demandOption: true, describe })
+    .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' });
+}
 
 // Command modules load lazily so that `bg --version` and `--help` start fast (see bench/README.md).
 
@@ -80,8 +87,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       'rollback',
       'Undo a run (default: the last) from its journal on the host, newest step first',
       (y) =>
-        y
-          .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'The host (one)' })
+        hostOptions(y, 'The host (one)')
           .option('run', { type: 'string', describe: 'Run id to undo (default: the last run; bg history lists them)' })
           .option('dry-run', { alias: 'n', type: 'boolean', describe: 'Show what would be undone, with the commands, and what it would discard; change nothing' })
           .option('force', { type: 'boolean', describe: 'Undo even though later runs built on this one' })
@@ -89,7 +95,6 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .option('lock-wait', { type: 'number', describe: 'Wait up to SECONDS for the host lock' })
           .option('ci', { type: 'boolean', describe: 'Plain log output' })
           .option('json', { type: 'boolean', describe: 'One JSON event per line' })
-          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record an unknown host key' })
           .example('$0 rollback --host prod --dry-run', 'what undoing the last run would do'),
       async (a) => {
         code = await (await import('./commands/rollback.js')).rollbackCommand(a as never);
@@ -99,10 +104,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       'status',
       'Envs, pm2 state, database paths and symlinks, schema fingerprints, health, lock',
       (y) =>
-        y
-          .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'Host(s) or group(s)' })
-          .option('json', { type: 'boolean', describe: 'JSON output' })
-          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record an unknown host key' }),
+        hostOptions(y).option('json', { type: 'boolean', describe: 'JSON output' }),
       async (a) => {
         code = await (await import('./commands/status.js')).statusCommand(a as never);
       },
@@ -111,11 +113,9 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       'history',
       'Runs recorded on the host(s): outcome, duration, who',
       (y) =>
-        y
-          .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'Host(s) or group(s)' })
+        hostOptions(y)
           .option('limit', { type: 'number', default: 20, describe: 'How many recent runs per host' })
-          .option('json', { type: 'boolean', describe: 'JSON output' })
-          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record an unknown host key' }),
+          .option('json', { type: 'boolean', describe: 'JSON output' }),
       async (a) => {
         code = await (await import('./commands/history.js')).historyCommand(a as never);
       },
@@ -124,10 +124,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       'unlock',
       'Remove a lock left by a run that is gone',
       (y) =>
-        y
-          .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'Host(s) or group(s)' })
-          .option('force', { type: 'boolean', describe: 'Remove the lock even if its run may still be going' })
-          .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record an unknown host key' }),
+        hostOptions(y).option('force', { type: 'boolean', describe: 'Remove the lock even if its run may still be going' }),
       async (a) => {
         code = await (await import('./commands/unlock.js')).unlockCommand(a as never);
       },
