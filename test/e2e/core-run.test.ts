@@ -41,7 +41,11 @@ describe.each(targets())('bg run on the $name host', (target) => {
   });
 
   it('backs up both databases, verified, and waits for the health check to come up', async () => {
-    void health.start(1500); // down at first: the step must retry until it answers
+    // Down until the step before the health check is done: the check must retry until it answers.
+    void (async () => {
+      while (!existsSync(join(sb.blue.dir, 'RELEASE'))) await new Promise((r) => setTimeout(r, 50));
+      await health.start(800);
+    })();
     const r = await run(['run', fixture('e2e-core'), '--host', 'box', '--var', "release=it's v2"]);
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
