@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 
-/** A sortable, unique run id: 20261121T122255Z-3fa1 (UTC). */
+/**
+ * A sortable, unique run id: 20261121T122255.123Z-3fa1 (UTC). The milliseconds keep two runs
+ * started in the same second in order (history, the default `bg rollback`, backup pruning).
+ */
 export function newRunId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now.toISOString().replace(/[-:]/g, '');
   return `${stamp}-${randomBytes(2).toString('hex')}`;
 }

@@ -11,7 +11,7 @@ export interface RunSummary {
   events: LoggedEvent[];
 }
 
-const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]+$/;
+const RUN_ID = /^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]+$/;
 
 /** Run ids recorded on a host, oldest first. */
 export async function listRunIds(transport: Transport, journalDir: string): Promise<string[]> {

@@ -67,7 +67,10 @@ describe.each(targets())('bg run on the $name host', (target) => {
   });
 
   it('prunes backups to `keep`', async () => {
-    for (let i = 0; i < 3; i++) expect((await run(['run', fixture('e2e-core'), '--host', 'box'])).exitCode).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      const r = await run(['run', fixture('e2e-core'), '--host', 'box']);
+      expect(r.exitCode, r.stderr).toBe(0);
+    }
     const blue = readdirSync(join(sb.root, 'backups')).filter((f) => /^blue-.*\.db$/.test(f));
     expect(blue).toHaveLength(3);
   });

@@ -52,10 +52,11 @@ export const backupAction: ActionDef<z.output<typeof params>> = {
       `printf '%s\\n' "$before" > "$dst.counts"`,
       'echo "backed up $src to $dst"',
     ].join('\n');
-    const pattern = `^${envName}-[0-9]{8}T[0-9]{6}Z.*\\.db$`;
+    const pattern = `^${envName}-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.db$`;
     const prune = [
       `dir=${quotePath(backups.dir)}`,
-      `ls -1 "$dir" | grep -E ${shellQuote(pattern)} | sort -r | tail -n +${keep + 1} | while IFS= read -r f; do rm -f "$dir/$f" "$dir/$f.counts"; echo "pruned $dir/$f"; done`,
+      // This run's copy always stays; of the others, the newest keep-1.
+      `ls -1 "$dir" | grep -E ${shellQuote(pattern)} | grep -vxF ${shellQuote(dst.split('/').pop()!)} | sort -r | tail -n +${keep} | while IFS= read -r f; do rm -f "$dir/$f" "$dir/$f.counts"; echo "pruned $dir/$f"; done`,
     ].join('\n');
     const verify = [
       vars,
