@@ -57,7 +57,8 @@ export class ConnectionError extends BgError {
     readonly reason: string,
     options?: { cause?: unknown },
   ) {
-    super(`cannot connect to ${host}: ${reason}`, ExitCode.unreachable, options);
+    // A connection that died mid-run is not one that could not be made: say which.
+    super(/^connection lost/.test(reason) ? `${host}: ${reason}` : `cannot connect to ${host}: ${reason}`, ExitCode.unreachable, options);
   }
 }
 

@@ -5,6 +5,7 @@ import type { Transport } from '../transport/transport.js';
 import type { EventSink, HostStatus } from './events.js';
 import { Journal } from './journal.js';
 import { describeFailedChecks, runPreflight } from './preflight.js';
+import { recordSession } from './sessions.js';
 import type { RunMeta } from './run-meta.js';
 import { StepFailure } from './step-error.js';
 import { runStep, undoStep, type StepContext } from './step-runner.js';
@@ -117,7 +118,7 @@ async function runHost({ plan, meta, transport }: HostRun, hostTask: Task, opts:
           if (step.mutates) await journal.record('step-start', step.index);
           started_.push(step);
           try {
-            await runStep(step, stepContext(transport, t, step, opts, opts.signal));
+            await runStep(step, stepContext(transport, t, step, opts, opts.signal, plan.journalDir));
           } catch (e) {
             emit({ type: 'step-failed', host, step: step.index, error: String((e as Error).message) });
             failure = e as Error;
@@ -202,7 +203,7 @@ async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, jou
         try {
           await journal.record('undo-start', step.index);
           // Not cancellable by the Ctrl-C that may have caused the rollback.
-          await undoStep(step, stepContext(transport, t, step, opts, undefined));
+          await undoStep(step, stepContext(transport, t, step, opts, undefined, plan.journalDir));
           await journal.record('undone', step.index);
           opts.emit({ type: 'undo-done', host, step: step.index });
         } catch (e) {
@@ -221,11 +222,12 @@ async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, jou
   return { left, error };
 }
 
-function stepContext(transport: Transport, t: Task, step: PlanStep, opts: ExecuteOptions, signal: AbortSignal | undefined): StepContext {
+function stepContext(transport: Transport, t: Task, step: PlanStep, opts: ExecuteOptions, signal: AbortSignal | undefined, runDir: string): StepContext {
   const host = transport.host;
   return {
     transport,
     signal,
+    commandPrefix: recordSession(runDir),
     observer: {
       command: ({ phase, command, result, attempt }) => {
         opts.emit({ type: 'command', host, step: step.index, phase, cmd: command.cmd, exitCode: result.exitCode, durationMs: result.durationMs, attempt, stdout: result.stdout, stderr: result.stderr });

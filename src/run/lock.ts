@@ -40,12 +40,21 @@ export class HostLock {
     }
   }
 
-  /** Remove the lock if it is still ours. */
-  async release(): Promise<void> {
-    if (!this.held) return;
+  /**
+   * Remove the lock if it is still ours. Never throws: it runs on every exit path, where it must not
+   * hide the outcome. Returns why the lock is left, if it is (e.g. the connection is gone).
+   */
+  async release(): Promise<string | undefined> {
+    if (!this.held) return undefined;
     const d = quotePath(this.dir);
-    await this.transport.exec(`grep -qF ${shellQuote(`"runId":"${this.meta.runId}"`)} ${d}/info.json 2>/dev/null && rm -rf ${d}`);
-    this.held = false;
+    try {
+      const r = await this.transport.exec(`if grep -qF ${shellQuote(`"runId":"${this.meta.runId}"`)} ${d}/info.json 2>/dev/null; then rm -rf ${d}; fi`);
+      if (r.exitCode !== 0) return (r.stderr || `exit ${r.exitCode}`).trim().split('\n').pop();
+      this.held = false;
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
 }
 

@@ -28,3 +28,14 @@ export function describeHolder(m: Partial<RunMeta>): string {
   const parts = [`run ${m.runId ?? '?'}`, m.command ? `(${m.command})` : undefined, `by ${m.user ?? '?'}@${m.machine ?? '?'}`, m.pid ? `pid ${m.pid}` : undefined, m.startedAt ? `since ${m.startedAt}` : undefined, m.ciUrl];
   return parts.filter(Boolean).join(' ');
 }
+
+/** The bg process that holds a lock is known to be gone: it ran on this machine and no longer exists. */
+export function holderGone(m: Partial<RunMeta>): boolean {
+  if (m.machine !== hostname() || typeof m.pid !== 'number') return false;
+  try {
+    process.kill(m.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}

@@ -1,5 +1,6 @@
 import type { Command, PlanStep, Probe, RetryPolicy } from '../plan/types.js';
 import type { CommandResult, Transport } from '../transport/transport.js';
+import { ConnectionError } from '../errors.js';
 import { StepFailure, type Phase } from './step-error.js';
 
 /** What the runner tells the outside world; renderers and the JSON stream listen. */
@@ -14,6 +15,8 @@ export interface StepContext {
   signal?: AbortSignal;
   /** Default per-command timeout when the plan sets none. */
   commandTimeoutMs?: number;
+  /** Put before every changing command (not probes): records its process for `bg rollback`/`bg unlock`. */
+  commandPrefix?: string;
 }
 
 /** Run one step: capture, commands, then verify probes. Throws StepFailure on the first failure. */
@@ -29,7 +32,7 @@ export async function undoStep(step: PlanStep, ctx: StepContext): Promise<void> 
 }
 
 async function runOnce(step: PlanStep, phase: Phase, command: Command, ctx: StepContext): Promise<CommandResult> {
-  const result = await exec(command, ctx);
+  const result = await exec(ctx.commandPrefix && step.mutates ? { ...command, cmd: ctx.commandPrefix + command.cmd } : command, ctx);
   ctx.observer?.command?.({ phase, command, result, attempt: 1 });
   if (result.exitCode !== 0) throw new StepFailure(ctx.transport.host, step, phase, command, result);
   return result;
@@ -42,7 +45,8 @@ async function probe(step: PlanStep, p: Probe, ctx: StepContext): Promise<void> 
     const result = await exec(p, ctx);
     ctx.observer?.command?.({ phase: 'verify', command: p, result, attempt });
     if (result.exitCode === 0) return;
-    if (attempt >= policy.attempts || ctx.signal?.aborted)
+    // A lost connection is not a probe to retry: the next attempt could only fail to connect.
+    if (attempt >= policy.attempts || ctx.signal?.aborted || result.connectionLost)
       throw new StepFailure(ctx.transport.host, step, 'verify', p, result, attempt);
     ctx.observer?.waiting?.({ phase: 'verify', command: p, attempt, of: policy.attempts, delayMs: delay, result });
     await sleep(delay, ctx.signal);
@@ -50,8 +54,14 @@ async function probe(step: PlanStep, p: Probe, ctx: StepContext): Promise<void> 
   }
 }
 
-function exec(command: Command, ctx: StepContext): Promise<CommandResult> {
-  return ctx.transport.exec(command.cmd, { timeoutMs: command.timeoutMs ?? ctx.commandTimeoutMs, signal: ctx.signal });
+/** Run a command; a connection that is already gone becomes a result too, so the step names it. */
+async function exec(command: Command, ctx: StepContext): Promise<CommandResult> {
+  try {
+    return await ctx.transport.exec(command.cmd, { timeoutMs: command.timeoutMs ?? ctx.commandTimeoutMs, signal: ctx.signal });
+  } catch (e) {
+    if (!(e instanceof ConnectionError)) throw e;
+    return { exitCode: 255, stdout: '', stderr: `bg: ${e.reason}`, durationMs: 0, connectionLost: true };
+  }
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

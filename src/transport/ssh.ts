@@ -226,7 +226,7 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
   const timers: NodeJS.Timeout[] = [];
 
   return new Promise<CommandResult>((resolve, reject) => {
-    const finish = (r: { exitCode: number; signal?: string; note?: string }) => {
+    const finish = (r: { exitCode: number; signal?: string; note?: string; lost?: boolean }) => {
       if (settled) return;
       settled = true;
       cleanup();
@@ -240,9 +240,10 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
       };
       if (r.signal) result.signal = r.signal;
       if (stopping === 'timeout') result.timedOut = true;
+      if (r.lost) result.connectionLost = true;
       resolve(result);
     };
-    const onLost = (note: string) => finish({ exitCode: EXIT_CONNECTION_LOST, note });
+    const onLost = (note: string) => finish({ exitCode: EXIT_CONNECTION_LOST, note, lost: true });
     const onAbort = () => stop('cancel');
     const cleanup = () => {
       for (const t of timers) clearTimeout(t);
@@ -309,7 +310,7 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
             finish({ exitCode: 128 + (os.constants.signals[sig as NodeJS.Signals] ?? 0), signal: sig });
           } else {
             // No exit status: the connection went away (onLost usually got here first).
-            finish({ exitCode: EXIT_CONNECTION_LOST, note: `bg: the channel to ${s.where} closed without an exit status` });
+            finish({ exitCode: EXIT_CONNECTION_LOST, note: `bg: the channel to ${s.where} closed without an exit status`, lost: true });
           }
         },
         (error: Error) => {

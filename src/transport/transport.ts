@@ -7,6 +7,8 @@ export interface CommandResult {
   /** Set when the command was killed (timeout, cancellation, lost connection). */
   signal?: string;
   timedOut?: boolean;
+  /** The connection died while the command ran: its outcome on the host is unknown. */
+  connectionLost?: boolean;
 }
 
 export interface ExecOptions {

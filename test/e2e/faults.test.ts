@@ -25,7 +25,7 @@
  * 5 share-db, whose capture + 4 commands (freeze, copy, switch, restart) + verify are each hit;
  * env has 4 (env-set green, env-set blue, pm2 restart green, pm2 restart blue).
  *
- * Bugs found are reproduced by `it.fails` tests at the end (BUG 1-3), with the cause in comments.
+ * The bugs these tests found (BUG 1-3 at the end, with their cause in comments) are fixed; their tests stay.
  * The tests run in order on one deployment; each starts and ends at the baseline state (but the
  * last one, which leaves it broken).
  */
@@ -249,27 +249,22 @@ function expectConnectionLostReport(r: BgResult, runId: string, step: { failed?:
 }
 
 /**
- * The recovery a person does after such a run: the dead run's lock, then bg rollback (no
- * --accept-data-loss needed: nothing writes to the databases during these tests).
+ * The recovery a person does after such a run: bg rollback. The dead run could not release its lock
+ * (the connection was gone); bg rollback of that very run takes the lock over, since the bg process
+ * that held it is gone and no command of the run still runs on the host. No --accept-data-loss:
+ * nothing writes to the databases during these tests.
  */
-async function recover(runId: string, undone: number, opts: { history?: boolean } = {}): Promise<{ unlock: BgResult; rollback: BgResult }> {
+async function recover(runId: string, undone: number, opts: { history?: boolean } = {}): Promise<{ rollback: BgResult }> {
   if (opts.history) {
-    // The dead run could not release its lock (the connection was gone): bg rollback refuses first.
-    const locked = await run(['rollback', '--host', 'prod']);
-    expect(locked.exitCode, locked.stderr).toBe(3);
-    expect(locked.stderr).toContain(`prod is locked by another run: run ${runId}`);
+    expect(existsSync(join(journal, 'lock')), 'the dead run left its lock').toBe(true);
+    expect((await run(['history', '--host', 'prod'])).stdout).toMatch(new RegExp(`${runId} .* interrupted`));
   }
-  // (bg unlock would say "not locked" if the dead run had released it.)
-  const unlock = await run(['unlock', '--host', 'prod']);
-  expect(unlock.exitCode, unlock.stderr).toBe(0);
-  expect(unlock.stdout).toMatch(/removed the lock of run \S+ .*\(its process is gone\)/);
-  expect(unlock.stdout).toContain(`bg rollback --host prod --run ${runId}`);
-  if (opts.history) expect((await run(['history', '--host', 'prod'])).stdout).toMatch(new RegExp(`${runId} .* interrupted`));
   const rollback = await run(['rollback', '--host', 'prod']);
   expect(rollback.exitCode, `${rollback.stdout}\n${rollback.stderr}`).toBe(0);
   expect(rollback.stdout).toContain(`prod: run ${runId} undone (${undone} step`);
+  expect(existsSync(join(journal, 'lock')), 'bg rollback released the lock').toBe(false);
   if (opts.history) expect((await run(['history', '--host', 'prod'])).stdout).toMatch(new RegExp(`${runId} .* rolled back`));
-  return { unlock, rollback };
+  return { rollback };
 }
 
 function note(title: string, r: BgResult): void {
@@ -399,8 +394,7 @@ describe('the connection dies in the middle of a mutating step; bg rollback rest
       left: () => {
         for (const name of ENVS) expect(realpathSync(d.env(name).db)).toBe(realpathSync(shared()));
       },
-      // BUG 1 (the `it.fails` below): killed during a verify probe that retries, the report names no
-      // step and says "cannot connect to prod"; the rest of the report and the recovery are right.
+      // Killed during a verify probe that retries (BUG 1, fixed): see the test below.
       bug1: true,
     },
   ];
@@ -431,11 +425,13 @@ describe('the connection dies in the middle of a mutating step; bg rollback rest
     note('phase2 killed in the backup of GREEN', result);
     expect(logAtKill).not.toContain('"step-start"'); // backups are not journaled: they change nothing to undo
     expect(result.exitCode, result.stderr).toBe(1);
-    expect(result.stderr).toContain('"Back up both databases (green)" failed on prod: command exited 255');
+    expect(result.stderr).toContain('"Back up both databases (green)" failed on prod: command lost its connection');
     expect(result.stderr).toContain("the command's outcome on the host is unknown");
     expect(result.stderr).toContain(`prod: rolled back; the host is as it was before run ${runId}`);
-    // ... but its lock is still there (not said), and the next run would exit 3 until bg unlock.
+    // ... but its lock is still there, and the report says so and how to remove it.
     expect(existsSync(join(journal, 'lock'))).toBe(true);
+    expect(result.stderr).toContain('bg: the lock on prod is left');
+    expect(result.stderr).toContain('bg unlock --host prod');
     const unlock = await run(['unlock', '--host', 'prod']);
     expect(unlock.stdout).toMatch(/removed the lock of run \S+ .*\(its process is gone\)/);
     const rollback = await run(['rollback', '--host', 'prod']);
@@ -485,8 +481,8 @@ describe('bg rollback itself loses its connection', () => {
     for (const name of ENVS) expect(realpathSync(d.env(name).db)).toBe(realpathSync(shared()));
     const { result, runId } = await runWithFault({ args: ['rollback', '--host', 'prod'], midStep: false, gate: { cmd: 'mv', step: 5, args: '^-T .*GREEN/server/database\\.db\\.OLD ' }, then: 'die' });
     note('bg rollback killed mid-undo', result);
-    // Exit 5 today (BUG 3, the `it.fails` below); it should be 4, as for a run.
-    expect([4, 5]).toContain(result.exitCode);
+    expect(result.exitCode, result.stderr).toBe(4); // BUG 3 (fixed): was 5
+    expect(result.stderr).toContain('bg: the lock on prod is left');
     expect(result.stderr).toContain('prod: ROLLBACK INCOMPLETE — a person must look.');
     expect(result.stderr).toContain(`Not undone, newest first:\n  5. ${SHARE_DB}\n`);
     expect(lstatSync(d.blue.db).isFile()).toBe(true);
@@ -501,9 +497,9 @@ describe('bg rollback itself loses its connection', () => {
   });
 });
 
-describe('bugs found by the fault tests (each `it.fails` until fixed; see the comments)', () => {
-  it.fails('BUG 1: killed during a verify probe that retries, the report names the step and the lost connection', async () => {
-    // src/run/step-runner.ts probe(): the probe's exec resolves with exit 255 ("connection lost
+describe('bugs found by the fault tests (fixed; the comments say what they were)', () => {
+  it('BUG 1: killed during a verify probe that retries, the report names the step and the lost connection', async () => {
+    // Was: src/run/step-runner.ts probe(): the probe's exec resolves with exit 255 ("connection lost
     // ... outcome unknown"), the probe retries, and the retry's exec throws ConnectionError
     // ("cannot connect to prod: connection lost ...; no further command was sent"), which replaces
     // the StepFailure: the report names no step, says "cannot connect" although bg was connected
@@ -512,8 +508,8 @@ describe('bugs found by the fault tests (each `it.fails` until fixed; see the co
     const { result, runId } = await runWithFault({ args: ['run', PROBE_PLAYBOOK, '--host', 'prod'], gate: { cmd: 'curl', step: 1, args: '.' }, then: 'go' });
     note('faults-probe killed in the health probe', result);
     try {
-      expectConnectionLostReport(result, runId, { left: ['1. Mark GREEN'] }); // holds today
-      expect(result.stderr).toContain('"GREEN answers its health check" failed on prod'); // fails today
+      expectConnectionLostReport(result, runId, { left: ['1. Mark GREEN'] });
+      expect(result.stderr).toContain('"GREEN answers its health check" failed on prod: verify lost its connection');
       expect(result.stderr).not.toContain('cannot connect to prod');
     } finally {
       await recover(runId, 1);
@@ -521,8 +517,8 @@ describe('bugs found by the fault tests (each `it.fails` until fixed; see the co
     }
   });
 
-  it.fails('BUG 3: bg rollback that loses its connection mid-undo exits 4 (rollback incomplete), not 5 (unreachable, nothing changed)', async () => {
-    // src/cli/commands/rollback.ts rollbackCommand(): `finally { await lock.release() }` — the
+  it('BUG 3: bg rollback that loses its connection mid-undo exits 4 (rollback incomplete), not 5 (unreachable, nothing changed)', async () => {
+    // Was: src/cli/commands/rollback.ts rollbackCommand(): `finally { await lock.release() }` — the
     // release needs the dead connection, HostLock.release() throws ConnectionError, which replaces
     // the ExitCode.rollbackIncomplete being returned; main() maps it to exit 5 and prints
     // "bg: cannot connect to prod: ...". (bg run releases with Promise.allSettled: no such problem.)
@@ -533,8 +529,9 @@ describe('bugs found by the fault tests (each `it.fails` until fixed; see the co
     const { result, runId } = await runWithFault({ args: ['rollback', '--host', 'prod'], midStep: false, gate: { cmd: 'mv', step: 1, args: 'FAULT-MARK' }, then: 'die' });
     note('bg rollback killed in an undo', result);
     try {
-      expect(result.stderr).toContain('prod: ROLLBACK INCOMPLETE — a person must look.'); // holds today
-      expect(result.exitCode).toBe(4); // 5 today
+      expect(result.stderr).toContain('prod: ROLLBACK INCOMPLETE — a person must look.');
+      expect(result.exitCode).toBe(4);
+      expect(result.stderr).toContain('bg: the lock on prod is left');
     } finally {
       await recover(runId, 1);
       expect(existsSync(join(d.green.dir, 'FAULT-MARK'))).toBe(false);
@@ -542,12 +539,11 @@ describe('bugs found by the fault tests (each `it.fails` until fixed; see the co
     }
   });
 
-  it.fails('BUG 2: a bg rollback started while the interrupted command still runs on the host does not race it (freeze)', async () => {
-    // The freeze of share-db goes on on the host after the connection died (sshd does not stop
-    // it). `bg unlock` allows removing the lock (bg's own process is gone) and `bg rollback` then
-    // undoes the step at once: it starts BLUE again and leaves GREEN (still online) alone, exits 0
-    // ("undone"); then the leftover freeze stops GREEN. Nothing on the host records that a command
-    // of the run is still running, so neither bg unlock nor bg rollback can wait for it or refuse.
+  it('BUG 2: a bg rollback started while the interrupted command still runs on the host does not race it (freeze)', async () => {
+    // Was: the freeze of share-db goes on on the host after the connection died (sshd does not stop
+    // it); `bg unlock` removed the lock and `bg rollback` undid the step at once, then the leftover
+    // freeze stopped GREEN. Now every changing command records its process in the run's journal,
+    // and bg unlock and bg rollback refuse (exit 3) while one of them is alive.
     await expectBaseline(false);
     let rollbackDone: () => void = () => undefined;
     const afterRollback = new Promise<void>((r) => (rollbackDone = r));
@@ -560,15 +556,19 @@ describe('bugs found by the fault tests (each `it.fails` until fixed; see the co
     });
     expectConnectionLostReport(result, runId, { failed: SHARE_DB, left: [`1. ${SHARE_DB}`] });
     try {
-      expect((await run(['unlock', '--host', 'prod'])).exitCode).toBe(0);
-      const first = await run(['rollback', '--host', 'prod']); // the freeze is still running on the host
+      const unlock = await run(['unlock', '--host', 'prod']); // the freeze is still running on the host
+      expect(unlock.exitCode, unlock.stderr).toBe(3);
+      expect(unlock.stderr).toMatch(/its bg process is gone, but commands of that run still run on prod:\n\s+\d+ /);
+      const first = await run(['rollback', '--host', 'prod']);
       note('bg rollback while the interrupted freeze still runs', first);
+      expect(first.exitCode, first.stderr).toBe(3);
+      expect(first.stderr).toMatch(/still has commands running on prod/);
       rollbackDone();
       await orphanGone;
-      // A fixed bg may wait for the command, or refuse until it has ended: then once more.
-      if (first.exitCode !== 0) expect((await run(['rollback', '--host', 'prod'])).exitCode).toBe(0);
+      const second = await run(['rollback', '--host', 'prod']);
+      expect(second.exitCode, second.stderr).toBe(0);
       const green = (await d.jlist()).find((p) => p.name === d.green.app);
-      expect(green?.status, 'GREEN after bg rollback said the run was undone').toBe('online'); // 'stopped' today
+      expect(green?.status, 'GREEN after bg rollback said the run was undone').toBe('online');
       await expectBaseline();
     } finally {
       rollbackDone();
@@ -580,9 +580,9 @@ describe('bugs found by the fault tests (each `it.fails` until fixed; see the co
     }
   });
 
-  // Last: it leaves the deployment broken (a database-shared.db, and apps writing to deleted WALs).
-  it.fails('BUG 2: ... (copy) the leftover copy creates the shared database and deletes the WALs of the live databases after the rollback', async () => {
-    // Held at the copy's `.backup`; `bg rollback` runs and starts both apps again; then the copy
+  // Last: it adds a row to BLUE.
+  it('BUG 2: ... (copy) bg rollback waits for the leftover copy instead of restarting the apps under it', async () => {
+    // Was: held at the copy's `.backup`; `bg rollback` ran and started both apps again; then the copy
     // goes on: it writes database-shared.db (a re-run of phase2 now refuses it, and bg rollback says
     // there is nothing left to undo) and runs `rm -f "$db-wal" "$db-shm"` for both envs under the
     // live apps: a write BLUE acknowledges afterwards goes to its deleted WAL, and no new
@@ -597,17 +597,18 @@ describe('bugs found by the fault tests (each `it.fails` until fixed; see the co
       holdUntil: Promise.race([afterRollback, sleep(8000)]),
     });
     expect(result.exitCode).toBe(4);
-    expect((await run(['unlock', '--host', 'prod'])).exitCode).toBe(0);
     const first = await run(['rollback', '--host', 'prod']);
     note('bg rollback while the interrupted copy still runs', first);
+    expect(first.exitCode, first.stderr).toBe(3);
     rollbackDone();
     await orphanGone;
-    if (first.exitCode !== 0) expect((await run(['rollback', '--host', 'prod'])).exitCode).toBe(0);
+    const second = await run(['rollback', '--host', 'prod']);
+    expect(second.exitCode, second.stderr).toBe(0);
     const post = await fetch(d.blue.entries, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ description: 'after-the-rollback', minutes: 1 }) });
     expect(post.status).toBe(201);
-    expect.soft(sql(d.blue.db, "SELECT count(*) FROM time_entries WHERE description = 'after-the-rollback'").trim(), 'an acknowledged write, seen by a new connection').toBe('1'); // '0' today
-    expect.soft(existsSync(shared()), 'a shared database appeared after bg rollback said undone').toBe(false); // true today
+    expect(sql(d.blue.db, "SELECT count(*) FROM time_entries WHERE description = 'after-the-rollback'").trim(), 'an acknowledged write, seen by a new connection').toBe('1');
+    expect(existsSync(shared()), 'no shared database is left after bg rollback said undone').toBe(false);
     const rerun = await run(['plan', 'phase2', '--host', 'prod', '--var', 'base=blue', '--check']);
-    expect.soft(rerun.exitCode, 'pre-flight of a re-run (the shared database already exists)').toBe(0); // 1 today
+    expect(rerun.exitCode, 'pre-flight of a re-run').toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 import { readSummaries, type RunSummary } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
+import { holderGone } from '../../run/run-meta.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 
 export interface HistoryArgs extends HostArgs {
@@ -23,7 +24,9 @@ export async function historyCommand(args: HistoryArgs): Promise<number> {
   await withHosts(args, async (hosts) => {
     for (const { name, config, transport } of hosts) {
       const lock = await readLock(transport, config.journal);
-      for (const s of await readSummaries(transport, config.journal, args.limit ?? 20)) rows.push(row(name, s, lock?.runId));
+      // A lock whose bg process is gone does not make its run "running".
+      const runningId = lock && !holderGone(lock) ? lock.runId : undefined;
+      for (const s of await readSummaries(transport, config.journal, args.limit ?? 20)) rows.push(row(name, s, runningId));
     }
   });
   if (args.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');

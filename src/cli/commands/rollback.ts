@@ -1,10 +1,13 @@
 import { color } from 'listr2';
-import { BgError, ExitCode, UsageError } from '../../errors.js';
+import { BgError, ExitCode, LockedError, UsageError } from '../../errors.js';
 import type { PlanStep } from '../../plan/types.js';
 import { executeRollback } from '../../run/executor.js';
 import { listRunIds, readRun } from '../../run/journal-reader.js';
 import { runState } from '../../run/journal-state.js';
-import { HostLock } from '../../run/lock.js';
+import { HostLock, readLock, removeLock } from '../../run/lock.js';
+import { liveSessions } from '../../run/sessions.js';
+import { holderGone } from '../../run/run-meta.js';
+import type { Transport } from '../../transport/transport.js';
 import { runMeta } from '../../run/run-meta.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import type { HostConfig } from '../../config/inventory-schema.js';
@@ -63,8 +66,9 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
 
     const secrets = rollbackSecrets(doc.plan.secrets ?? {}, config);
     const lock = new HostLock(transport, config.journal, runMeta(id, doc.plan.playbook.name, `bg rollback --run ${id}`));
-    await lock.acquire(args.lockWait ?? 0);
+    await acquireOrTakeOver(lock, transport, config.journal, id, args.lockWait ?? 0);
     try {
+      await waitForSessions(transport, doc.plan.journalDir, name, id, args.lockWait ?? 0);
       const result = await executeRollback({ plan: doc.plan, transport: withSecrets(transport, secrets), steps: state.toUndo }, { renderer: chooseRenderer(args), emit: eventSink(args) });
       if (result.left.length) {
         process.stderr.write(color.red(`${name}: ROLLBACK INCOMPLETE — a person must look.\n${result.error?.message ?? ''}\nNot undone, newest first:\n${result.left.map((s) => `  ${s.index}. ${s.name}`).join('\n')}\n`));
@@ -73,9 +77,38 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
       out(color.green(`↩ ${name}: run ${id} undone (${state.toUndo.length} step${state.toUndo.length > 1 ? 's' : ''})`));
       return ExitCode.ok;
     } finally {
-      await lock.release();
+      const left = await lock.release();
+      if (left) process.stderr.write(`bg: the lock on ${name} is left (${left}): bg unlock --host ${name}\n`);
     }
   });
+}
+
+/**
+ * Take the host lock; a lock left by the very run being undone, whose bg process on this machine
+ * is gone, is taken over (that is what `bg unlock` would allow) instead of exiting 3.
+ */
+async function acquireOrTakeOver(lock: HostLock, transport: Transport, journal: string, runId: string, waitSeconds: number): Promise<void> {
+  try {
+    await lock.acquire(waitSeconds);
+  } catch (e) {
+    if (!(e instanceof LockedError)) throw e;
+    const held = await readLock(transport, journal);
+    if (!held || held.runId !== runId || !holderGone(held)) throw e;
+    await removeLock(transport, journal);
+    await lock.acquire(0);
+  }
+}
+
+/** Refuse (exit 3) while a command of the run still runs on the host: undoing under it races it. */
+async function waitForSessions(transport: Transport, runDir: string, host: string, runId: string, waitSeconds: number): Promise<void> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    const live = await liveSessions(transport, runDir);
+    if (live.length === 0) return;
+    if (Date.now() >= deadline)
+      throw new BgError(`run ${runId} still has commands running on ${host} (their connection died, they did not):\n  ${live.join('\n  ')}\nwait for them to end (--lock-wait SECONDS), or stop them, then run bg rollback again`, ExitCode.locked);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 /** The secrets the run's undo commands may need: from the environment again, or inline in the inventory. */
@@ -98,7 +131,7 @@ function describeUndo(step: PlanStep, withCommands: boolean): string {
 }
 
 /** Run each step's read-only discard check; what they print is what the rollback would throw away. */
-async function discardReport(steps: PlanStep[], transport: import('../../transport/transport.js').Transport): Promise<Array<{ step: PlanStep; text: string }>> {
+async function discardReport(steps: PlanStep[], transport: Transport): Promise<Array<{ step: PlanStep; text: string }>> {
   const found: Array<{ step: PlanStep; text: string }> = [];
   for (const step of steps)
     for (const check of step.discardCheck ?? []) {

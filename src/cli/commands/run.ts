@@ -58,11 +58,16 @@ export async function runCommand(args: RunArgs): Promise<number> {
         signal: aborter.signal,
       },
     );
-    report(outcomes, args);
+    const leftLocks = new Map<string, string>();
+    for (const r of runs) {
+      const why = await r.lock.release();
+      if (why) leftLocks.set(r.plan.host.name, why);
+    }
+    report(outcomes, args, leftLocks);
     if (process.env.GITHUB_STEP_SUMMARY) writeStepSummary(process.env.GITHUB_STEP_SUMMARY, `${args.playbook} on ${args.host}`, outcomes, summary);
     return worst(outcomes);
   } finally {
-    await Promise.allSettled(runs.map((r) => r.lock.release()));
+    await Promise.all(runs.map((r) => r.lock.release()));
     process.off('SIGINT', onSigint);
     await closeAll(transports);
   }
@@ -86,9 +91,10 @@ function worst(outcomes: HostOutcome[]): number {
   return ExitCode.ok;
 }
 
-function report(outcomes: HostOutcome[], args: RunArgs): void {
+function report(outcomes: HostOutcome[], args: RunArgs, leftLocks: Map<string, string>): void {
   const err = (s: string) => process.stderr.write(s + '\n');
   const out = (s: string) => (args.json ? err(s) : process.stdout.write(s + '\n'));
+  for (const [host, why] of leftLocks) err(color.yellow(`bg: the lock on ${host} is left (${why}); once it answers and no command of this run is still running there: bg unlock --host ${host}`));
   for (const o of outcomes) {
     const secs = (o.durationMs / 1000).toFixed(1);
     switch (o.status) {
@@ -110,6 +116,7 @@ function report(outcomes: HostOutcome[], args: RunArgs): void {
           err('Not undone, newest first:');
           for (const s of o.left) err(`  ${s.index}. ${s.name}`);
           err(`journal: ${o.host}:${o.runId}`);
+          err(`To finish the rollback once ${o.host} answers: ${leftLocks.has(o.host) ? `bg unlock --host ${o.host}, then ` : ''}bg rollback --host ${o.host} --run ${o.runId}`);
         }
     }
   }

@@ -1,7 +1,8 @@
-import { hostname } from 'node:os';
 import { ExitCode, LockedError } from '../../errors.js';
 import { readLock, removeLock } from '../../run/lock.js';
-import { describeHolder } from '../../run/run-meta.js';
+import { describeHolder, holderGone } from '../../run/run-meta.js';
+import { liveSessions } from '../../run/sessions.js';
+import { joinPath } from '../../plan/quote.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 
 export interface UnlockArgs extends HostArgs {
@@ -17,9 +18,13 @@ export async function unlockCommand(args: UnlockArgs): Promise<number> {
         process.stdout.write(`${name}: not locked\n`);
         continue;
       }
-      const gone = lock.machine === hostname() && typeof lock.pid === 'number' && !alive(lock.pid);
+      const gone = holderGone(lock);
       if (!gone && !args.force)
         throw new LockedError(name, `${describeHolder(lock)}\nthat run may still be going (it was not started from this machine, or its process is alive); if you are sure it is gone: bg unlock --host ${name} --force`);
+      // Its bg process is gone, but commands whose connection died may still run on the host.
+      const live = lock.runId ? await liveSessions(transport, joinPath(config.journal, `runs/${lock.runId}`)) : [];
+      if (live.length && !args.force)
+        throw new LockedError(name, `${describeHolder(lock)}\nits bg process is gone, but commands of that run still run on ${name}:\n  ${live.join('\n  ')}\nwait for them to end (or stop them); --force removes the lock anyway`);
       await removeLock(transport, config.journal);
       process.stdout.write(`${name}: removed the lock of ${describeHolder(lock)}${gone ? ' (its process is gone)' : ' (--force)'}\nIf that run was interrupted, bg history shows it and bg rollback --host ${name} --run ${lock.runId ?? 'ID'} undoes it.\n`);
     }
@@ -27,11 +32,3 @@ export async function unlockCommand(args: UnlockArgs): Promise<number> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
