@@ -46,7 +46,9 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
       for (const [name, cfg] of Object.entries(inventory.value.hosts)) {
         // Required variables are checked at run time; give them a placeholder here.
         const vars = Object.fromEntries(Object.entries(pb.value.vars).filter(([, v]) => v === null).map(([k]) => [k, `<${k}>`]));
-        collect(() => planRun({ playbook: pb.value, source: pb.source, host: resolveHost(name, cfg), vars, runId: 'validate' }));
+        // Variables read from the environment are checked at run time too: any value will do here.
+        const environment = new Proxy({}, { get: (_t, k) => `<${String(k)}>` }) as Record<string, string>;
+        collect(() => planRun({ playbook: pb.value, source: pb.source, host: resolveHost(name, cfg), vars, runId: 'validate', environment }));
       }
   }
   if (problems.length) {
