@@ -29,7 +29,8 @@ export async function liveSessions(transport: Transport, runDir: string): Promis
     `  [ "\${st#* }" = "$start" ] && [ "\${st%% *}" != Z ] && ps -o pid=,args= -p "$pid"`,
     // Whatever still runs in its session (over SSH every command is a session of its own).
     `  ps -e -o pid=,sid=,stat=,args= 2>/dev/null | awk -v s="$pid" -v p="$pid" '$2 == s && $1 != p && $3 !~ /^Z/ { $2 = ""; $3 = ""; print }'`,
-    `done < ${f} | sort -u`,
+    // One readable line per process: the start of its command line is enough to recognise it.
+    `done < ${f} | sort -u | cut -c1-160`,
   ].join('\n');
   const r = await transport.exec(script);
   return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
