@@ -115,10 +115,15 @@ async function runHost({ plan, meta, transport }: HostRun, hostTask: Task, opts:
         task: async (_c: unknown, t: Task) => {
           const t0 = performance.now();
           emit({ type: 'step-start', host, step: step.index, name: step.name, action: step.action });
-          if (step.mutates) await journal.record('step-start', step.index);
+          const ctx = stepContext(transport, t, step, opts, opts.signal, plan.journalDir);
+          if (step.mutates) {
+            // In the same round trip as the step's first command when it has one (see Journal.inline).
+            if (step.capture.length || step.run.length) ctx.firstCommandPrefix = journal.inline('step-start', step.index);
+            else await journal.record('step-start', step.index);
+          }
           started_.push(step);
           try {
-            await runStep(step, stepContext(transport, t, step, opts, opts.signal, plan.journalDir));
+            await runStep(step, ctx);
           } catch (e) {
             emit({ type: 'step-failed', host, step: step.index, error: String((e as Error).message) });
             failure = e as Error;

@@ -48,6 +48,23 @@ export class Journal {
     if (DURABLE.has(event)) await this.flush();
   }
 
+  /**
+   * A durable event written by the shell that runs the step's first command, right before it
+   * (`... && sync log && COMMAND`): the journal still has it on disk before anything changes, and
+   * it costs no round trip of its own. The command does not run if the write fails.
+   */
+  inline(event: JournalEvent, step?: number): string {
+    this.pending.push(this.line(event, step));
+    const cmd = `${this.append()} && `;
+    this.pending = [];
+    return cmd;
+  }
+
+  private append(): string {
+    const log = `${quotePath(this.dir)}/log`;
+    return `{ t=$(date -u +%Y-%m-%dT%H:%M:%SZ); { ${this.pending.join('; ')}; } >> ${log} && sync ${log}; }`;
+  }
+
   private line(event: JournalEvent, step?: number, detail?: string): string {
     const fields = [`"event":"${event}"`];
     if (step !== undefined) fields.push(`"step":${step}`);
@@ -57,8 +74,7 @@ export class Journal {
   }
 
   private async flush(before?: string, stdin?: string): Promise<void> {
-    const log = `${quotePath(this.dir)}/log`;
-    const append = `t=$(date -u +%Y-%m-%dT%H:%M:%SZ); { ${this.pending.join('; ')}; } >> ${log} && sync ${log}`;
+    const append = this.append();
     this.pending = [];
     const cmd = before ? `${before} && ${append}` : append;
     const r = await this.transport.exec(cmd, { stdin });

@@ -17,6 +17,8 @@ export interface StepContext {
   commandTimeoutMs?: number;
   /** Put before every changing command (not probes): records its process for `bg rollback`/`bg unlock`. */
   commandPrefix?: string;
+  /** Put before the step's first command only, once (the journal's step-start line). */
+  firstCommandPrefix?: string;
 }
 
 /** Run one step: capture, commands, then verify probes. Throws StepFailure on the first failure. */
@@ -32,7 +34,9 @@ export async function undoStep(step: PlanStep, ctx: StepContext): Promise<void> 
 }
 
 async function runOnce(step: PlanStep, phase: Phase, command: Command, ctx: StepContext): Promise<CommandResult> {
-  const result = await exec(ctx.commandPrefix && step.mutates ? { ...command, cmd: ctx.commandPrefix + command.cmd } : command, ctx);
+  const prefix = (ctx.firstCommandPrefix ?? '') + (ctx.commandPrefix && step.mutates ? ctx.commandPrefix : '');
+  ctx.firstCommandPrefix = undefined;
+  const result = await exec(prefix ? { ...command, cmd: prefix + command.cmd } : command, ctx);
   ctx.observer?.command?.({ phase, command, result, attempt: 1 });
   if (result.exitCode !== 0) throw new StepFailure(ctx.transport.host, step, phase, command, result);
   return result;
