@@ -76,13 +76,13 @@ describe('env-set through a real sh', () => {
     expect(existsSync('/tmp/bg-pwned')).toBe(false);
   });
 
-  it('replaces every definition of the key by one line; undo puts all of them back', () => {
+  it('replaces every definition of the key by one line; undo puts the file back byte for byte', () => {
     const { file, step } = local('A=1\nB=2\n  export A = 3\n');
     const s = step('A', 'x');
     expect(runStep(s)).toMatchObject({ code: 0 });
     expect(readFileSync(file, 'utf8')).toBe('A=x\nB=2\n');
     expect(undoStep(s).code).toBe(0);
-    expect(readFileSync(file, 'utf8')).toBe('A=1\n  export A = 3\nB=2\n');
+    expect(readFileSync(file, 'utf8')).toBe('A=1\nB=2\n  export A = 3\n');
   });
 
   it('appends a missing key and removes it on undo', () => {
@@ -90,7 +90,7 @@ describe('env-set through a real sh', () => {
     expect(runStep(step('NEW_KEY', 'v'))).toMatchObject({ code: 0 });
     expect(readFileSync(file, 'utf8')).toBe('PORT=3000\nNEW_KEY=v\n');
     expect(undoStep(step('NEW_KEY', 'v')).code).toBe(0);
-    expect(readFileSync(file, 'utf8')).toBe('PORT=3000\n');
+    expect(readFileSync(file, 'utf8')).toBe('PORT=3000');
   });
 
   it('creates a missing .env readable by its owner only, and removes it on undo', () => {
@@ -144,5 +144,27 @@ describe('env-set through a real sh', () => {
     const { file, step } = local('A=1\n');
     expect(undoStep(step('A', '2'))).toMatchObject({ code: 0, stdout: expect.stringContaining('nothing to undo') });
     expect(readFileSync(file, 'utf8')).toBe('A=1\n');
+  });
+});
+
+describe('env-set undo is byte-exact', () => {
+  it.each([
+    ['no final newline', 'A=1\nK=old'],
+    ['the key defined twice', 'K=first\n# note\nK=second\nB=2\n'],
+    ['CRLF line ends', 'A=1\r\nK=old\r\n'],
+  ])('when nothing else changed the file (%s)', (_what, original) => {
+    const { file, step } = local(original);
+    expect(runStep(step('K', 'new value')).code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toMatch(/^K='new value'$/m);
+    expect(undoStep(step('K', 'new value')).code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(original);
+  });
+
+  it('keeps the changes others made meanwhile, putting back only the old line', () => {
+    const { file, step } = local('A=1\nK=old\n');
+    expect(runStep(step('K', 'new')).code).toBe(0);
+    writeFileSync(file, readFileSync(file, 'utf8') + 'C=3\n');
+    expect(undoStep(step('K', 'new')).code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe('A=1\nK=old\nC=3\n');
   });
 });

@@ -73,6 +73,8 @@ export const envSetAction: ActionDef<z.output<typeof params>> = {
       'mkdir -p "$sd"',
       app ? '{ bg_pm2_procs "$app" 2>/dev/null || true; } > "$sd/pm2-before"' : '',
       'if [ -f "$real" ]; then',
+      // The whole file too (mode kept: it may hold secrets), for a byte-exact undo.
+      '  cp -p "$real" "$sd/env-before" || exit 1',
       `  ${list} > "$sd/env-lines" || exit 1`,
       '  if [ -s "$sd/env-lines" ]; then echo present; else echo absent; fi > "$sd/env-state"',
       'else',
@@ -87,6 +89,8 @@ export const envSetAction: ActionDef<z.output<typeof params>> = {
       `BG_KEY="$key" BG_LINE="$line" awk ${shellQuote(SET_AWK)} "$real" > "$real.bg-tmp" || exit 1`,
       'chmod --reference="$real" "$real.bg-tmp" 2>/dev/null || true',
       'mv -f "$real.bg-tmp" "$real" || exit 1',
+      // What bg wrote: if the file still is exactly that at undo time, undo puts the old bytes back.
+      'cksum < "$real" > "$sd/env-after"',
       'echo "set $key in $real"',
     );
     const verify = script(
@@ -102,7 +106,12 @@ export const envSetAction: ActionDef<z.output<typeof params>> = {
       app ? shLib(BG_PM2_WAIT_ONLINE) : '',
       '[ -f "$sd/env-state" ] || { echo "nothing to undo: the step never started"; exit 0; }',
       'state=$(cat "$sd/env-state")',
-      'if [ -f "$real" ]; then',
+      // Nobody changed the file since bg wrote it: put back the very bytes it had (or remove it).
+      'if [ -f "$real" ] && [ -f "$sd/env-after" ] && [ "$(cksum < "$real")" = "$(cat "$sd/env-after")" ]; then',
+      '  if [ "$state" = nofile ]; then rm -f "$real"; echo "removed $real (bg had created it)";',
+      '  else cp -p "$sd/env-before" "$real.bg-tmp" && mv -f "$real.bg-tmp" "$real" || exit 1; echo "restored $real as it was"; fi',
+      // Otherwise only bg's line is replaced by the previous one(s), keeping the other changes.
+      'elif [ -f "$real" ]; then',
       '  saved=""; [ "$state" != present ] || saved="$sd/env-lines"',
       `  BG_KEY="$key" BG_SAVED="$saved" awk ${shellQuote(RESTORE_AWK)} "$real" > "$real.bg-tmp" || exit 1`,
       '  chmod --reference="$real" "$real.bg-tmp" 2>/dev/null || true',
