@@ -3,6 +3,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BgError, ExitCode } from '../errors.js';
 import { planOptions } from './options.js';
+import { isCi } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -26,8 +27,7 @@ function hostOptions<T>(y: Argv<T>, describe = 'Host(s) or group(s) from the inv
 /** Parse argv, run the command, and turn every outcome into a documented exit code. */
 export async function main(argv = hideBin(process.argv)): Promise<number> {
   // Logs get plain text: no colour codes in CI unless asked for (before listr2 loads its colours).
-  const ci = argv.includes('--ci') || process.env.CI === 'true' || process.env.CI === '1' || !process.stdout.isTTY;
-  if (ci && !('FORCE_COLOR' in process.env)) process.env.NO_COLOR = '1';
+  if (isCi({ ci: argv.includes('--ci') }) && !('FORCE_COLOR' in process.env)) process.env.NO_COLOR = '1';
   // A closed pipe (`bg run ... | head`) must not kill a run halfway and leave its lock behind.
   for (const stream of [process.stdout, process.stderr])
     stream.on('error', (e: NodeJS.ErrnoException) => {

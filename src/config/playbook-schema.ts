@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { varValue } from './inventory-schema.js';
 
-const scalar = z.union([z.string(), z.number(), z.boolean()]);
-
 export const stepSchema = z
   .object({
     name: z.string({ error: 'every step needs a `name`' }).min(1, 'every step needs a `name`'),

@@ -7,7 +7,6 @@ import { Journal } from './journal.js';
 import { describeFailedChecks, runPreflight } from './preflight.js';
 import { recordSession } from './sessions.js';
 import type { RunMeta } from './run-meta.js';
-import { StepFailure } from './step-error.js';
 import { runStep, undoStep, type StepContext } from './step-runner.js';
 
 export interface HostRun {
@@ -254,4 +253,3 @@ function headline(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0] ?? '';
 }
 
-export { StepFailure };

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { BUILTIN_PLAYBOOKS, findInventory, loadInventory, loadPlaybook, type Loaded } from '../../config/load.js';
 import type { Inventory } from '../../config/inventory-schema.js';
