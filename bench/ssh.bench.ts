@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, it } from 'vitest';
 import { makeSandbox, type Sandbox } from '../test/harness/sandbox.js';
-import { startSshd, type SshdHandle } from '../test/harness/sshd.js';
+import { sshClientEnv, startSshd, type SshdHandle } from '../test/harness/sshd.js';
 import { median, report, timeCommand, times } from './stats.js';
 
 const BG = fileURLToPath(new URL('../bin/bg.js', import.meta.url));
@@ -31,7 +31,7 @@ function playbook(file: string, steps: number, mutates: boolean, command = 'true
 
 async function bgRun(args: string[]): Promise<{ ms: number; events: Array<Record<string, unknown>> }> {
   const t = performance.now();
-  const r = await execa('node', [BG, ...args, '--json'], { cwd: sb.root, reject: false, env: { BG_KNOWN_HOSTS: knownHosts, BG_SSH_CONFIG: '/dev/null', SSH_AUTH_SOCK: '' } });
+  const r = await execa('node', [BG, ...args, '--json'], { cwd: sb.root, reject: false, env: sshClientEnv(knownHosts) });
   const ms = performance.now() - t;
   if (r.exitCode !== 0) throw new Error(`bg exited ${r.exitCode}: ${r.stderr}`);
   return { ms, events: String(r.stdout).trim().split('\n').map((l) => JSON.parse(l)) };

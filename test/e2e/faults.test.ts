@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg, type BgResult } from '../harness/cli.js';
 import { deployBlueGreen, inventoryDocument, type BlueGreen, type EnvName } from '../harness/pm2.js';
-import { startSshd, type SshdHandle } from '../harness/sshd.js';
+import { sshClientEnv, startSshd, type SshdHandle } from '../harness/sshd.js';
 
 const GATE = new URL('../fixtures/faults/gate.sh', import.meta.url).pathname;
 const GATED = ['pm2', 'sqlite3', 'ln', 'mv', 'curl'];
@@ -298,7 +298,7 @@ beforeAll(async () => {
     journal,
   });
   writeFileSync(join(work, 'hosts.yaml'), inventoryDocument(host));
-  cliEnv = { BG_KNOWN_HOSTS: sshd.knownHostsPath, BG_SSH_CONFIG: '/dev/null', SSH_AUTH_SOCK: '' };
+  cliEnv = sshClientEnv(sshd.knownHostsPath);
   await expectAppsHealthy(30_000);
   baseline = await snapshot(true);
   baselineConfig = { blue: await config('blue'), green: await config('green') };

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg } from '../harness/cli.js';
 import { deployBlueGreen, inventoryDocument, writer, type BlueGreen, type EnvName } from '../harness/pm2.js';
-import { startSshd, type SshdHandle } from '../harness/sshd.js';
+import { sshClientEnv, startSshd, type SshdHandle } from '../harness/sshd.js';
 
 const fixture = (path: string) => new URL(`../fixtures/${path}`, import.meta.url).pathname;
 const sql = (db: string, query: string) => execFileSync('sqlite3', ['-batch', '-cmd', '.timeout 5000', db, query], { encoding: 'utf8' }).trim();
@@ -81,7 +81,7 @@ beforeAll(async () => {
     journal: join(root, 'journal'),
   });
   writeFileSync(join(work, 'hosts.yaml'), inventoryDocument(host));
-  cliEnv = { BG_KNOWN_HOSTS: sshd.knownHostsPath, BG_SSH_CONFIG: '/dev/null', SSH_AUTH_SOCK: '' };
+  cliEnv = sshClientEnv(sshd.knownHostsPath);
 }, 180_000);
 
 afterAll(async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg } from '../harness/cli.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { startSshd, type SshdHandle } from '../harness/sshd.js';
+import { sshClientEnv, startSshd, type SshdHandle } from '../harness/sshd.js';
 import { envsYaml } from './targets.js';
 
 const fixture = (name: string) => new URL(`../fixtures/playbooks/${name}.yaml`, import.meta.url).pathname;
@@ -30,7 +30,7 @@ describe('bg over SSH: many hosts, connection problems', () => {
     // One known_hosts file that knows all three.
     const knownHosts = join(dir.root, 'known_hosts');
     writeFileSync(knownHosts, names.map((n) => sshd[n]!.knownHostsLine).join('\n') + '\n');
-    env = { BG_KNOWN_HOSTS: knownHosts, BG_SSH_CONFIG: '/dev/null', SSH_AUTH_SOCK: '' };
+    env = sshClientEnv(knownHosts);
     writeFileSync(
       join(dir.root, 'hosts.yaml'),
       `hosts:\n${names.map((n) => hostBlock(n, sshd[n]!)).join('')}groups:\n  fleet: [alpha, beta, gamma]\n`,

@@ -1,4 +1,4 @@
-import { startSshd, type SshdHandle } from '../harness/sshd.js';
+import { sshClientEnv, startSshd, type SshdHandle } from '../harness/sshd.js';
 import type { Sandbox } from '../harness/sandbox.js';
 
 /** How a test reaches "the host": this machine directly, or the project's own sshd. */
@@ -44,6 +44,6 @@ export function sshTarget(opts: { user?: string } = {}): Target & { sshd(): Sshd
     },
     hostYaml: (name, body) =>
       `  ${name}:\n    ssh: { host: 127.0.0.1, port: ${sshd!.port}, user: ${sshd!.user}, key: ${sshd!.clientKeyPath} }\n${body}`,
-    env: () => ({ BG_KNOWN_HOSTS: sshd!.knownHostsPath, BG_SSH_CONFIG: '/dev/null', SSH_AUTH_SOCK: '' }),
+    env: () => sshClientEnv(sshd!.knownHostsPath),
   };
 }

@@ -325,3 +325,11 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
     // already gone
   }
 }
+
+/**
+ * The environment for a bg process that talks to the test sshd(s): their known_hosts file, no
+ * ~/.ssh/config of the machine's, no agent (so each test says how it authenticates).
+ */
+export function sshClientEnv(knownHostsPath: string): Record<string, string> {
+  return { BG_KNOWN_HOSTS: knownHostsPath, BG_SSH_CONFIG: '/dev/null', SSH_AUTH_SOCK: '' };
+}
