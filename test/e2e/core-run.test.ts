@@ -32,7 +32,7 @@ describe.each(targets())('bg run on the $name host', (target) => {
   it('--dry-run and plan change nothing and print the exact commands', async () => {
     const before = sb.checksum();
     const dry = await run(['run', fixture('e2e-core'), '--host', 'box', '--dry-run', '--var', 'release=x; touch /tmp/pwned']);
-    expect(dry.exitCode).toBe(0);
+    expect(dry.exitCode, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(`printf '%s\\n' 'x; touch /tmp/pwned' > RELEASE`);
     expect(dry.stdout).toContain('VACUUM INTO');
     const json = await run(['plan', fixture('e2e-core'), '--host', 'box', '--json']);
@@ -48,7 +48,7 @@ describe.each(targets())('bg run on the $name host', (target) => {
     })();
     const r = await run(['run', fixture('e2e-core'), '--host', 'box', '--var', "release=it's v2"]);
     expect(r.stderr).toBe('');
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/attempt 1\/15 failed/);
     expect(r.stdout).toMatch(/box: 4 steps done/);
     const backups = readdirSync(join(sb.root, 'backups')).filter((f) => f.endsWith('.db'));
@@ -101,7 +101,7 @@ describe.each(targets())('bg run on the $name host', (target) => {
 
   it('--json prints one event per line', async () => {
     const r = await run(['run', fixture('e2e-core'), '--host', 'box', '--json']);
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(events[0]).toMatchObject({ type: 'run-start', host: 'box' });
     expect(events.at(-1)).toMatchObject({ type: 'run-end', outcome: 'done', exitCode: 0 });
