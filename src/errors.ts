@@ -6,6 +6,8 @@ export const ExitCode = {
   locked: 3,
   rollbackIncomplete: 4,
   unreachable: 5,
+  /** A bug in bg itself (sysexits EX_SOFTWARE): never 0, never a code a script reads as an outcome. */
+  internal: 70,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -67,4 +69,17 @@ export class LockedError extends BgError {
   constructor(readonly host: string, readonly holder: string) {
     super(`${host} is locked by another run: ${holder}`, ExitCode.locked);
   }
+}
+
+/** The one line a bug in bg gets; the stack only when BG_DEBUG=1 (a person reporting it can ask for it). */
+export function formatInternalError(e: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const line = `bg: internal error: ${firstLine(message)} (a bug in bg; BG_DEBUG=1 shows the stack)\n`;
+  if (env.BG_DEBUG !== '1') return line;
+  return `${line}${e instanceof Error && e.stack ? e.stack : String(e)}\n`;
+}
+
+function firstLine(s: string): string {
+  const line = s.split('\n', 1)[0]!.trim();
+  return line || 'unknown error';
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { BgError, ExitCode } from '../errors.js';
+import { BgError, ExitCode, formatInternalError } from '../errors.js';
 import { planOptions } from './options.js';
 import { isCi } from './output.js';
 
@@ -13,7 +13,8 @@ const EXIT_CODES = `Exit codes:
   2  bad input (usage, inventory, playbook, template)
   3  the host is locked by another run
   4  a step failed and the rollback did not complete (a person must look)
-  5  the host could not be reached or authenticated (nothing was changed)`;
+  5  the host could not be reached or authenticated (nothing was changed)
+  70 internal error: a bug in bg (BG_DEBUG=1 shows the stack)`;
 
 /** --host and --accept-new-host-key, for the commands that connect without a playbook. */
 function hostOptions<T>(y: Argv<T>, describe = 'Host(s) or group(s) from the inventory, comma-separated') {
@@ -156,8 +157,8 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       process.stderr.write(`bg: ${e.message}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`bg: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-    return ExitCode.stepFailed;
+    process.stderr.write(formatInternalError(e));
+    return ExitCode.internal;
   }
   return code;
 }
