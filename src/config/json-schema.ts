@@ -1,13 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ACTIONS } from '../plan/actions/index.js';
 import { inventorySchema } from './inventory-schema.js';
 import { playbookSchema } from './playbook-schema.js';
+import { schemaUrl } from './schema-ref.js';
 
-const BASE = 'https://bg.invalid/schemas';
+// Draft-07: the YAML language server (VS Code, Neovim, ...) supports it fully, 2020-12 only partly.
+const TARGET = 'draft-07';
+// $id is where the published package serves the same file, for this version.
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const toJson = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: TARGET }) as Record<string, any>;
 
 /** JSON Schema of hosts.yaml, from the same zod definitions the validator uses. */
 export function inventoryJsonSchema(): Record<string, unknown> {
-  return { ...z.toJSONSchema(inventorySchema, { io: 'input', unrepresentable: 'any' }), $id: `${BASE}/hosts.schema.json`, title: 'bg inventory (hosts.yaml)' };
+  return { ...toJson(inventorySchema), $id: schemaUrl(VERSION, 'hosts.schema.json'), title: 'bg inventory (hosts.yaml)' };
 }
 
 // Any parameter may be a template (`"{{ vars.key }}"`), checked once rendered, at plan time.
@@ -24,12 +30,18 @@ function allowTemplates(schema: Record<string, any>): Record<string, any> {
  * parameters), which the zod validator checks in the planner instead.
  */
 export function playbookJsonSchema(): Record<string, unknown> {
-  const base = z.toJSONSchema(playbookSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, any>;
+  const base = toJson(playbookSchema);
   const step = base.properties.steps.items;
   step.properties.action = { type: 'string', enum: Object.keys(ACTIONS).sort(), description: 'A built-in action' };
   step.allOf = Object.values(ACTIONS).map((a) => ({
     if: { properties: { action: { const: a.name } }, required: ['action'] },
-    then: { properties: { with: { ...allowTemplates(z.toJSONSchema(a.params, { io: 'input', unrepresentable: 'any' })), description: a.summary } } },
+    then: { properties: { with: { ...allowTemplates(withoutDialect(toJson(a.params))), description: a.summary } } },
   }));
-  return { ...base, $id: `${BASE}/playbook.schema.json`, title: 'bg playbook' };
+  return { ...base, $id: schemaUrl(VERSION, 'playbook.schema.json'), title: 'bg playbook' };
+}
+
+/** A nested schema must not repeat `$schema` (draft-07 allows it only at the root). */
+function withoutDialect(schema: Record<string, any>): Record<string, any> {
+  const { $schema: _dialect, ...rest } = schema;
+  return rest;
 }

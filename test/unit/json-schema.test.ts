@@ -1,12 +1,12 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020.js';
+import Ajv from 'ajv'; // draft-07, the dialect the schemas declare
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { inventoryJsonSchema, playbookJsonSchema } from '../../src/config/json-schema.js';
 
 const repo = new URL('../../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, repo), 'utf8');
-const ajv = new Ajv2020.default({ allErrors: true, strict: false });
+const ajv = new Ajv.default({ allErrors: true, strict: false });
 const validateHosts = ajv.compile(JSON.parse(read('schemas/hosts.schema.json')));
 const validatePlaybook = ajv.compile(JSON.parse(read('schemas/playbook.schema.json')));
 
