@@ -2,15 +2,17 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BgError, ExitCode } from '../../errors.js';
+import { schemaRef } from '../../config/schema-ref.js';
 
 const PACKAGE = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** `bg init`: a hosts.yaml and playbooks/ to start from, never over existing files. */
 export function initCommand(args: { dir?: string }, write = (s: string) => process.stdout.write(s)): number {
   const root = resolve(args.dir ?? '.');
-  const schemas = join(PACKAGE, 'schemas');
   const files = new Map<string, string>();
-  const schemaLine = (from: string, name: string) => `# yaml-language-server: $schema=${relative(from, join(schemas, name)) || name}`;
+  // The schema path must work in every clone, not only here: see src/config/schema-ref.ts.
+  const version = (JSON.parse(readFileSync(join(PACKAGE, 'package.json'), 'utf8')) as { version: string }).version;
+  const schemaLine = (from: string, name: string) => `# yaml-language-server: $schema=${schemaRef(from, root, name, version)}`;
   const withSchema = (text: string, from: string, name: string) => [schemaLine(from, name), ...text.split('\n').filter((l) => !l.startsWith('# yaml-language-server:'))].join('\n');
 
   files.set(join(root, 'hosts.yaml'), withSchema(readFileSync(join(PACKAGE, 'hosts.example.yaml'), 'utf8'), root, 'hosts.schema.json'));
