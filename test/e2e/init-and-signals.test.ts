@@ -18,7 +18,8 @@ describe('bg init and bg completion', () => {
       for (const f of ['hosts.yaml', 'playbooks/phase1.yaml', 'playbooks/phase2.yaml', 'playbooks/env.yaml', 'playbooks/drift.yaml']) expect(existsSync(join(dir, f)), f).toBe(true);
       const schemaLine = readFileSync(join(dir, 'hosts.yaml'), 'utf8').split('\n')[0]!;
       expect(schemaLine).toMatch(/^# yaml-language-server: \$schema=.*schemas\/hosts\.schema\.json$/);
-      expect(existsSync(join(dir, schemaLine.split('=')[1]!))).toBe(true);
+      // No package.json declares bg-deploy here: the versioned URL (test/e2e/packaging.test.ts covers the node_modules path).
+      expect(schemaLine.split('=')[1]).toMatch(/^https:\/\/unpkg\.com\/bg-deploy@\d+\.\d+\.\d+\/schemas\/hosts\.schema\.json$/);
       expect((await bg(['validate'], { cwd: dir })).exitCode).toBe(0);
       const before = readFileSync(join(dir, 'hosts.yaml'), 'utf8');
       const again = await bg(['init'], { cwd: dir });
