@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BgError, ExitCode, formatInternalError } from '../errors.js';
-import { planOptions } from './options.js';
+import { boundedNumber, hostList, lastBoolean, lockWaitOption, planOptions, single } from './options.js';
 import { isCi } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -19,8 +19,8 @@ const EXIT_CODES = `Exit codes:
 /** --host and --accept-new-host-key, for the commands that connect without a playbook. */
 function hostOptions<T>(y: Argv<T>, describe = 'Host(s) or group(s) from the inventory, comma-separated') {
   return y
-    .option('host', { alias: 'H', type: 'string', demandOption: true, describe })
-    .option('accept-new-host-key', { type: 'boolean', describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' });
+    .option('host', { alias: 'H', type: 'string', demandOption: true, describe, coerce: hostList('host') })
+    .option('accept-new-host-key', { type: 'boolean', coerce: lastBoolean, describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' });
 }
 
 // Command modules load lazily so that `bg --version` and `--help` start fast (see bench/README.md).
@@ -38,17 +38,17 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
   const cli = yargs(argv)
     .scriptName('bg')
     .usage('bg — verified, reversible blue-green steps for pm2 apps with SQLite\n\nUsage: $0 <command> [options]')
-    .option('inventory', { alias: 'i', type: 'string', global: true, describe: 'Inventory file (default: $BG_INVENTORY, ./hosts.yaml, else the built-in `local` host)' })
+    .option('inventory', { alias: 'i', type: 'string', global: true, coerce: single('inventory'), describe: 'Inventory file (default: $BG_INVENTORY, ./hosts.yaml, else the built-in `local` host)' })
     .command(
       'run <playbook>',
       'Run a playbook on one or more hosts',
       (y) =>
         planOptions(y)
-          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'Print every command that would run; change nothing' })
-          .option('ci', { type: 'boolean', describe: 'Plain log output (automatic when CI=true or stdout is not a TTY)' })
-          .option('rollback', { type: 'boolean', default: true, describe: 'Undo completed steps when a step fails (--no-rollback leaves the host as it is)' })
-          .option('lock-wait', { type: 'number', describe: 'Wait up to SECONDS for another run to release the host lock (default: exit 3 at once)' })
-          .option('serial', { type: 'number', describe: 'Run N hosts at a time; each batch finishes before the next starts' })
+          .option('dry-run', { alias: 'n', type: 'boolean', coerce: lastBoolean, describe: 'Print every command that would run; change nothing' })
+          .option('ci', { type: 'boolean', coerce: lastBoolean, describe: 'Plain log output (automatic when CI=true or stdout is not a TTY)' })
+          .option('rollback', { type: 'boolean', default: true, coerce: lastBoolean, describe: 'Undo completed steps when a step fails (--no-rollback leaves the host as it is)' })
+          .option('lock-wait', { ...lockWaitOption, describe: 'Wait up to SECONDS (at most 86400) for another run to release the host lock (default: exit 3 at once)' })
+          .option('serial', { type: 'number', coerce: boundedNumber('serial', { min: 1, max: 10_000, integer: true }), describe: 'Run N hosts at a time; each batch finishes before the next starts' })
           .example('$0 run phase1 --host prod --dry-run', 'preview every command')
           .example('$0 run phase2 --host prod', 'run it'),
       async (a) => {
@@ -89,13 +89,14 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       'Undo a run (default: the last) from its journal on the host, newest step first',
       (y) =>
         hostOptions(y, 'The host (one)')
-          .option('run', { type: 'string', describe: 'Run id to undo (default: the last run; bg history lists them)' })
-          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'Show what would be undone, with the commands, and what it would discard; change nothing' })
-          .option('force', { type: 'boolean', describe: 'Undo even though later runs built on this one' })
-          .option('accept-data-loss', { type: 'boolean', describe: 'Go ahead although restoring a backup discards data written after it' })
-          .option('lock-wait', { type: 'number', describe: 'Wait up to SECONDS for the host lock' })
+          .option('run', { type: 'string', coerce: single('run'), describe: 'Run id to undo (default: the last run; bg history lists them)' })
+          .option('dry-run', { alias: 'n', type: 'boolean', coerce: lastBoolean, describe: 'Show what would be undone, with the commands, and what it would discard; change nothing' })
+          .option('force', { type: 'boolean', coerce: lastBoolean, describe: 'Undo even though later runs built on this one' })
+          .option('accept-data-loss', { type: 'boolean', coerce: lastBoolean, describe: 'Go ahead although restoring a backup discards data written after it' })
+          .option('lock-wait', { ...lockWaitOption, describe: 'Wait up to SECONDS (at most 86400) for the host lock' })
           .option('ci', { type: 'boolean', describe: 'Plain log output' })
           .option('json', { type: 'boolean', describe: 'One JSON event per line' })
+          .option('var', { type: 'string', array: true, describe: 'A secret the run was given with --var: --var NAME=value (other secrets come from your inventory and playbook)' })
           .example('$0 rollback --host prod --dry-run', 'what undoing the last run would do'),
       async (a) => {
         code = await (await import('./commands/rollback.js')).rollbackCommand(a as never);
@@ -115,7 +116,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       'Runs recorded on the host(s): outcome, duration, who',
       (y) =>
         hostOptions(y)
-          .option('limit', { type: 'number', default: 20, describe: 'How many recent runs per host' })
+          .option('limit', { type: 'number', default: 20, coerce: boundedNumber('limit', { min: 1, max: 1_000_000, integer: true }), describe: 'How many recent runs per host' })
           .option('json', { type: 'boolean', describe: 'JSON output' }),
       async (a) => {
         code = await (await import('./commands/history.js')).historyCommand(a as never);
@@ -125,7 +126,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       'unlock',
       'Remove a lock left by a run that is gone',
       (y) =>
-        hostOptions(y).option('force', { type: 'boolean', describe: 'Remove the lock even if its run may still be going' }),
+        hostOptions(y).option('force', { type: 'boolean', coerce: lastBoolean, describe: 'Remove the lock even if its run may still be going' }),
       async (a) => {
         code = await (await import('./commands/unlock.js')).unlockCommand(a as never);
       },
@@ -147,6 +148,9 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
     .alias('h', 'help')
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
+      if (err instanceof BgError) throw err;
+      // yargs re-throws what a coerce function throws (our usage checks) as a YError with its message.
+      if (err?.name === 'YError') throw new BgError(`${err.message}\nRun bg --help for usage.`, ExitCode.badInput);
       if (err) throw err;
       throw new BgError(`${msg}\nRun bg --help for usage.`, ExitCode.badInput);
     });

@@ -1,5 +1,5 @@
 import { Listr, type ListrTask, type ListrTaskWrapper, type ListrRendererValue } from 'listr2';
-import { ExitCode } from '../errors.js';
+import { BgError, ExitCode, formatInternalError } from '../errors.js';
 import type { Plan, PlanStep } from '../plan/types.js';
 import type { Transport } from '../transport/transport.js';
 import type { EventSink, HostStatus } from './events.js';
@@ -47,6 +47,7 @@ type Task = ListrTaskWrapper<unknown, any, any>;
 export async function executeRuns(runs: HostRun[], opts: ExecuteOptions): Promise<HostOutcome[]> {
   const outcomes = new Map<string, HostOutcome>();
   const size = Math.max(1, opts.batchSize ?? runs.length);
+  let stoppedBy: string | undefined;
   for (let i = 0; i < runs.length; i += size) {
     const batch = runs.slice(i, i + size);
     const tasks: ListrTask[] = batch.map((r) => ({
@@ -55,9 +56,10 @@ export async function executeRuns(runs: HostRun[], opts: ExecuteOptions): Promis
         const outcome = await runHost(r, task, opts);
         outcomes.set(r.plan.host.name, outcome);
         // listr2 shows one line; the full failure is reported once, after the run.
-        if (outcome.failure) throw new Error(outcome.status === 'rolled-back' ? 'failed; rolled back' : outcome.status === 'rollback-incomplete' ? 'failed; ROLLBACK INCOMPLETE' : 'failed; not rolled back');
+        if (outcome.failure) throw new Error(taskLine(outcome));
       },
     }));
+    // Listr's own rejection carries nothing new: each host's failure is in its outcome.
     await new Listr(tasks, {
       concurrent: batch.length > 1,
       exitOnError: false,
@@ -65,9 +67,19 @@ export async function executeRuns(runs: HostRun[], opts: ExecuteOptions): Promis
       fallbackRenderer: 'simple',
       rendererOptions: { collapseSubtasks: false, showErrorMessage: true } as object,
       registerSignalListeners: false,
-    }).run().catch(() => undefined);
+    })
+      .run()
+      .catch(() => undefined);
+    // A host of this batch without an outcome is a bug in bg: never let it read as success.
+    for (const r of batch)
+      if (!outcomes.has(r.plan.host.name))
+        outcomes.set(r.plan.host.name, internalOutcome(r, new Error('the run ended without an outcome')));
     // A failed batch stops the batches that have not started.
-    if (batch.some((r) => outcomes.get(r.plan.host.name)?.exitCode !== ExitCode.ok)) break;
+    const failed = batch.find((r) => outcomes.get(r.plan.host.name)!.exitCode !== ExitCode.ok);
+    if (failed) {
+      stoppedBy = failed.plan.host.name;
+      break;
+    }
   }
   return runs.map(
     (r) =>
@@ -75,20 +87,69 @@ export async function executeRuns(runs: HostRun[], opts: ExecuteOptions): Promis
         host: r.plan.host.name,
         runId: r.plan.runId,
         status: 'not-started',
-        exitCode: ExitCode.ok,
+        // Nothing ran there, but the deploy did not happen: never 0.
+        exitCode: ExitCode.stepFailed,
         stepsDone: 0,
+        failure: new Error(`not started: the run on ${stoppedBy ?? 'an earlier host'} failed`),
         left: [],
         durationMs: 0,
       },
   );
 }
 
-async function runHost({ plan, meta, transport }: HostRun, hostTask: Task, opts: ExecuteOptions): Promise<HostOutcome> {
+/** The one line listr2 shows beside a failed host. */
+function taskLine(o: HostOutcome): string {
+  if (o.exitCode === ExitCode.internal) return 'internal error';
+  if (o.status === 'rolled-back') return 'failed; rolled back';
+  if (o.status === 'rollback-incomplete') return 'failed; ROLLBACK INCOMPLETE';
+  if (o.status === 'preflight-failed') return 'failed before changing anything';
+  return 'failed; not rolled back';
+}
+
+/** A host whose run ended in an exception bg did not expect, before any step changed it. */
+function internalOutcome(r: HostRun, e: unknown): HostOutcome {
+  return { host: r.plan.host.name, runId: r.plan.runId, status: 'preflight-failed', ...errorOutcome(e), stepsDone: 0, left: [], durationMs: 0 };
+}
+
+/** Exit code and failure for an exception: a BgError keeps its code, anything else is a bug in bg (70). */
+function errorOutcome(e: unknown): { exitCode: ExitCode; failure: Error } {
+  if (e instanceof BgError) return { exitCode: e.exitCode, failure: e };
+  const failure = new Error(formatInternalError(e).replace(/^bg: /, '').trimEnd(), { cause: e });
+  return { exitCode: ExitCode.internal, failure };
+}
+
+/**
+ * One host's run. Never rejects: an exception outside the steps (pre-flight, journal, rollback
+ * machinery) becomes a failed outcome with its own exit code instead of vanishing in listr2.
+ */
+async function runHost(r: HostRun, hostTask: Task, opts: ExecuteOptions): Promise<HostOutcome> {
+  const started = performance.now();
+  const changed: PlanStep[] = [];
+  try {
+    return await runHostSteps(r, hostTask, opts, changed);
+  } catch (e) {
+    const { exitCode, failure } = errorOutcome(e);
+    const durationMs = performance.now() - started;
+    const base = { host: r.plan.host.name, runId: r.plan.runId, stepsDone: 0, failure, durationMs };
+    // Once a step may have changed the host, nobody knows what is left: a person must look.
+    const mutated = changed.filter((s) => s.mutates);
+    const outcome: HostOutcome = mutated.length
+      ? { ...base, status: 'rollback-incomplete', exitCode: ExitCode.rollbackIncomplete, left: mutated.reverse(), undoFailure: failure }
+      : { ...base, status: 'preflight-failed', exitCode, left: [] };
+    try {
+      opts.emit({ type: 'run-end', host: outcome.host, runId: outcome.runId, outcome: outcome.status, exitCode: outcome.exitCode, durationMs });
+    } catch {
+      // The outcome is returned either way; an output that cannot take it must not hide it.
+    }
+    return outcome;
+  }
+}
+
+async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, opts: ExecuteOptions, started_: PlanStep[]): Promise<HostOutcome> {
   const started = performance.now();
   const host = plan.host.name;
   const emit = opts.emit;
   const journal = new Journal(transport, plan.journalDir);
-  const started_: PlanStep[] = [];
   let stepsDone = 0;
   const base = { host, runId: plan.runId };
   const finish = (status: HostStatus, exitCode: ExitCode, failure?: Error, left: PlanStep[] = []): HostOutcome => {
@@ -150,16 +211,24 @@ async function runHost({ plan, meta, transport }: HostRun, hostTask: Task, opts:
     await journal.record('run-end', undefined, 'failed, not rolled back').catch(() => undefined);
     return finish('failed-no-rollback', ExitCode.stepFailed, failure, toUndo);
   }
-  const { left, error } = await rollback(plan, toUndo, transport, journal, hostTask, opts);
-  await journal.record('run-end', undefined, left.length ? 'rollback incomplete' : 'rolled back').catch(() => undefined);
-  return left.length
-    ? { ...finish('rollback-incomplete', ExitCode.rollbackIncomplete, failure, left), undoFailure: error }
-    : finish('rolled-back', ExitCode.stepFailed, failure);
+  const { left, error, notUndone } = await rollback(plan, toUndo, transport, journal, hostTask, opts);
+  // Steps without an undo were skipped: the host is only "as it was" when there were none.
+  const incomplete = [...left, ...notUndone.filter((s) => !left.includes(s))].sort((a, b) => b.index - a.index);
+  await journal.record('run-end', undefined, incomplete.length ? 'rollback incomplete' : 'rolled back').catch(() => undefined);
+  if (!incomplete.length) return finish('rolled-back', ExitCode.stepFailed, failure);
+  const undoFailure = error ?? new Error(`${notUndone.length} step${notUndone.length > 1 ? 's' : ''} that changed ${host} cannot be undone by bg`);
+  return { ...finish('rollback-incomplete', ExitCode.rollbackIncomplete, failure, incomplete), undoFailure };
 }
 
 export interface RollbackOutcome {
+  /** Steps whose undo failed or was never reached, newest first. */
   left: PlanStep[];
   error?: Error;
+  /**
+   * Steps that changed the host and have no undo (a shell step without `undo:`, a pm2 restart):
+   * skipped by the rollback, so the host is NOT as it was. Each step's `undoNote` says why.
+   */
+  notUndone: PlanStep[];
 }
 
 /**
@@ -169,7 +238,8 @@ export interface RollbackOutcome {
 export async function executeRollback(run: { plan: Plan; transport: Transport; steps: PlanStep[] }, opts: ExecuteOptions): Promise<RollbackOutcome> {
   const { plan, transport, steps } = run;
   const journal = new Journal(transport, plan.journalDir);
-  let outcome: RollbackOutcome = { left: steps };
+  // Until the rollback says otherwise, nothing is undone.
+  let outcome: RollbackOutcome = { left: steps, notUndone: [] };
   await new Listr(
     [
       {
@@ -184,24 +254,36 @@ export async function executeRollback(run: { plan: Plan; transport: Transport; s
     { renderer: opts.renderer, fallbackRenderer: 'simple', registerSignalListeners: false, rendererOptions: { collapseSubtasks: false } as object },
   )
     .run()
-    .catch(() => undefined);
+    .catch((e: unknown) => {
+      // Not the task's own "ROLLBACK INCOMPLETE": an exception bg did not expect. Keep it.
+      if (!outcome.error && outcome.left.length && !(e instanceof Error && e.message === 'ROLLBACK INCOMPLETE')) outcome = { ...outcome, error: errorOutcome(e).failure };
+    });
   return outcome;
 }
 
-/** Undo steps newest first; stop at the first undo that fails. Returns the steps left as they are. */
+/**
+ * Undo steps newest first; stop at the first undo that fails. Returns the steps left as they are:
+ * every step not positively undone (or skipped as having nothing to undo) counts as left, so an
+ * exception anywhere in here can never make a rollback look complete.
+ */
 async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, journal: Journal, hostTask: Task, opts: ExecuteOptions): Promise<RollbackOutcome> {
   const host = plan.host.name;
-  if (steps.length === 0) return { left: [] };
+  if (steps.length === 0) return { left: [], notUndone: [] };
   opts.emit({ type: 'rollback-start', host, steps: steps.map((s) => s.index) });
-  let left: PlanStep[] = [];
+  let handled = 0;
+  const notUndone: PlanStep[] = [];
   let error: Error | undefined;
   const undo = hostTask.newListr(
-    steps.map((step, i) => ({
+    steps.map((step) => ({
       title: `undo ${step.index}. ${step.name}`,
       task: async (_c: unknown, t: Task) => {
         if (step.undo.length === 0) {
-          opts.emit({ type: 'undo-skipped', host, step: step.index, reason: step.undoNote ?? 'no undo' });
-          t.skip(`nothing to undo: ${step.undoNote ?? 'no undo'}`);
+          const reason = step.undoNote ?? 'no undo';
+          opts.emit({ type: 'undo-skipped', host, step: step.index, reason });
+          // A step that changed the host and cannot be undone leaves the host changed: say so.
+          if (step.mutates) notUndone.push(step);
+          t.skip(`${step.mutates ? 'NOT UNDONE' : 'nothing to undo'}: ${reason}`);
+          handled++;
           return;
         }
         try {
@@ -210,8 +292,8 @@ async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, jou
           await undoStep(step, stepContext(transport, t, step, opts, undefined, plan.journalDir));
           await journal.record('undone', step.index);
           opts.emit({ type: 'undo-done', host, step: step.index });
+          handled++;
         } catch (e) {
-          left = steps.slice(i);
           error = e as Error;
           opts.emit({ type: 'undo-failed', host, step: step.index, error: (e as Error).message });
           await journal.record('undo-failed', step.index, headline(e)).catch(() => undefined);
@@ -222,8 +304,12 @@ async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, jou
     { exitOnError: true, concurrent: false },
   );
   if (!hostTask.title?.startsWith('undo')) hostTask.title = `${hostTask.title} — rolling back`;
-  await undo.run().catch(() => undefined);
-  return { left, error };
+  await undo.run().catch((e: unknown) => {
+    // An undo's own failure is in `error` already; anything else is a bug in bg, kept so it is reported.
+    error ??= errorOutcome(e).failure;
+  });
+  const left = steps.slice(handled);
+  return { left, error: left.length ? error : undefined, notUndone };
 }
 
 function stepContext(transport: Transport, t: Task, step: PlanStep, opts: ExecuteOptions, signal: AbortSignal | undefined, runDir: string): StepContext {

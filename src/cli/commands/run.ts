@@ -64,7 +64,13 @@ export async function runCommand(args: RunArgs): Promise<number> {
       if (why) leftLocks.set(r.plan.host.name, why);
     }
     report(outcomes, args, leftLocks);
-    if (process.env.GITHUB_STEP_SUMMARY) writeStepSummary(process.env.GITHUB_STEP_SUMMARY, `${args.playbook} on ${args.host}`, outcomes, summary);
+    // The summary is a courtesy: it never changes the outcome's exit code.
+    if (process.env.GITHUB_STEP_SUMMARY)
+      try {
+        writeStepSummary(process.env.GITHUB_STEP_SUMMARY, `${args.playbook} on ${args.host}`, outcomes, summary);
+      } catch (e) {
+        process.stderr.write(`bg: warning: cannot write the step summary to $GITHUB_STEP_SUMMARY (${process.env.GITHUB_STEP_SUMMARY}): ${(e as Error)?.message ?? e}\n`);
+      }
     return worst(outcomes);
   } finally {
     await Promise.all(runs.map((r) => r.lock.release()));
@@ -83,11 +89,15 @@ async function lockAll(locks: HostLock[], waitSeconds: number): Promise<void> {
   }
 }
 
-/** 4 (a person must look) beats 1 (failed, rolled back) beats 0. */
-function worst(outcomes: HostOutcome[]): number {
+/** Most urgent first: 4 (a person must look), 70 (a bug in bg), 5, 3, 2, 1; 0 only when every host is done. */
+const SEVERITY: number[] = [ExitCode.rollbackIncomplete, ExitCode.internal, ExitCode.unreachable, ExitCode.locked, ExitCode.badInput, ExitCode.stepFailed];
+
+export function worst(outcomes: HostOutcome[]): number {
   const codes = outcomes.map((o) => o.exitCode);
-  if (codes.includes(ExitCode.rollbackIncomplete)) return ExitCode.rollbackIncomplete;
-  if (codes.includes(ExitCode.stepFailed)) return ExitCode.stepFailed;
+  const found = SEVERITY.find((c) => codes.includes(c as ExitCode));
+  if (found !== undefined) return found;
+  // A code outside the contract, or a host not done with exit 0: still never success.
+  if (codes.some((c) => c !== ExitCode.ok) || outcomes.some((o) => o.status !== 'done')) return ExitCode.internal;
   return ExitCode.ok;
 }
 
@@ -102,7 +112,7 @@ function report(outcomes: HostOutcome[], args: RunArgs, leftLocks: Map<string, s
         out(color.green(`✔ ${o.host}: ${o.stepsDone} steps done in ${secs}s (run ${o.runId})`));
         break;
       case 'not-started':
-        out(color.yellow(`- ${o.host}: not started (an earlier batch failed)`));
+        err(color.yellow(`- ${o.host}: ${o.failure?.message ?? 'not started'}; nothing was changed there`));
         break;
       default:
         err(color.red(`✖ ${o.failure?.message ?? 'failed'}`));
@@ -114,9 +124,12 @@ function report(outcomes: HostOutcome[], args: RunArgs, leftLocks: Map<string, s
           err(color.red(`${o.host}: ROLLBACK INCOMPLETE — a person must look.`));
           if (o.undoFailure) err(o.undoFailure.message);
           err('Not undone, newest first:');
-          for (const s of o.left) err(`  ${s.index}. ${s.name}`);
+          for (const s of o.left) err(`  ${s.index}. ${s.name}${s.undo.length ? '' : ` (${s.undoNote ?? 'no undo'})`}`);
           err(`journal: ${o.host}:${o.runId}`);
-          err(`To finish the rollback once ${o.host} answers: ${leftLocks.has(o.host) ? `bg unlock --host ${o.host}, then ` : ''}bg rollback --host ${o.host} --run ${o.runId}`);
+          // bg rollback cannot do what has no undo: only point at it when there is something it can do.
+          if (o.left.some((s) => s.undo.length))
+            err(`To finish the rollback once ${o.host} answers: ${leftLocks.has(o.host) ? `bg unlock --host ${o.host}, then ` : ''}bg rollback --host ${o.host} --run ${o.runId}`);
+          else err(`bg has no undo for these steps: put back by hand what they changed on ${o.host}; every other step was undone.`);
         }
     }
   }
