@@ -7,3 +7,11 @@ export const DEFAULT_BACKUPS = { dir: '~/bg-backups', keep: 20 };
 export function backupPath(host: ResolvedHost, envName: string, runId: string): string {
   return joinPath((host.backups ?? DEFAULT_BACKUPS).dir, `${envName}-${runId}.db`);
 }
+
+/**
+ * A step whose undo restores a backup records that backup's path, at capture time (before the
+ * step changes anything), in `<step dir>/backup` (migrate does). The record is what protects the
+ * backup: pruning keeps it while that step is not undone, and `bg rollback` refuses to start when
+ * it is missing. Both are plain shell, so the host's state is readable without bg.
+ */
+export const UNDO_BACKUP_RECORD = 'backup';

@@ -1,52 +1,149 @@
-import { BgError, ExitCode } from '../errors.js';
 import { joinPath, quotePath, shellQuote } from '../plan/quote.js';
 import type { Transport } from '../transport/transport.js';
+import { framedRead, type FramedRecord } from './framed-read.js';
 import type { JournaledRun } from './journal.js';
+import { parseMeta, parseRunJson, parseSeq } from './journal-schema.js';
 import { parseLog, type LoggedEvent } from './journal-state.js';
 import type { RunMeta } from './run-meta.js';
 
+/** A run directory on the host, as listed: its place in the host's order and whether it has a journal. */
+export interface RunRef {
+  id: string;
+  /** The host's sequence number (see Journal.start); absent for runs recorded before sequences. */
+  seq?: number;
+  /** run.json exists. Without it the run never changed the host: run.json is written before the first step. */
+  hasJournal: boolean;
+  /** Why the run's place in the order cannot be known (a damaged seq file), naming the file. */
+  problem?: string;
+}
+
 export interface RunSummary {
   id: string;
-  meta?: Partial<RunMeta>;
+  seq?: number;
+  meta?: RunMeta;
   events: LoggedEvent[];
+  hasJournal: boolean;
+  /** What is wrong with its files (host:path: reason), when something is: shown, never fatal. */
+  problem?: string;
 }
+
+/** One run read back whole, for bg rollback. */
+export type RunRead =
+  | { id: string; state: 'ok'; doc: JournaledRun; events: LoggedEvent[] }
+  /** No run.json and no step in the log: it never started changing the host. */
+  | { id: string; state: 'no-journal' }
+  /** Damaged: `problem` names the file (host:path) and what is wrong with it. */
+  | { id: string; state: 'corrupt'; problem: string };
 
 const RUN_ID = /^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]+$/;
+// The same, as a shell `case` pattern that rejects every other name before it is used as a key.
+const SAFE_NAME = '*[!0-9A-Za-z.-]*';
 
-/** Run ids recorded on a host, oldest first. */
-export async function listRunIds(transport: Transport, journalDir: string): Promise<string[]> {
-  const r = await transport.exec(`ls -1 ${quotePath(joinPath(journalDir, 'runs'))} 2>/dev/null | sort`);
-  return r.stdout.split('\n').filter((l) => RUN_ID.test(l));
+/**
+ * Oldest first, in the host's own order: runs recorded before sequences (by id, i.e. by the clock
+ * of whoever started them), then sequenced runs by sequence number, then runs whose sequence
+ * file is damaged (their place is unknown; bg rollback treats them as possibly later).
+ */
+export function orderRuns(runs: RunRef[]): RunRef[] {
+  const rank = (r: RunRef) => (r.problem ? 2 : r.seq === undefined ? 0 : 1);
+  return [...runs].sort((a, b) => rank(a) - rank(b) || (a.seq ?? 0) - (b.seq ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** meta.json and log of the last `limit` runs, in one round trip. */
-export async function readSummaries(transport: Transport, journalDir: string, limit: number): Promise<RunSummary[]> {
-  const ids = (await listRunIds(transport, journalDir)).slice(-limit);
-  if (ids.length === 0) return [];
-  const runs = quotePath(joinPath(journalDir, 'runs'));
-  const script = `cd ${runs} && for id in ${ids.map(shellQuote).join(' ')}; do echo "@@run $id"; cat "$id/meta.json" 2>/dev/null; echo "@@log"; cat "$id/log" 2>/dev/null; done`;
-  const r = await transport.exec(script);
-  return r.stdout
-    .split('@@run ')
-    .slice(1)
-    .map((chunk) => {
-      const [head = '', log = ''] = chunk.split('@@log');
-      const [id = '', ...metaLines] = head.split('\n');
-      let meta: Partial<RunMeta> | undefined;
-      try {
-        meta = JSON.parse(metaLines.join('\n')) as Partial<RunMeta>;
-      } catch {
-        meta = undefined;
-      }
-      return { id: id.trim(), meta, events: parseLog(log) };
-    });
+/** The runs recorded on a host, oldest first (see orderRuns), in one round trip. */
+export async function listRuns(transport: Transport, journalDir: string): Promise<RunRef[]> {
+  const runs = joinPath(journalDir, 'runs');
+  const body = [
+    `cd ${quotePath(runs)} 2>/dev/null || exit 0`,
+    'for d in *; do',
+    `  case $d in ${SAFE_NAME}) continue ;; esac`,
+    '  [ -d "$d" ] || continue',
+    '  bg_rec "$d/seq" "$d/seq"',
+    '  bg_has "$d/run.json" "$d/run.json"',
+    'done',
+  ].join('\n');
+  const records = await framedRead(transport, body, `the runs in ${runs}`);
+  const byId = new Map<string, RunRef>();
+  for (const rec of records) {
+    const [id = '', file] = rec.key.split('/');
+    if (!RUN_ID.test(id)) continue;
+    const ref = byId.get(id) ?? { id, hasJournal: false };
+    byId.set(id, ref);
+    if (file === 'run.json') ref.hasJournal = rec.state === 'present';
+    if (file === 'seq' && rec.state !== 'missing') {
+      const seq = rec.state === 'present' ? parseSeq(rec.content) : { ok: false as const, problem: 'cannot be read' };
+      if (seq.ok) ref.seq = seq.value;
+      else ref.problem = `${transport.host}:${joinPath(runs, `${id}/seq`)}: ${seq.problem}`;
+    }
+  }
+  return orderRuns([...byId.values()]);
 }
 
-/** run.json and the log of one run. */
-export async function readRun(transport: Transport, journalDir: string, id: string): Promise<{ doc: JournaledRun; events: LoggedEvent[] }> {
-  const dir = quotePath(joinPath(journalDir, `runs/${id}`));
-  const r = await transport.exec(`cat ${dir}/run.json && echo @@log && cat ${dir}/log`);
-  if (r.exitCode !== 0) throw new BgError(`run ${id} has no readable journal on ${transport.host} (${joinPath(journalDir, `runs/${id}`)}): ${r.stderr.trim()}`, ExitCode.badInput);
-  const [json = '', log = ''] = r.stdout.split('@@log');
-  return { doc: JSON.parse(json) as JournaledRun, events: parseLog(log) };
+function recordsById(records: FramedRecord[]): Map<string, Map<string, FramedRecord>> {
+  const out = new Map<string, Map<string, FramedRecord>>();
+  for (const rec of records) {
+    const [id = '', file = ''] = rec.key.split('/');
+    if (!out.has(id)) out.set(id, new Map());
+    out.get(id)!.set(file, rec);
+  }
+  return out;
+}
+
+/** meta.json and log of the given runs, in one round trip; damage is reported per run, never thrown. */
+export async function readSummaries(transport: Transport, journalDir: string, runs: RunRef[]): Promise<RunSummary[]> {
+  const valid = runs.filter((r) => RUN_ID.test(r.id));
+  if (valid.length === 0) return [];
+  const dir = joinPath(journalDir, 'runs');
+  const body = [`cd ${quotePath(dir)} || exit 0`, ...valid.map((r) => `bg_rec ${shellQuote(`${r.id}/meta.json`)} ${shellQuote(`${r.id}/meta.json`)}; bg_rec ${shellQuote(`${r.id}/log`)} ${shellQuote(`${r.id}/log`)}`)].join('\n');
+  const files = recordsById(await framedRead(transport, body, `the journals in ${dir}`));
+  return valid.map((ref) => {
+    const f = files.get(ref.id);
+    const where = (name: string) => `${transport.host}:${joinPath(dir, `${ref.id}/${name}`)}`;
+    const problems: string[] = ref.problem ? [ref.problem] : [];
+    let meta: RunMeta | undefined;
+    const m = f?.get('meta.json');
+    if (m?.state === 'present') {
+      const parsed = parseMeta(m.content);
+      if (parsed.ok) meta = parsed.value;
+      else problems.push(`${where('meta.json')}: ${parsed.problem}`);
+    } else if (m?.state === 'unreadable') problems.push(`${where('meta.json')}: cannot be read`);
+    const l = f?.get('log');
+    const log = l?.state === 'present' ? parseLog(l.content) : { events: [] as LoggedEvent[] };
+    if (log.problem) problems.push(`${where('log')}: ${log.problem}`);
+    if (l?.state === 'unreadable') problems.push(`${where('log')}: cannot be read`);
+    return { id: ref.id, seq: ref.seq, meta, events: log.events, hasJournal: ref.hasJournal, ...(problems.length ? { problem: problems.join('; ') } : {}) };
+  });
+}
+
+/** run.json and the log of each run, in one round trip, validated. */
+export async function readRuns(transport: Transport, journalDir: string, ids: string[]): Promise<RunRead[]> {
+  const valid = ids.filter((id) => RUN_ID.test(id));
+  if (valid.length === 0) return [];
+  const dir = joinPath(journalDir, 'runs');
+  const body = [`cd ${quotePath(dir)} || exit 0`, ...valid.map((id) => `bg_rec ${shellQuote(`${id}/run.json`)} ${shellQuote(`${id}/run.json`)}; bg_rec ${shellQuote(`${id}/log`)} ${shellQuote(`${id}/log`)}`)].join('\n');
+  const files = recordsById(await framedRead(transport, body, `the journals in ${dir}`));
+  return valid.map((id): RunRead => {
+    const f = files.get(id);
+    const where = (name: string) => `${transport.host}:${joinPath(dir, `${id}/${name}`)}`;
+    const runJson = f?.get('run.json');
+    const logRec = f?.get('log');
+    if (logRec?.state === 'unreadable') return { id, state: 'corrupt', problem: `${where('log')}: cannot be read` };
+    const log = logRec?.state === 'present' ? parseLog(logRec.content) : { events: [] as LoggedEvent[] };
+    if (log.problem) return { id, state: 'corrupt', problem: `${where('log')}: ${log.problem}` };
+    if (!runJson || runJson.state === 'missing') {
+      // run.json is in place before the first step starts (Journal.start): a log that records a
+      // step without it means the journal was damaged afterwards, not that nothing ran.
+      if (log.events.some((e) => e.event === 'step-start')) return { id, state: 'corrupt', problem: `${where('run.json')}: missing, but the log records steps that started` };
+      return { id, state: 'no-journal' };
+    }
+    if (runJson.state === 'unreadable') return { id, state: 'corrupt', problem: `${where('run.json')}: cannot be read` };
+    const doc = parseRunJson(runJson.content);
+    if (!doc.ok) return { id, state: 'corrupt', problem: `${where('run.json')}: ${doc.problem}` };
+    return { id, state: 'ok', doc: doc.value as JournaledRun, events: log.events };
+  });
+}
+
+/** One run (see readRuns). */
+export async function readRun(transport: Transport, journalDir: string, id: string): Promise<RunRead> {
+  const [r] = await readRuns(transport, journalDir, [id]);
+  return r ?? { id, state: 'corrupt', problem: `${transport.host}: ${id} is not a run id` };
 }

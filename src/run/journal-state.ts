@@ -1,5 +1,6 @@
 import type { Plan, PlanStep } from '../plan/types.js';
 import type { JournalEvent } from './journal.js';
+import { parseLogLine } from './journal-schema.js';
 
 export interface LoggedEvent {
   t: string;
@@ -19,18 +20,21 @@ export interface RunState {
   failedStep?: number;
 }
 
-/** Parse the log's JSON lines; a torn last line (power cut mid-write) is ignored. */
-export function parseLog(text: string): LoggedEvent[] {
+/**
+ * Parse the log's JSON lines. A torn line (power cut or full disk mid-write) is skipped: its event
+ * never became durable, so nothing that waited for it ran. Any other bad line (`null`, a field of
+ * the wrong type, an unknown event) is damage: reported with its line number, never guessed past.
+ */
+export function parseLog(text: string): { events: LoggedEvent[]; problem?: string } {
   const events: LoggedEvent[] = [];
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (const [i, line] of lines.entries()) {
     if (!line.trim()) continue;
-    try {
-      events.push(JSON.parse(line) as LoggedEvent);
-    } catch {
-      // Only the last line can be torn; keep what was fully written.
-    }
+    const r = parseLogLine(line);
+    if (r.problem) return { events, problem: `line ${i + 1}: ${r.problem}` };
+    if (r.event) events.push(r.event as LoggedEvent);
   }
-  return events;
+  return { events };
 }
 
 const BY_DETAIL: Record<string, RunStatus> = {

@@ -31,12 +31,17 @@ export class Journal {
     readonly dir: string,
   ) {}
 
-  /** Write run.json and the run-start event durably, in one round trip, before the first step. */
+  /**
+   * Write run.json and the run-start event durably, in one round trip, before the first step. The
+   * run also takes the next number of the host's own sequence (JOURNAL/seq, under the host lock
+   * the caller holds) into RUNDIR/seq: runs are ordered by it, never by the clock of the machine
+   * that started them (run ids carry that clock).
+   */
   async start(plan: Plan, meta: RunMeta): Promise<void> {
     const dir = quotePath(this.dir);
     // meta.json duplicates run.json's header so that `bg history` need not read whole plans.
     const writeMeta = `printf '%s\\n' ${shellQuote(JSON.stringify(meta))} > ${dir}/meta.json`;
-    const writeRun = `mkdir -p ${dir} && cat > ${dir}/run.json.tmp && ${writeMeta} && sync ${dir}/run.json.tmp ${dir}/meta.json && mv ${dir}/run.json.tmp ${dir}/run.json`;
+    const writeRun = `mkdir -p ${dir} && cat > ${dir}/run.json.tmp && ${takeSeq(dir)} && ${writeMeta} && sync ${dir}/run.json.tmp ${dir}/meta.json ${dir}/seq && mv ${dir}/run.json.tmp ${dir}/run.json`;
     this.pending.push(this.line('run-start'));
     const doc: JournaledRun = { version: 1, meta, plan };
     await this.flush(writeRun, JSON.stringify(doc, null, 2) + '\n');
@@ -81,4 +86,22 @@ export class Journal {
     if (r.exitCode !== 0)
       throw new BgError(`cannot write the journal on ${this.transport.host} (${this.dir}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
   }
+}
+
+/**
+ * Shell: the next number of the host's run sequence, into JOURNAL/seq (tmp + fsync + rename, so a
+ * crash leaves the old number or the new one) and RUNDIR/seq. A missing or damaged counter is
+ * rebuilt from the highest number any run recorded, so the order never goes backwards.
+ */
+function takeSeq(runDir: string): string {
+  const steps = [
+    `j=$(dirname -- "$(dirname -- ${runDir})")`,
+    `c=$(cat "$j/seq" 2>/dev/null)`,
+    `case $c in ''|*[!0-9]*) c=$(cat "$j"/runs/*/seq 2>/dev/null | grep -x '[0-9][0-9]*' | sort -n | tail -n 1) ;; esac`,
+    // Leading zeros would make $(( )) read the number as octal.
+    'c=${c#"${c%%[!0]*}"}',
+    'n=$((${c:-0} + 1))',
+    `printf '%s\\n' "$n" > "$j/seq.tmp" && sync "$j/seq.tmp" && mv -f "$j/seq.tmp" "$j/seq" && printf '%s\\n' "$n" > ${runDir}/seq`,
+  ];
+  return `{ ${steps.join('; ')}; }`;
 }

@@ -24,7 +24,9 @@ export function runMeta(runId: string, playbook: string, command: string, env = 
   return { runId, playbook, command, user: env.GITHUB_ACTOR ? `${env.GITHUB_ACTOR} (GitHub Actions)` : user, machine: hostname(), pid: process.pid, startedAt: new Date().toISOString(), ...(ci ? { ciUrl: ci } : {}) };
 }
 
-export function describeHolder(m: Partial<RunMeta>): string {
+export function describeHolder(m: Partial<RunMeta> & { problem?: string }): string {
+  // A lock without readable info names no run: say so instead of "run ? by ?@?".
+  if (m.problem) return `an unknown run (${m.problem})`;
   const parts = [`run ${m.runId ?? '?'}`, m.command ? `(${m.command})` : undefined, `by ${m.user ?? '?'}@${m.machine ?? '?'}`, m.pid ? `pid ${m.pid}` : undefined, m.startedAt ? `since ${m.startedAt}` : undefined, m.ciUrl];
   return parts.filter(Boolean).join(' ');
 }

@@ -1,4 +1,4 @@
-import { readSummaries, type RunSummary } from '../../run/journal-reader.js';
+import { listRuns, readSummaries, type RunSummary } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
 import { holderGone } from '../../run/run-meta.js';
 import { withHosts, type HostArgs } from '../host-session.js';
@@ -26,7 +26,9 @@ export async function historyCommand(args: HistoryArgs): Promise<number> {
       const lock = await readLock(transport, config.journal);
       // A lock whose bg process is gone does not make its run "running".
       const runningId = lock && !holderGone(lock) ? lock.runId : undefined;
-      for (const s of await readSummaries(transport, config.journal, args.limit ?? 20)) rows.push(row(name, s, runningId));
+      // Newest last in the host's own order of runs (its sequence), not by the clock in the ids.
+      const runs = (await listRuns(transport, config.journal)).slice(-(args.limit ?? 20));
+      for (const s of await readSummaries(transport, config.journal, runs)) rows.push(row(name, s, runningId));
     }
   });
   if (args.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
@@ -39,15 +41,18 @@ function row(host: string, s: RunSummary, lockedBy?: string): Row {
   const first = s.events[0]?.t;
   const ends = s.events.filter((e) => e.event === 'run-end');
   const end = ends.at(-1);
-  const outcome = end?.detail ?? (lockedBy === s.id ? 'running' : 'interrupted (bg rollback can undo it)');
-  const secs = first && end ? (Date.parse(end.t) - Date.parse(first)) / 1000 : undefined;
+  const outcome = s.problem
+    ? `unreadable: ${s.problem}`
+    : (end?.detail ?? (lockedBy === s.id ? 'running' : !s.hasJournal ? 'no journal (nothing ran)' : 'interrupted (bg rollback can undo it)'));
+  const ms = first && end ? Date.parse(end.t) - Date.parse(first) : NaN;
+  const secs = Number.isFinite(ms) ? ms / 1000 : undefined;
   return {
     host,
     run: s.id,
     playbook: s.meta?.playbook ?? '?',
     started: first ?? s.meta?.startedAt ?? '?',
     duration: secs === undefined ? '-' : `${secs}s`,
-    outcome: ends.length > 1 ? `${outcome} (after ${ends[0]!.detail})` : outcome,
+    outcome: ends.length > 1 ? `${outcome} (after ${ends[0]!.detail ?? '?'})` : outcome,
     by: [s.meta?.user, s.meta?.machine].filter(Boolean).join('@') + (s.meta?.ciUrl ? ` ${s.meta.ciUrl}` : ''),
   };
 }

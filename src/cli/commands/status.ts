@@ -1,6 +1,6 @@
 import { resolveHost } from '../../plan/host-model.js';
 import { envStatusScript } from '../../plan/status-sh.js';
-import { readSummaries } from '../../run/journal-reader.js';
+import { listRuns, readSummaries } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
 import { describeHolder } from '../../run/run-meta.js';
 import { withHosts, type HostArgs } from '../host-session.js';
@@ -19,11 +19,13 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
       const host = resolveHost(name, config);
       const [lock, runs, ...envFacts] = await Promise.all([
         readLock(transport, config.journal),
-        readSummaries(transport, config.journal, 1),
+        listRuns(transport, config.journal).then((all) => readSummaries(transport, config.journal, all.slice(-1))),
         ...Object.values(host.envs).map(async (env) => ({ env, facts: parseFacts((await transport.exec(envStatusScript(env, host.commandPrefix))).stdout) })),
       ]);
       const last = runs[0];
-      const lastOutcome = last?.events.filter((e) => e.event === 'run-end').at(-1)?.detail ?? (last ? (lock?.runId === last.id ? 'running' : 'interrupted') : undefined);
+      const lastOutcome = last?.problem
+        ? `unreadable: ${last.problem}`
+        : (last?.events.filter((e) => e.event === 'run-end').at(-1)?.detail ?? (last ? (lock?.runId === last.id ? 'running' : last.hasJournal ? 'interrupted' : 'no journal (nothing ran)') : undefined));
       report.push({ host: name, target: host.target, lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
       if (args.json) continue;
       const out = [`${name} (${host.target})`, `  lock: ${lock ? `held by ${describeHolder(lock)}` : 'free'}`];

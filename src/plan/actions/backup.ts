@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { requireEnvField, type ActionDef } from '../action.js';
-import { backupPath, DEFAULT_BACKUPS } from '../backup-paths.js';
-import { quotePath, shellQuote } from '../quote.js';
+import { backupPath, DEFAULT_BACKUPS, UNDO_BACKUP_RECORD } from '../backup-paths.js';
+import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { shLib } from '../sh-lib.js';
 import { BG_COUNTS, BG_SNAPSHOT_COPY, BG_SQL, BG_SQLQ, SQLITE_FUNCTIONS } from '../sqlite-sh.js';
 import { databaseIntact, spaceForBackups, toolPresent } from '../preflight.js';
@@ -52,12 +52,7 @@ export const backupAction: ActionDef<z.output<typeof params>> = {
       `printf '%s\\n' "$before" > "$dst.counts"`,
       'echo "backed up $src to $dst"',
     ].join('\n');
-    const pattern = `^${envName}-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.db$`;
-    const prune = [
-      `dir=${quotePath(backups.dir)}`,
-      // This run's copy always stays; of the others, the newest keep-1.
-      `ls -1 "$dir" | grep -E ${shellQuote(pattern)} | grep -vxF ${shellQuote(dst.split('/').pop()!)} | sort -r | tail -n +${keep} | while IFS= read -r f; do rm -f "$dir/$f" "$dir/$f.counts"; echo "pruned $dir/$f"; done`,
-    ].join('\n');
+    const prune = pruneScript({ dir: backups.dir, runs: joinPath(host.journal, 'runs'), envName, self: dst.split('/').pop()!, keep });
     const verify = [
       vars,
       SQLITE_FUNCTIONS,
@@ -77,3 +72,33 @@ export const backupAction: ActionDef<z.output<typeof params>> = {
     };
   },
 };
+
+/**
+ * Keep the newest `keep` backups of an env (this run's always among them), in the host's order of
+ * runs (RUN/seq; backups of runs without one count as older, by name), never the machine clock in
+ * their names. A backup that an undo not yet run restores (RUN/steps/N/backup names it, and step N
+ * of that run is not undone) is never removed, whatever `keep` says: bg rollback would need it.
+ */
+function pruneScript(o: { dir: string; runs: string; envName: string; self: string; keep: number }): string {
+  const pattern = `^${o.envName.replace(/[.[\]()*+?^$|{}\\]/g, '\\$&')}-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.db$`;
+  return [
+    `dir=${quotePath(o.dir)}; runs=${quotePath(o.runs)}; env=${shellQuote(o.envName)}; self=${shellQuote(o.self)}`,
+    '[ -d "$dir" ] || exit 0',
+    // Backups still needed, by file name (the directory may be spelled differently in the record).
+    `needed=$(cd "$runs" 2>/dev/null && for f in */steps/*/${UNDO_BACKUP_RECORD}; do`,
+    '  [ -f "$f" ] || continue',
+    '  r=${f%%/*}; n=${f#*/steps/}; n=${n%%/*}',
+    "  case $n in ''|*[!0-9]*) continue ;; esac",
+    `  grep -q '"event":"undone","step":'"$n"'[,}]' "$r/log" 2>/dev/null && continue`,
+    '  b=$(head -n 1 "$f"); printf \'%s\\n\' "${b##*/}"',
+    'done)',
+    `ls -1 "$dir" | grep -E ${shellQuote(pattern)} | grep -vxF -- "$self" | while IFS= read -r f; do`,
+    '  id=${f#"$env-"}; id=${id%.db}',
+    '  s=$(cat "$runs/$id/seq" 2>/dev/null); case $s in \'\'|*[!0-9]*) s=0 ;; esac',
+    "  printf '%s %s\\n' \"$s\" \"$f\"",
+    `done | sort -k1,1nr -k2,2r | tail -n +${o.keep} | while read -r s f; do`,
+    '  if printf \'%s\\n\' "$needed" | grep -qxF -- "$f"; then echo "kept $dir/$f: an undo not yet run restores it"; continue; fi',
+    '  rm -f -- "$dir/$f" "$dir/$f.counts"; echo "pruned $dir/$f"',
+    'done',
+  ].join('\n');
+}
