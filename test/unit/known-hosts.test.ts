@@ -190,7 +190,8 @@ describe('ssh config resolution', () => {
       '  IdentityFile %d/.ssh/all',
     ].join('\n'),
   );
-  const opts = { configPath, homeDir: '/home/me', localUser: 'me' };
+  // The ssh-config library path (the fallback without an OpenSSH client); ssh -G: test/e2e/ssh-config.test.ts.
+  const opts = { configPath, homeDir: '/home/me', localUser: 'me', useSshClient: false };
 
   it('applies HostName, Port, User, IdentityFile and ProxyJump', () => {
     expect(resolveSshTarget('web', {}, opts)).toEqual({
@@ -201,6 +202,9 @@ describe('ssh config resolution', () => {
       identityFiles: ['/home/me/.ssh/web_deploy', '/home/me/.ssh/all'],
       jumps: [{ host: 'bastion', port: 2022, user: 'admin' }],
       hostKeyName: '10.0.0.5',
+      identitiesOnly: false,
+      certificateFiles: [],
+      source: 'ssh-config library',
     });
   });
 

@@ -7,12 +7,15 @@ import { fingerprintOf } from './known-hosts.js';
 /** A credential that can be offered. */
 export type AuthCandidate =
   | { kind: 'key'; label: string; key: ParsedKey; fingerprint: string }
-  | { kind: 'agent'; label: string; socket: string };
+  /** `only`: IdentitiesOnly, offer just the agent keys with these fingerprints. */
+  | { kind: 'agent'; label: string; socket: string; only?: Set<string> };
 
 export interface AuthPlan {
   candidates: AuthCandidate[];
   /** Credentials that exist but could not be used, each with why (shown if auth fails). */
   unusable: string[];
+  /** CertificateFile entries that bg cannot use (named if auth fails). */
+  certificates: string[];
 }
 
 export interface AuthSources {
@@ -22,6 +25,12 @@ export interface AuthSources {
   /** IdentityFile entries from ssh config (expanded). */
   identityFiles: string[];
   homeDir: string;
+  /** ssh config IdentitiesOnly: no agent key that is not one of the identity files. */
+  identitiesOnly?: boolean;
+  /** ssh config IdentityAgent: a socket, `null` for none; undefined means $SSH_AUTH_SOCK. */
+  agentSocket?: string | null;
+  /** ssh config CertificateFile entries: bg cannot offer them (explained if auth fails). */
+  certificateFiles?: string[];
 }
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
@@ -35,29 +44,31 @@ export function planAuth(src: AuthSources): AuthPlan {
   const seen = new Set<string>();
   const passphrase = src.env.BG_SSH_PASSPHRASE || undefined;
 
-  const addKey = (label: string, text: string | Buffer) => {
+  /** True when the key is (already) a candidate. */
+  const addKey = (label: string, text: string | Buffer, quiet = false): boolean => {
     const parsed = parsePrivateKey(text, passphrase);
     if (typeof parsed === 'string') {
-      unusable.push(`${label} (${parsed})`);
-      return;
+      if (!quiet) unusable.push(`${label} (${parsed})`);
+      return false;
     }
     const fingerprint = fingerprintOf(parsed.getPublicSSH());
-    if (seen.has(fingerprint)) return;
+    if (seen.has(fingerprint)) return true;
     seen.add(fingerprint);
     candidates.push({ kind: 'key', label: `${label} (${parsed.type} ${fingerprint})`, key: parsed, fingerprint });
+    return true;
   };
-  const addKeyFile = (file: string, required: boolean) => {
+  const addKeyFile = (file: string, required: boolean, quiet = false): boolean => {
     let text: Buffer;
     try {
       text = readFileSync(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (required || code !== 'ENOENT') {
+      if (!quiet && (required || code !== 'ENOENT')) {
         unusable.push(`key file ${file} (${code === 'ENOENT' ? 'not found' : (err as Error).message})`);
       }
-      return;
+      return false;
     }
-    addKey(`key file ${file}`, text);
+    return addKey(`key file ${file}`, text, quiet);
   };
 
   if (src.keyFile) addKeyFile(src.keyFile, true);
@@ -69,18 +80,72 @@ export function planAuth(src: AuthSources): AuthPlan {
     addKey('BG_SSH_KEY', text.endsWith('\n') ? text : text + '\n');
   }
 
-  const agent = src.env.SSH_AUTH_SOCK;
-  if (agent) {
+  const agent = src.agentSocket === undefined ? src.env.SSH_AUTH_SOCK : src.agentSocket;
+  const agentLabel = src.agentSocket === undefined ? `agent SSH_AUTH_SOCK=${agent}` : `agent ${agent} (IdentityAgent)`;
+  const agentUsable = (socket: string) => {
     // ssh2 reports an unreachable agent as a connection error: only offer a live socket.
-    if (isSocket(agent)) candidates.push({ kind: 'agent', label: `agent ${agent}`, socket: agent });
-    else unusable.push(`agent SSH_AUTH_SOCK=${agent} (no such socket)`);
+    if (isSocket(socket)) return true;
+    unusable.push(`${agentLabel} (no such socket)`);
+    return false;
+  };
+
+  if (src.identitiesOnly) {
+    // IdentitiesOnly (as ssh does): each identity file's key, and from the agent only the keys
+    // whose private half is not readable here but whose public key (FILE or FILE.pub) names them.
+    // Offering every agent key instead runs into the server's MaxAuthTries.
+    const viaAgent = new Set<string>();
+    for (const file of src.identityFiles) {
+      const pub = publicKeyOf(file);
+      // Without an agent to sign for it, an unusable private key is worth reporting.
+      if (addKeyFile(file, false, Boolean(pub && agent))) continue;
+      if (pub) viaAgent.add(pub);
+    }
+    if (agent && viaAgent.size && agentUsable(agent)) {
+      candidates.push({ kind: 'agent', label: `${agentLabel}, only ${[...viaAgent].join(', ')} (IdentitiesOnly)`, socket: agent, only: viaAgent });
+    }
+    return { candidates, unusable, certificates: src.certificateFiles ?? [] };
   }
+
+  if (agent && agentUsable(agent)) candidates.push({ kind: 'agent', label: agentLabel, socket: agent });
 
   for (const file of src.identityFiles) addKeyFile(file, false);
   if (!src.keyFile && src.identityFiles.length === 0) {
     for (const name of DEFAULT_IDENTITIES) addKeyFile(path.join(src.homeDir, '.ssh', name), false);
   }
-  return { candidates, unusable };
+  return { candidates, unusable, certificates: src.certificateFiles ?? [] };
+}
+
+/** Fingerprint of the public key of an identity: FILE.pub, or FILE itself when it is a public key. */
+function publicKeyOf(file: string): string | undefined {
+  for (const candidate of [`${file}.pub`, file]) {
+    let text: Buffer;
+    try {
+      text = readFileSync(candidate);
+    } catch {
+      continue;
+    }
+    const parsed = ssh2.utils.parseKey(text);
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (key && !(key instanceof Error) && !key.isPrivateKey()) return fingerprintOf(key.getPublicSSH());
+  }
+  return undefined;
+}
+
+/** An agent that lists only some of its keys (IdentitiesOnly): ssh2 offers every listed key. */
+export class FilteredAgent extends ssh2.OpenSSHAgent {
+  constructor(
+    socket: string,
+    private readonly only: Set<string>,
+  ) {
+    super(socket);
+  }
+
+  override getIdentities(cb: Parameters<ssh2.OpenSSHAgent['getIdentities']>[0]): void {
+    super.getIdentities((err, keys) => {
+      if (err || !keys) return cb(err as Error, keys as ParsedKey[]);
+      cb(undefined as unknown as Error, keys.filter((k) => this.only.has(fingerprintOf((k as ParsedKey).getPublicSSH()))));
+    });
+  }
 }
 
 /** A parsed private key, or why it cannot be used. */
@@ -133,7 +198,7 @@ export function makeAuthHandler(plan: AuthPlan, username: string): AuthTracker {
       const method: AnyAuthMethod =
         c.kind === 'key'
           ? { type: 'publickey', username, key: c.key }
-          : { type: 'agent', username, agent: c.socket };
+          : { type: 'agent', username, agent: c.only ? new FilteredAgent(c.socket, c.only) : c.socket };
       callback(method);
       return;
     }
@@ -154,6 +219,12 @@ export function describeAuthFailure(plan: AuthPlan, tracker: AuthTracker): strin
   const untried = plan.candidates.filter((c) => !tracker.tried.includes(c.label)).map((c) => c.label);
   if (untried.length) parts.push(`not tried (server stopped accepting keys): ${untried.join(', ')}`);
   if (plan.unusable.length) parts.push(`unusable: ${plan.unusable.join(', ')}`);
+  if (plan.certificates.length) {
+    parts.push(
+      `CertificateFile ${plan.certificates.join(', ')} is configured, but bg cannot offer OpenSSH certificates ` +
+        `(its SSH library, ssh2, does not support them); authorize the plain key on the server, or name one with ssh.key`,
+    );
+  }
   const methods = tracker.serverMethods();
   if (methods && !methods.includes('publickey')) {
     parts.push(`the server accepts only ${methods.join(', ') || 'nothing'} (bg uses keys)`);

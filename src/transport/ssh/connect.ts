@@ -119,9 +119,20 @@ function connectClient(
   notices: string[],
   via: string,
 ): Promise<Client> {
-  const plan = planAuth({ keyFile: s.keyFile, env: s.env, identityFiles: target.identityFiles, homeDir: s.homeDir });
+  const plan = planAuth({
+    keyFile: s.keyFile,
+    env: s.env,
+    identityFiles: target.identityFiles,
+    homeDir: s.homeDir,
+    identitiesOnly: target.identitiesOnly,
+    agentSocket: target.identityAgent,
+    certificateFiles: target.certificateFiles,
+  });
   const tracker = makeAuthHandler(plan, target.user);
-  const check = makeHostKeyCheck(hostKeys, target.hostKeyName, target.port);
+  const policy = withConfiguredKnownHosts(hostKeys, target);
+  // Written at once (not a notice): it matters most when the connection then fails.
+  if (s.env.BG_DEBUG === '1') process.stderr.write(`bg: ${s.hostName}: ${describeTarget(target, policy, plan.candidates.map((c) => c.label))}\n`);
+  const check = makeHostKeyCheck(policy, target.hostKeyName, target.port);
   const client = new ssh2.Client();
   // node-ssh adds an 'error' listener per command waiting for its channel.
   client.setMaxListeners(50);
@@ -169,6 +180,34 @@ function connectClient(
   });
 }
 
+// Why: UserKnownHostsFile in ssh config is where the user keeps this host's key. bg's own
+// setting (BG_KNOWN_HOSTS, a test's file) still wins: only the default file is replaced.
+function withConfiguredKnownHosts(policy: HostKeyPolicy, target: SshTarget): HostKeyPolicy {
+  if (!policy.isDefaultFile || !target.userKnownHostsFiles?.length) return policy;
+  const [first, ...rest] = target.userKnownHostsFiles;
+  return {
+    ...policy,
+    knownHostsFile: first!,
+    extraKnownHostsFiles: [...rest, ...(target.globalKnownHostsFiles ?? policy.extraKnownHostsFiles)],
+    isDefaultFile: false,
+  };
+}
+
+/** The BG_DEBUG=1 line: where the host's settings came from and what they are. */
+function describeTarget(t: SshTarget, policy: HostKeyPolicy, offers: string[]): string {
+  const from = t.source === 'ssh -G' ? `\`ssh -G ${t.alias}\`` : t.source === 'ssh-config library' ? 'ssh config (ssh-config library; no Include)' : 'the inventory (no ssh config entry)';
+  const parts = [
+    `ssh settings for ${t.alias} from ${from}: ${whereOf(t)}`,
+    t.jumps.length ? `ProxyJump ${t.jumps.map((j) => whereOf({ user: j.user ?? '', host: j.host, port: j.port ?? 22 }).replace(/^@/, '')).join(',')}` : '',
+    t.identitiesOnly ? 'IdentitiesOnly yes' : '',
+    t.identityAgent === null ? 'IdentityAgent none' : t.identityAgent ? `IdentityAgent ${t.identityAgent}` : '',
+    `known_hosts ${[policy.knownHostsFile, ...policy.extraKnownHostsFiles].join(' ')}`,
+    t.certificateFiles.length ? `CertificateFile ${t.certificateFiles.join(' ')} (not supported by bg)` : '',
+    `offers: ${offers.join(', ') || 'nothing'}`,
+  ];
+  return parts.filter(Boolean).join('; ');
+}
+
 export function whereOf(t: Pick<SshTarget, 'user' | 'host' | 'port'>): string {
   return `${t.user}@${t.host}:${t.port}`;
 }
@@ -190,7 +229,7 @@ function explain(
   if (/too many authentication failures/i.test(err.message)) {
     return (
       `${where}: authentication failed: the server hung up after too many attempts (its MaxAuthTries); ` +
-      `${authFailure()}; name the right key first with ssh.key, or offer fewer agent keys`
+      `${authFailure()}; name the right key first with ssh.key, or set IdentitiesOnly yes and IdentityFile for this host in ~/.ssh/config`
     );
   }
   switch (err.code) {

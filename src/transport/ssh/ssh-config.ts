@@ -1,6 +1,9 @@
-// Resolves an inventory host through ~/.ssh/config (aliases, HostName, User, Port, IdentityFile,
-// ProxyJump) so `ssh: { host: prod }` means what `ssh prod` means to the user.
-import { readFileSync } from 'node:fs';
+// Resolves an inventory host the way `ssh ALIAS` would: through `ssh -G` when an OpenSSH client
+// is installed (Include, Match, every token, exactly as ssh reads ~/.ssh/config), else through the
+// ssh-config library (no Include). Aliases, HostName, User, Port, IdentityFile, IdentitiesOnly,
+// IdentityAgent, UserKnownHostsFile, CertificateFile, ProxyJump.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SSHConfig from 'ssh-config';
@@ -11,6 +14,9 @@ export interface JumpSpec {
   user?: string;
 }
 
+/** Where a host's settings came from (shown with BG_DEBUG=1). */
+export type TargetSource = 'ssh -G' | 'ssh-config library' | 'inventory';
+
 export interface SshTarget {
   /** The name as written in the inventory (may be an alias). */
   alias: string;
@@ -20,10 +26,21 @@ export interface SshTarget {
   user: string;
   /** IdentityFile entries from ssh config, expanded; missing files are kept (skipped later). */
   identityFiles: string[];
+  /** IdentitiesOnly yes: offer only the identity files (and agent keys matching them), not every agent key. */
+  identitiesOnly: boolean;
+  /** IdentityAgent resolved: a socket path, `null` for `none`; undefined means $SSH_AUTH_SOCK. */
+  identityAgent?: string | null;
+  /** UserKnownHostsFile when configured (first one is written by --accept-new-host-key). */
+  userKnownHostsFiles?: string[];
+  /** GlobalKnownHostsFile as ssh -G reports it. */
+  globalKnownHostsFiles?: string[];
+  /** CertificateFile entries (bg cannot offer OpenSSH certificates: ssh2 lacks them). */
+  certificateFiles: string[];
   /** Jump hosts, first hop first (ProxyJump `a,b` means reach a, then b, then the target). */
   jumps: JumpSpec[];
   /** Name used for known_hosts (HostKeyAlias, else host). */
   hostKeyName: string;
+  source: TargetSource;
 }
 
 export interface ResolveOptions {
@@ -31,6 +48,10 @@ export interface ResolveOptions {
   configPath: string;
   homeDir: string;
   localUser: string;
+  /** For PATH (finding `ssh`) and IdentityAgent `$VAR` / SSH_AUTH_SOCK. Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** false: never run `ssh -G` (the library decides). Default: use it when `ssh` is installed. */
+  useSshClient?: boolean;
 }
 
 /** Overrides from the inventory: they win over ssh config (as `ssh -p/-l/-i` would). */
@@ -41,34 +62,134 @@ export interface TargetOverrides {
 
 export class SshConfigError extends Error {}
 
+type Settings = Record<string, string | string[]>;
+
 // Why: OpenSSH users describe hosts in ~/.ssh/config; honouring it avoids a second, diverging
-// description of the same server in hosts.yaml.
+// description of the same server in hosts.yaml. `ssh -G` is ssh's own reading of it (Include,
+// Match, defaults), so bg connects with exactly what `ssh ALIAS` would use.
 export function resolveSshTarget(alias: string, overrides: TargetOverrides, opts: ResolveOptions): SshTarget {
+  const fromSsh = opts.useSshClient === false ? undefined : sshG(alias, overrides, opts);
+  if (fromSsh) return toTarget(alias, overrides, opts, fromSsh, 'ssh -G');
   const computed = computeFor(alias, opts.configPath);
+  return toTarget(alias, overrides, opts, computed, Object.keys(computed).length ? 'ssh-config library' : 'inventory');
+}
+
+function toTarget(alias: string, overrides: TargetOverrides, opts: ResolveOptions, computed: Settings, source: TargetSource): SshTarget {
   const get = (key: string): string | undefined => {
     const v = computed[key];
     return Array.isArray(v) ? v[0] : v;
   };
+  const all = (key: string): string[] => {
+    const v = computed[key];
+    return (Array.isArray(v) ? v : v ? [v] : []).filter((f) => f.toLowerCase() !== 'none');
+  };
+  const where = source === 'ssh -G' ? `ssh -G ${alias}` : opts.configPath;
   const proxyCommand = get('proxycommand');
   if (proxyCommand && proxyCommand.toLowerCase() !== 'none') {
-    throw new SshConfigError(
-      `${opts.configPath}: ProxyCommand for ${alias} is not supported by bg; use ProxyJump instead`,
-    );
+    throw new SshConfigError(`${where}: ProxyCommand for ${alias} is not supported by bg; use ProxyJump instead`);
   }
   const host = expandTokens(get('hostname') ?? alias, { h: alias }, opts);
-  const port = overrides.port ?? parsePort(get('port'), opts.configPath) ?? 22;
+  const port = overrides.port ?? parsePort(get('port'), where) ?? 22;
   const user = overrides.user ?? get('user') ?? opts.localUser;
   const tokens = { h: host, r: user, p: String(port), n: alias };
-  const rawIdentity = computed['identityfile'];
-  const identityFiles = (Array.isArray(rawIdentity) ? rawIdentity : rawIdentity ? [rawIdentity] : [])
-    .filter((f) => f.toLowerCase() !== 'none')
-    .map((f) => expandTokens(f, tokens, opts));
+  // ssh -G lists ssh's default ~/.ssh/id_* when nothing is configured: those stay bg's own defaults.
+  const configuredIdentities = source === 'ssh -G' && isDefaultIdentityList(all('identityfile')) ? [] : all('identityfile');
+  const identityFiles = configuredIdentities.map((f) => expandTokens(f, tokens, opts));
+  const certificateFiles = all('certificatefile').map((f) => expandTokens(f, tokens, opts));
   const proxyJump = get('proxyjump');
   const jumps = proxyJump && proxyJump.toLowerCase() !== 'none' ? proxyJump.split(',').map(parseJump) : [];
-  return { alias, host, port, user, identityFiles, jumps, hostKeyName: get('hostkeyalias') ?? host };
+  const words = (key: string) => all(key).flatMap((v) => v.split(/\s+/)).filter((f) => f && f.toLowerCase() !== 'none');
+  let userKnownHostsFiles: string[] | undefined = words('userknownhostsfile').map((f) => expandTokens(f, tokens, opts));
+  // ssh -G always prints the default pair; only a configured value changes where bg looks.
+  if (!userKnownHostsFiles.length || isDefaultKnownHosts(userKnownHostsFiles)) userKnownHostsFiles = undefined;
+  const globalKnownHostsFiles = words('globalknownhostsfile');
+  return {
+    alias,
+    host,
+    port,
+    user,
+    identityFiles,
+    identitiesOnly: get('identitiesonly')?.toLowerCase() === 'yes',
+    identityAgent: resolveAgent(get('identityagent'), tokens, opts),
+    ...(userKnownHostsFiles ? { userKnownHostsFiles } : {}),
+    ...(globalKnownHostsFiles.length ? { globalKnownHostsFiles } : {}),
+    certificateFiles,
+    jumps,
+    hostKeyName: get('hostkeyalias') ?? host,
+    source,
+  };
 }
 
-function computeFor(alias: string, configPath: string): Record<string, string | string[]> {
+function isDefaultIdentityList(files: string[]): boolean {
+  return files.length >= 4 && files.every((f) => /^~\/\.ssh\/id_[a-z0-9_]+$/.test(f));
+}
+
+function isDefaultKnownHosts(files: string[]): boolean {
+  const home = passwdHome();
+  return files.length === 2 && files[0] === path.join(home, '.ssh', 'known_hosts') && files[1] === path.join(home, '.ssh', 'known_hosts2');
+}
+
+/** IdentityAgent: `none`, `SSH_AUTH_SOCK` (the variable), `$VAR`/`${VAR}`, or a socket path. */
+function resolveAgent(value: string | undefined, tokens: Partial<Record<'h' | 'r' | 'p' | 'n', string>>, opts: ResolveOptions): string | null | undefined {
+  if (value === undefined) return undefined;
+  const env = opts.env ?? process.env;
+  if (value.toLowerCase() === 'none') return null;
+  if (value === 'SSH_AUTH_SOCK') return env.SSH_AUTH_SOCK || null;
+  const variable = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/.exec(value);
+  if (variable) return env[variable[1]!] || null;
+  return expandTokens(value, tokens, opts);
+}
+
+function passwdHome(): string {
+  try {
+    return os.userInfo().homedir;
+  } catch {
+    return os.homedir();
+  }
+}
+
+/**
+ * ssh's own reading of the config for `alias`, or undefined when no OpenSSH client is installed.
+ * `-F` only when bg's config file is not the one ssh reads by itself (ssh finds ~ through the
+ * password database, not $HOME); note that -F skips /etc/ssh/ssh_config, as it does for ssh.
+ */
+function sshG(alias: string, overrides: TargetOverrides, opts: ResolveOptions): Settings | undefined {
+  const env = opts.env ?? process.env;
+  const args = ['-G'];
+  if (path.resolve(opts.configPath) !== path.join(passwdHome(), '.ssh', 'config')) {
+    args.push('-F', existsSync(opts.configPath) ? opts.configPath : '/dev/null');
+  }
+  if (overrides.port !== undefined) args.push('-p', String(overrides.port));
+  if (overrides.user !== undefined) args.push('-l', overrides.user);
+  // `--`: an alias is data, never an option (ssh also refuses a hostname starting with `-`).
+  args.push('--', alias);
+  const r = spawnSync(env.BG_SSH_CLIENT || 'ssh', args, { env, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new SshConfigError(`ssh -G ${alias}: ${r.error.message}`);
+  }
+  if (r.status !== 0) {
+    const why = (r.stderr || '').trim().split('\n').slice(-3).join('; ') || `exit ${r.status ?? r.signal}`;
+    throw new SshConfigError(`ssh -G ${alias} (reading ${opts.configPath}) failed: ${why}`);
+  }
+  return parseSshG(r.stdout);
+}
+
+/** `ssh -G` prints one lowercase `key value` per line; identityfile and certificatefile repeat. */
+export function parseSshG(text: string): Settings {
+  const out: Settings = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\S+)\s+(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const key = m[1]!.toLowerCase();
+    const value = m[2]!;
+    const prev = out[key];
+    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return out;
+}
+
+function computeFor(alias: string, configPath: string): Settings {
   let text: string;
   try {
     text = readFileSync(configPath, 'utf8');
