@@ -72,7 +72,8 @@ export const BG_SCHEMA_COMPARE = shFn(
     `  if [ "$bg_da" = "$bg_db" ]; then echo "$1 and $3: same schema and migrations (fingerprint sha256:$bg_fa, $(printf '%s\\n' "$bg_da" | grep -c '^table ') tables, $(printf '%s\\n' "$bg_da" | grep -c '^migration ') migrations)"; return 0; fi`,
     `  bg_tmp=$(mktemp -d) || return 2`,
     `  printf '%s\\n' "$bg_da" > "$bg_tmp/a"; printf '%s\\n' "$bg_db" > "$bg_tmp/b"`,
-    `  { LC_ALL=C comm -23 "$bg_tmp/a" "$bg_tmp/b" | sed "s|^|only in $1: |"; LC_ALL=C comm -13 "$bg_tmp/a" "$bg_tmp/b" | sed "s|^|only in $3: |"; } > "$bg_tmp/d"`,
+    // Labels are data: printf, never spliced into a sed script.
+    `  { LC_ALL=C comm -23 "$bg_tmp/a" "$bg_tmp/b" | while IFS= read -r bg_l; do printf 'only in %s: %s\\n' "$1" "$bg_l"; done; LC_ALL=C comm -13 "$bg_tmp/a" "$bg_tmp/b" | while IFS= read -r bg_l; do printf 'only in %s: %s\\n' "$3" "$bg_l"; done; } > "$bg_tmp/d"`,
     `  bg_nd=$(wc -l < "$bg_tmp/d" | tr -d ' ')`,
     `  cat "$bg_tmp/d"`,
     `  {`,

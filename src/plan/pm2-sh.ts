@@ -1,11 +1,13 @@
 // Shell functions about processes: pm2 apps (through `pm2 jlist`, parsed with the host's node)
 // and which processes have a file open (through /proc/PID/fd, compared by inode, so a file that
 // was renamed or replaced after it was opened is still found).
+import { PlanProblem } from './action.js';
 import { shellQuote } from './quote.js';
 import { script, shFn, shLib } from './sh-lib.js';
 import type { Command } from './types.js';
 
-// Reads `pm2 jlist` on stdin, prints "pid status restarts" for every process named argv[1].
+// Reads `pm2 jlist` on stdin, prints "pid status restarts" for every process named argv[1]
+// (node is called as `node -e JS -- NAME`: without `--` a NAME like `--eval=…` is a node option).
 // pm2 may print notices ("[PM2] Spawning PM2 daemon…") around the one JSON line.
 const JLIST_JS = `let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const l=s.split("\\n").reverse().find(x=>/^\\s*\\[(\\{|\\])/.test(x));if(l===undefined){console.error("bg: pm2 jlist printed no process list");process.exit(3)}let a;try{a=JSON.parse(l)}catch(e){console.error("bg: cannot parse pm2 jlist: "+e.message);process.exit(3)}for(const p of a){if(p.name!==process.argv[1])continue;const e=p.pm2_env||{};console.log((p.pid||0)+" "+(e.status||"unknown")+" "+(e.restart_time||0))}})`;
 
@@ -16,7 +18,7 @@ export const BG_PM2_PROCS = shFn(
     `bg_pm2_procs() {`,
     `  command -v pm2 >/dev/null 2>&1 || { echo "bg: pm2 is not on PATH (set the host's path: or environment:)" >&2; return 3; }`,
     `  bg_j=$(pm2 jlist 2>/dev/null) || { echo "bg: pm2 jlist failed" >&2; return 3; }`,
-    `  printf '%s\\n' "$bg_j" | node -e ${shellQuote(JLIST_JS)} "$1"`,
+    `  printf '%s\\n' "$bg_j" | node -e ${shellQuote(JLIST_JS)} -- "$1"`,
     `}`,
   ].join('\n'),
 );
@@ -77,6 +79,28 @@ export const BG_WAIT_RELEASED = shFn(
   ].join('\n'),
   [BG_HOLDERS, BG_DESCRIBE_PIDS],
 );
+
+/**
+ * Why pm2 would not read APP as the name of one app, or undefined. pm2 7 has no safe way to pass
+ * such a name: `pm2 restart -- NAME` restarts nothing and exits 0, `pm2 start -- NAME` looks for
+ * an ecosystem file; `all`, a number, a file name or /regex/ select other processes.
+ */
+export function pm2NameProblem(app: string): string | undefined {
+  if (app.startsWith('-')) return 'starts with `-`: pm2 would read it as an option';
+  if (app === 'all') return '`all` means every app to pm2';
+  if (/^[0-9]+$/.test(app)) return 'only digits: pm2 would read it as a process id';
+  if (/\.(c|m)?js$|\.json$|\.ya?ml$/i.test(app)) return 'ends like a file name: pm2 would read it as a script or ecosystem file';
+  if (app.length > 1 && app.startsWith('/') && app.endsWith('/')) return 'pm2 would read /…/ as a regular expression';
+  if (/[\u0000-\u001f\u007f]/.test(app)) return 'holds a control character';
+  return undefined;
+}
+
+/** APP if pm2 can take it as one app's name; otherwise a plan-time problem at `field`. */
+export function pm2App(app: string, field: Array<string | number>, origin: string): string {
+  const problem = pm2NameProblem(app);
+  if (problem) throw new PlanProblem(`pm2 app name ${JSON.stringify(app)} (${origin}) ${problem}; bg refuses it`, field);
+  return app;
+}
 
 /** Pre-flight: pm2 knows APP (bg starts, stops and restarts apps; it never creates them). */
 export function pm2AppKnown(app: string): Command {

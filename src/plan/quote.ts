@@ -10,12 +10,14 @@ export function shellQuote(value: string): string {
 
 /**
  * Quote a path on the host. `~/x` must stay expandable, so it becomes "$HOME"/'x'
- * (a quoted tilde would be taken literally).
+ * (a quoted tilde would be taken literally). A relative path starting with `-` becomes `./-…`
+ * (the same file), so no command ever reads a path as an option: not every tool takes `--`
+ * (sqlite3 does not), and the path is copied into many commands through shell variables.
  */
 export function quotePath(path: string): string {
   if (path === '~') return '"$HOME"';
   if (path.startsWith('~/')) return `"$HOME"/${shellQuote(path.slice(2))}`;
-  return shellQuote(path);
+  return shellQuote(path.startsWith('-') ? `./${path}` : path);
 }
 
 /** Quote a string as an SQL literal ('it''s'). */

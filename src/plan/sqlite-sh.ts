@@ -2,8 +2,11 @@
 // only, which the host needs anyway (the pre-flight checks for it).
 import { shFn, shLib } from './sh-lib.js';
 
-/** `bg_sql DB SQL`: sqlite3 that waits for the write lock instead of failing at once. */
-export const BG_SQL = shFn('bg_sql', `bg_sql() { sqlite3 -bail -batch -cmd '.timeout 10000' "$@"; }`);
+/**
+ * `bg_sql DB SQL...`: sqlite3 that waits for the write lock instead of failing at once. sqlite3
+ * takes no `--`: a DB path starting with `-` is made `./-…` so that it is never an option.
+ */
+export const BG_SQL = shFn('bg_sql', `bg_sql() { bg_d=$1; shift; case $bg_d in -*) bg_d=./$bg_d ;; esac; sqlite3 -bail -batch -cmd '.timeout 10000' "$bg_d" "$@"; }`);
 
 /** `bg_sqlq TEXT`: TEXT as an SQL string literal. */
 export const BG_SQLQ = shFn('bg_sqlq', `bg_sqlq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }`);

@@ -1,4 +1,5 @@
 import { quotePath, shellQuote } from './quote.js';
+import { scanShell, type Slot } from './shell-context.js';
 
 /** A value that is a path on the host: `~/` must survive quoting. */
 export interface PathValue {
@@ -34,36 +35,71 @@ export function secretVariable(name: string): string {
   return `BG_SECRET_${name}`;
 }
 
-/** Render `{{ a.b }}` references against a scope. Unknown names fail here, at plan time. */
+/**
+ * Render `{{ a.b }}` references against a scope. Unknown names fail here, at plan time.
+ * Values are data: only the template's own text is checked for stray braces, never a value.
+ * In `shell` mode each value is quoted for the context it sits in (see shell-context.ts): outside
+ * quotes it is one quoted word; inside '…' or "…" the quotes are closed around the quoted word and
+ * reopened; where no quoting can keep it literal (backquotes, here-documents, …) rendering fails.
+ */
 export function render(template: string, scope: TemplateScope, mode: RenderMode): RenderResult {
-  const unknown: string[] = [];
-  const value = template.replace(EXPR, (_match, expr: string) => {
-    if (!NAME.test(expr)) {
-      unknown.push(`\`${expr}\` is not a name (expected e.g. {{ vars.release }})`);
-      return '';
-    }
-    const found = lookup(scope, expr);
-    if (found === undefined || (typeof found === 'object' && !isLeaf(found))) {
-      unknown.push(`unknown name \`${expr}\`${suggest(scope, expr)}`);
-      return '';
-    }
-    if (typeof found === 'object' && found.kind === 'secret') {
-      if (mode === 'shell') return `"$${secretVariable(found.name)}"`;
-      unknown.push(`secret \`${expr}\` can only be used in shell commands (shell's command, verify and undo)`);
-      return '';
-    }
-    return formatValue(found, mode);
+  const problems: string[] = [];
+  const pieces: string[] = [];
+  const exprs: string[] = [];
+  let last = 0;
+  for (const m of template.matchAll(EXPR)) {
+    pieces.push(template.slice(last, m.index));
+    exprs.push(m[1]!);
+    last = m.index! + m[0].length;
+  }
+  pieces.push(template.slice(last));
+  const stray = pieces.find((p) => p.includes('{{') || p.includes('}}'));
+  if (stray !== undefined) problems.push(`unbalanced \`${stray.includes('{{') ? '{{' : '}}'}\` in template`);
+
+  const scan = mode === 'shell' ? scanShell(pieces) : undefined;
+  if (scan?.unterminated) problems.push(scan.unterminated);
+  let out = pieces[0]!;
+  exprs.forEach((expr, i) => {
+    out += insert(expr, scope, mode, scan?.slots[i], problems) + pieces[i + 1]!;
   });
-  if (unknown.length) return { ok: false, message: unknown.join('; ') };
-  const stray = value.indexOf('{{') >= 0 ? '{{' : value.indexOf('}}') >= 0 ? '}}' : undefined;
-  if (stray) return { ok: false, message: `unbalanced \`${stray}\` in template` };
-  return { ok: true, value };
+  if (problems.length) return { ok: false, message: problems.join('; ') };
+  return { ok: true, value: out };
 }
 
-function formatValue(v: Exclude<TemplateValue, SecretValue>, mode: RenderMode): string {
-  if (isPathValue(v)) return mode === 'shell' ? quotePath(v.path) : v.path;
-  const text = String(v);
-  return mode === 'shell' ? shellQuote(text) : text;
+/** The text that replaces one `{{ expr }}`. */
+function insert(expr: string, scope: TemplateScope, mode: RenderMode, slot: Slot | undefined, problems: string[]): string {
+  if (!NAME.test(expr)) {
+    problems.push(`\`${expr}\` is not a name (expected e.g. {{ vars.release }})`);
+    return '';
+  }
+  const found = lookup(scope, expr);
+  if (found === undefined || (typeof found === 'object' && !isLeaf(found))) {
+    problems.push(`unknown name \`${expr}\`${suggest(scope, expr)}`);
+    return '';
+  }
+  if (mode === 'raw') {
+    if (typeof found === 'object' && found.kind === 'secret') {
+      problems.push(`secret \`${expr}\` can only be used in shell commands (shell's command, verify and undo)`);
+      return '';
+    }
+    return isPathValue(found) ? found.path : String(found);
+  }
+  if (slot?.kind === 'unsafe') {
+    problems.push(`\`{{ ${expr} }}\`: ${slot.why}`);
+    return '';
+  }
+  const word = typeof found === 'object' && found.kind === 'secret' ? `"$${secretVariable(found.name)}"` : isPathValue(found) ? quotePath(found.path) : shellQuote(String(found));
+  switch (slot?.kind) {
+    case 'single':
+      return `'${word}'`;
+    case 'double':
+      return `"${word}"`;
+    case 'comment':
+      // Inert text; only a newline could end the comment and turn the rest into a command.
+      return word.replace(/[\r\n]/g, ' ');
+    default:
+      return word;
+  }
 }
 
 function lookup(scope: TemplateScope, expr: string): TemplateValue | TemplateScope | undefined {

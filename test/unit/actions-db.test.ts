@@ -87,10 +87,10 @@ describe('schema-check, db-inspect, share-db plans', () => {
       'start the apps of blue, green again',
     ]);
     expect(s.run[1]!.cmd).toContain('bg_sql "$src" ".backup $(bg_dotq "$tmp")"');
-    expect(s.run[2]!.cmd).toContain('ln "$db" "$db.OLD"\n  ln -sfn "$target" "$db.bg-tmp"\n  mv -T "$db.bg-tmp" "$db"');
+    expect(s.run[2]!.cmd).toContain('ln -- "$db" "$db.OLD"\n  ln -sfn -- "$target" "$db.bg-tmp"\n  mv -T -- "$db.bg-tmp" "$db"');
     expect(s.verify[0]!.cmd).toContain('find -L /proc/"$pid"/fd -maxdepth 1 -samefile "$target"');
     expect(s.verify[0]!.retry?.attempts).toBe(20);
-    expect(s.undo[0]!.cmd).toContain('mv -T "$db.OLD" "$db"');
+    expect(s.undo[0]!.cmd).toContain('mv -T -- "$db.OLD" "$db"');
     expect(s.undo[0]!.cmd).toContain(`runid=${RUN}`);
     expect(s.undo[0]!.cmd).toContain('kept="$shared.rolled-back-$runid"');
   });

@@ -44,7 +44,7 @@ describe('env-set plan', () => {
     expect(s.capture[0]!.cmd).toContain('sd="$HOME"/.bg/runs/20261121T120000Z-abcd/steps/1');
     expect(s.capture[0]!.cmd).toContain('file=/home/ubuntu/TimeTracking-BLUE/server/.env; key=ALLOWED_ORIGINS');
     expect(s.run[0]!.cmd).toContain(`line='ALLOWED_ORIGINS="x'\\''; rm -rf / #"'`);
-    expect(s.run[0]!.cmd).toContain('mv -f "$real.bg-tmp" "$real"');
+    expect(s.run[0]!.cmd).toContain('mv -f -- "$real.bg-tmp" "$real"');
     expect(s.verify[0]!.cmd).toContain('[ "$got" = "$line" ]');
     // The app was restarted after the set (pids changed): undo restarts it to take the old value back.
     expect(s.undo[0]!.cmd).toContain('pm2 restart "$app" --update-env');

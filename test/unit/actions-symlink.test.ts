@@ -22,10 +22,10 @@ describe('symlink plan', () => {
   it('re-points atomically: ln -sfn to a temporary name, then mv -T; a file in the way is hard-linked aside', () => {
     const s = plan(oneStep('symlink', 'env: blue\nwith: { link: database.db, target: "{{ host.shared_db }}" }')).steps[0]!;
     expect(s.run[0]!.cmd).toContain('link=/home/ubuntu/TimeTracking-BLUE/server/database.db; target=/home/ubuntu/database-shared.db; keep=/home/ubuntu/TimeTracking-BLUE/server/database.db.OLD; tmp="$link.bg-tmp"');
-    expect(s.run[0]!.cmd).toContain('ln "$link" "$keep"');
-    expect(s.run[0]!.cmd).toContain('ln -sfn "$target" "$tmp"\nmv -T "$tmp" "$link"');
+    expect(s.run[0]!.cmd).toContain('ln -- "$link" "$keep"');
+    expect(s.run[0]!.cmd).toContain('ln -sfn -- "$target" "$tmp"\nmv -T -- "$tmp" "$link"');
     expect(s.verify[0]!.cmd).toContain('got=$(readlink "$link")');
-    expect(s.undo[0]!.cmd).toContain('mv -T "$keep" "$link"');
+    expect(s.undo[0]!.cmd).toContain('mv -T -- "$keep" "$link"');
   });
 
   it('quotes hostile paths and keeps ~/ expandable', () => {

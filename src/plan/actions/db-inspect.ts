@@ -30,7 +30,7 @@ export const BG_REPORT_DB = shFn(
     `  echo "  $(wc -c < "$bg_real" | tr -d ' ') bytes + $bg_wal bytes of WAL, journal mode $(bg_sql "$bg_real" 'PRAGMA journal_mode')"`,
     '  bg_q=$(bg_sql "$bg_real" "$BG_TABLES_SQL") || return 1',
     '  [ -n "$bg_q" ] || { echo "  no tables"; return 0; }',
-    `  bg_sql -separator "$(printf '\\t')" "$bg_real" "$bg_q ORDER BY 1" | awk -F '\\t' '{ printf "  %-28s %9s rows   newest rowid %-8s %s\\n", $1, $2, ($3 == "" ? "-" : $3), $4 }'`,
+    `  bg_sql "$bg_real" '.separator "\\t"' "$bg_q ORDER BY 1" | awk -F '\\t' '{ printf "  %-28s %9s rows   newest rowid %-8s %s\\n", $1, $2, ($3 == "" ? "-" : $3), $4 }'`,
     '}',
   ].join('\n'),
   [BG_SQL],

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PlanProblem, type ActionDef } from '../action.js';
-import { BG_PM2_PROCS, BG_PM2_WAIT_ONLINE } from '../pm2-sh.js';
+import { BG_PM2_PROCS, BG_PM2_WAIT_ONLINE, pm2App } from '../pm2-sh.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { script, shLib } from '../sh-lib.js';
 import { stepDirVar } from '../step-dir.js';
@@ -38,13 +38,26 @@ export function dotenvLine(key: string, value: string): string {
   return `${key}="${value}"`;
 }
 
-// awk: does this line define ENVIRON["BG_KEY"]? (`KEY=…`, `KEY = …`, `export KEY=…`, leading blanks)
-const DEFINES = 'function defines(l,  i, k) { sub(/^[ \\t]+/, "", l); if (l ~ /^export[ \\t]/) sub(/^export[ \\t]+/, "", l); i = index(l, "="); if (i == 0) return 0; k = substr(l, 1, i - 1); sub(/[ \\t]+$/, "", k); return k == ENVIRON["BG_KEY"] }';
-// Replace the first line defining the key with BG_LINE (or append it), drop other definitions.
-const SET_AWK = `${DEFINES} defines($0) { if (!done) print ENVIRON["BG_LINE"]; done = 1; next } { print } END { if (!done) print ENVIRON["BG_LINE"] }`;
+// awk over a dotenv file, read whole so that a quoted value can be followed across lines the way
+// dotenv reads it: a value whose first character is ", ' or ` and that does not close on its line
+// goes on to the first later line holding that quote not preceded by `\` (none: it is one line).
+// Lines inside such a value define nothing. keyof: the key a line defines (`KEY=…`, `KEY = …`,
+// `export KEY=…`, leading blanks; a key is what dotenv accepts), or "" (comments, other text).
+// Each program defines block(KEY, FIRST, LAST) for every definition (or other line) and finish().
+// Values travel in ENVIRON, never in -v (which processes backslash escapes) or the program text.
+const DOTENV_AWK = [
+  'function keyof(l,  i, k) { sub(/^[ \\t]+/, "", l); if (l ~ /^export[ \\t]/) sub(/^export[ \\t]+/, "", l); i = index(l, "="); if (i == 0) return ""; k = substr(l, 1, i - 1); sub(/[ \\t]+$/, "", k); return k ~ /^[A-Za-z0-9_.-]+$/ ? k : "" }',
+  'function closes(s, q,  i) { for (i = 1; i <= length(s); i++) if (substr(s, i, 1) == q && (i == 1 || substr(s, i - 1, 1) != "\\\\")) return 1; return 0 }',
+  'function opens(l,  v, q) { v = substr(l, index(l, "=") + 1); sub(/^[ \\t]+/, "", v); q = substr(v, 1, 1); if (q != "\\"" && q != sprintf("%c", 39) && q != "`") return ""; return closes(substr(v, 2), q) ? "" : q }',
+  '{ line[++n] = $0 }',
+  'END { for (i = 1; i <= n; i++) { k = keyof(line[i]); last = i; if (k != "") { q = opens(line[i]); if (q != "") for (j = i + 1; j <= n; j++) if (closes(line[j], q)) { last = j; break } } block(k, i, last); i = last } finish() }',
+].join('\n');
+// Replace the first definition of the key with BG_LINE (or append it), drop other definitions.
+const SET_AWK = `${DOTENV_AWK}\nfunction block(k, a, b,  i) { if (k == ENVIRON["BG_KEY"]) { if (!done) print ENVIRON["BG_LINE"]; done = 1 } else for (i = a; i <= b; i++) print line[i] }\nfunction finish() { if (!done) print ENVIRON["BG_LINE"] }`;
 // Put back the saved definitions (file BG_SAVED, may be empty) where the first definition is now.
-const RESTORE_AWK = `${DEFINES} defines($0) { if (!done && ENVIRON["BG_SAVED"] != "") while ((getline s < ENVIRON["BG_SAVED"]) > 0) print s; done = 1; next } { print }`;
-const LIST_AWK = `${DEFINES} defines($0) { print }`;
+const RESTORE_AWK = `${DOTENV_AWK}\nfunction block(k, a, b,  i, s) { if (k == ENVIRON["BG_KEY"]) { if (!done && ENVIRON["BG_SAVED"] != "") while ((getline s < ENVIRON["BG_SAVED"]) > 0) print s; done = 1 } else for (i = a; i <= b; i++) print line[i] }\nfunction finish() {}`;
+// Every line of every definition of the key.
+const LIST_AWK = `${DOTENV_AWK}\nfunction block(k, a, b,  i) { if (k == ENVIRON["BG_KEY"]) for (i = a; i <= b; i++) print line[i] }\nfunction finish() {}`;
 
 /** Set KEY=value in the env's .env (created if missing); undo restores the previous definition. */
 export const envSetAction: ActionDef<z.output<typeof params>> = {
@@ -57,14 +70,14 @@ export const envSetAction: ActionDef<z.output<typeof params>> = {
     if (!env) throw new PlanProblem('this action needs `env:`', ['env']);
     const file = p.file ? joinPath(env.dir, p.file) : env.envFile;
     const line = dotenvLine(p.key, p.value);
-    const app = p.restart_on_undo ? env.app : undefined;
+    const app = p.restart_on_undo && env.app !== undefined ? pm2App(env.app, ['env'], `env ${env.name}'s app in the inventory`) : undefined;
     const head = script(
       stepDirVar(input),
       `file=${quotePath(file)}; key=${shellQuote(p.key)}`,
       // A .env that is a symlink (e.g. to a shared config) is edited where it points.
-      'real=$(readlink -f "$file" 2>/dev/null || true); [ -n "$real" ] || real=$file',
+      'real=$(readlink -f -- "$file" 2>/dev/null || true); [ -n "$real" ] || real=$file',
     );
-    const list = `BG_KEY="$key" awk ${shellQuote(LIST_AWK)} "$real"`;
+    const list = `BG_KEY="$key" awk ${shellQuote(LIST_AWK)} < "$real"`;
 
     const capture = script(
       head,
@@ -74,7 +87,7 @@ export const envSetAction: ActionDef<z.output<typeof params>> = {
       app ? '{ bg_pm2_procs "$app" 2>/dev/null || true; } > "$sd/pm2-before"' : '',
       'if [ -f "$real" ]; then',
       // The whole file too (mode kept: it may hold secrets), for a byte-exact undo.
-      '  cp -p "$real" "$sd/env-before" || exit 1',
+      '  cp -p -- "$real" "$sd/env-before" || exit 1',
       `  ${list} > "$sd/env-lines" || exit 1`,
       '  if [ -s "$sd/env-lines" ]; then echo present; else echo absent; fi > "$sd/env-state"',
       'else',
@@ -86,9 +99,9 @@ export const envSetAction: ActionDef<z.output<typeof params>> = {
       `line=${shellQuote(line)}`,
       // A new .env may hold secrets: readable by its owner only.
       '[ -f "$real" ] || ( umask 077 && : > "$real" ) || exit 1',
-      `BG_KEY="$key" BG_LINE="$line" awk ${shellQuote(SET_AWK)} "$real" > "$real.bg-tmp" || exit 1`,
+      `BG_KEY="$key" BG_LINE="$line" awk ${shellQuote(SET_AWK)} < "$real" > "$real.bg-tmp" || exit 1`,
       'chmod --reference="$real" "$real.bg-tmp" 2>/dev/null || true',
-      'mv -f "$real.bg-tmp" "$real" || exit 1',
+      'mv -f -- "$real.bg-tmp" "$real" || exit 1',
       // What bg wrote: if the file still is exactly that at undo time, undo puts the old bytes back.
       'cksum < "$real" > "$sd/env-after"',
       'echo "set $key in $real"',
@@ -108,16 +121,16 @@ export const envSetAction: ActionDef<z.output<typeof params>> = {
       'state=$(cat "$sd/env-state")',
       // Nobody changed the file since bg wrote it: put back the very bytes it had (or remove it).
       'if [ -f "$real" ] && [ -f "$sd/env-after" ] && [ "$(cksum < "$real")" = "$(cat "$sd/env-after")" ]; then',
-      '  if [ "$state" = nofile ]; then rm -f "$real"; echo "removed $real (bg had created it)";',
-      '  else cp -p "$sd/env-before" "$real.bg-tmp" && mv -f "$real.bg-tmp" "$real" || exit 1; echo "restored $real as it was"; fi',
+      '  if [ "$state" = nofile ]; then rm -f -- "$real"; echo "removed $real (bg had created it)";',
+      '  else cp -p -- "$sd/env-before" "$real.bg-tmp" && mv -f -- "$real.bg-tmp" "$real" || exit 1; echo "restored $real as it was"; fi',
       // Otherwise only bg's line is replaced by the previous one(s), keeping the other changes.
       'elif [ -f "$real" ]; then',
       '  saved=""; [ "$state" != present ] || saved="$sd/env-lines"',
-      `  BG_KEY="$key" BG_SAVED="$saved" awk ${shellQuote(RESTORE_AWK)} "$real" > "$real.bg-tmp" || exit 1`,
+      `  BG_KEY="$key" BG_SAVED="$saved" awk ${shellQuote(RESTORE_AWK)} < "$real" > "$real.bg-tmp" || exit 1`,
       '  chmod --reference="$real" "$real.bg-tmp" 2>/dev/null || true',
-      '  mv -f "$real.bg-tmp" "$real" || exit 1',
+      '  mv -f -- "$real.bg-tmp" "$real" || exit 1',
       // bg created the file: remove it again if nothing else was written to it.
-      `  if [ "$state" = nofile ] && [ -z "$(tr -d '[:space:]' < "$real")" ]; then rm -f "$real"; echo "removed $real (bg had created it)"; else echo "restored the previous $key line in $real"; fi`,
+      `  if [ "$state" = nofile ] && [ -z "$(tr -d '[:space:]' < "$real")" ]; then rm -f -- "$real"; echo "removed $real (bg had created it)"; else echo "restored the previous $key line in $real"; fi`,
       'fi',
       app
         ? script(

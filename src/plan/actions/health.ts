@@ -33,12 +33,14 @@ export const healthAction: ActionDef<z.output<typeof params>> = {
     const lines = [
       `url=${shellQuote(url)}`,
       'body=$(mktemp) && trap \'rm -f "$body"\' EXIT',
-      `code=$(curl -sS --max-time ${seconds} -o "$body" -w '%{http_code}' "$url") || exit 1`,
+      // --url: a URL starting with `-` is not an option; -g: no {a,b} or [1-3] globbing; HTTP only.
+      `code=$(curl -sS -g --proto =http,https --max-time ${seconds} -o "$body" -w '%{http_code}' --url "$url") || exit 1`,
       'case "$code" in 2??) ;; *) echo "bg: HTTP $code from $url" >&2; head -c 300 "$body" >&2; exit 1 ;; esac',
     ];
     if (p.json) {
       const pairs = Object.entries(p.json).map(([k, v]) => shellQuote(`${k}=${v}`));
-      lines.push(`node -e ${shellQuote(JSON_CHECK)} ${pairs.join(' ')} < "$body"`);
+      // `--`: a pair starting with `-` (a JSON key) is an argument, not a node option.
+      lines.push(`node -e ${shellQuote(JSON_CHECK)} -- ${pairs.join(' ')} < "$body"`);
     }
     return {
       mutates: false,

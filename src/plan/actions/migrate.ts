@@ -8,7 +8,7 @@ import { script, shLib } from '../sh-lib.js';
 import { BG_COUNTS, BG_EXTRA, BG_SQL } from '../sqlite-sh.js';
 import { stepDirVar } from '../step-dir.js';
 import { databaseIntact, dirExists, toolPresent } from '../preflight.js';
-import { pm2AppKnown } from '../pm2-sh.js';
+import { pm2App, pm2AppKnown } from '../pm2-sh.js';
 
 /** What common migrators print when they had nothing to do (matched case-insensitively). */
 export const DEFAULT_UP_TO_DATE = 'no pending migrations|already up[ -]to[ -]date|nothing to migrate|no migrations (were executed|to run|to apply)';
@@ -60,7 +60,7 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
       `bak=${quotePath(bak)}`,
       'mkdir -p "$sd"',
       `test -f "$bak" || { echo ${shellQuote(`bg: no backup of ${env.name} from this run at ${bak}: put a backup step for ${env.name} before migrate (its undo restores that backup)`)} >&2; exit 1; }`,
-      'echo "$bak" > "$sd/backup"',
+      `printf '%s\\n' "$bak" > "$sd/backup"`,
     );
 
     const verifyPending = p.pending
@@ -83,7 +83,7 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
       `[ "$check" = ok ] || { echo "bg: quick_check of $db after migrate: $check" >&2; exit 1; }`,
     );
 
-    const app = env.app;
+    const app = env.app === undefined ? undefined : pm2App(env.app, ['env'], `env ${env.name}'s app in the inventory`);
     const undo = script(
       'set -e',
       sd,
@@ -136,7 +136,8 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
       shLib(BG_EXTRA),
       '[ -f "$bak" ] && [ -f "$db" ] || exit 0',
       'x=$(bg_extra "$bak" "$db" "$mt") || exit 1',
-      `x=$(printf '%s\n' "$x" | awk -F '|' -v mt="$mt" 'NF && $1 != mt { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }')`,
+      // ENVIRON, not -v: awk -v would process backslash escapes in the table name.
+      `x=$(printf '%s\n' "$x" | BG_MT="$mt" awk -F '|' 'NF && $1 != ENVIRON["BG_MT"] { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }')`,
       `[ -z "$x" ] || echo "${env.name}: rows written to $db after this run's backup, not in the restored database (kept aside in $db.rolled-back-${runId}): $x"`,
     );
     // Every migration file, marked applied (named in the migrations table, with or without .sql) or pending.

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PlanProblem, type ActionDef } from '../action.js';
 import type { Probe } from '../types.js';
 import { duration } from '../duration.js';
-import { BG_PM2_PROCS, BG_PM2_WAIT_ONLINE, pm2AppKnown } from '../pm2-sh.js';
+import { BG_PM2_PROCS, BG_PM2_WAIT_ONLINE, pm2App, pm2AppKnown } from '../pm2-sh.js';
 import { shellQuote } from '../quote.js';
 import { script, shLib } from '../sh-lib.js';
 import { stepDirVar } from '../step-dir.js';
@@ -35,8 +35,9 @@ export const pm2Action: ActionDef<z.output<typeof params>> = {
   params,
   build(input) {
     const { params: p, env } = input;
-    const app = p.app ?? env?.app;
-    if (!app) throw new PlanProblem(`env \`${env?.name}\` has no \`app\` (pm2 name) in the inventory; set it or give \`with.app\``, ['env']);
+    const given = p.app ?? env?.app;
+    if (!given) throw new PlanProblem(`env \`${env?.name}\` has no \`app\` (pm2 name) in the inventory; set it or give \`with.app\``, ['env']);
+    const app = p.app ? pm2App(p.app, ['with', 'app'], 'with.app') : pm2App(given, ['env'], `env ${env?.name}'s app in the inventory`);
     if (p.update_env && p.op === 'stop') throw new PlanProblem('`update_env` does not apply to `op: stop`', ['with', 'update_env']);
     const head = [stepDirVar(input), `app=${shellQuote(app)}`].join('; ');
     const flags = p.update_env ? ' --update-env' : '';
@@ -76,7 +77,7 @@ export const pm2Action: ActionDef<z.output<typeof params>> = {
           `old=" $(awk '$2 == "online" { print $1 }' "$sd/pm2-before" | tr '\\n' ' ')"`,
           'procs=$(bg_pm2_procs "$app") || exit 1',
           `[ -n "$procs" ] || { echo "bg: pm2 lists no process of $app" >&2; exit 1; }`,
-          `bad=$(printf '%s\\n' "$procs" | awk -v old="$old" '$2 != "online" || $1 == 0 || index(old, " " $1 " ") { print }')`,
+          `bad=$(printf '%s\\n' "$procs" | BG_OLD="$old" awk '$2 != "online" || $1 == 0 || index(ENVIRON["BG_OLD"], " " $1 " ") { print }')`,
           `[ -z "$bad" ] || { echo "bg: $app is not online with a new pid yet (pid status restarts: $bad)" >&2; exit 1; }`,
           `echo "$app online, pid $(printf '%s\\n' "$procs" | awk '{ print $1 }' | tr '\\n' ' ')"`,
         ),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PlanProblem, type ActionDef } from '../action.js';
 import { duration } from '../duration.js';
 import { BG_SCHEMA_COMPARE } from '../fingerprint-sh.js';
-import { BG_HOLDERS, BG_DESCRIBE_PIDS, BG_PM2_PROCS, BG_PM2_WAIT_ONLINE, BG_WAIT_RELEASED, pm2AppKnown } from '../pm2-sh.js';
+import { BG_HOLDERS, BG_DESCRIBE_PIDS, BG_PM2_PROCS, BG_PM2_WAIT_ONLINE, BG_WAIT_RELEASED, pm2App, pm2AppKnown } from '../pm2-sh.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { quotePath, shellQuote } from '../quote.js';
 import { script, shLib } from '../sh-lib.js';
@@ -57,6 +57,7 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
     const { params: p, host, runId } = input;
     if (!host.sharedDb) throw new PlanProblem(`host \`${host.name}\` has no \`shared_db\` in the inventory`, ['action']);
     const envs = dbEnvs(host, p.envs, ['app']);
+    for (const e of envs) pm2App(e.app!, ['with', 'envs'], `env ${e.name}'s app in the inventory`);
     if (p.base !== 'auto' && !envs.some((e) => e.name === p.base))
       throw new PlanProblem(`\`base\` must be auto or one of ${envs.map((e) => e.name).join(', ')}`, ['with', 'base']);
     const mig = `${shellQuote(p.migrations_table)} ${shellQuote(p.migrations_column)}`;
@@ -149,9 +150,9 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
       'for e in $envs; do',
       '  db=$(db_of "$e")',
       '  echo "$e" >> "$sd/switched"',
-      '  ln "$db" "$db.OLD"',
-      '  ln -sfn "$target" "$db.bg-tmp"',
-      '  mv -T "$db.bg-tmp" "$db"',
+      '  ln -- "$db" "$db.OLD"',
+      '  ln -sfn -- "$target" "$db.bg-tmp"',
+      '  mv -T -- "$db.bg-tmp" "$db"',
       '  [ "$(readlink -f "$db")" = "$target" ] || { echo "bg: $db does not resolve to $target" >&2; exit 1; }',
       '  echo "$db -> $target (old file kept as $db.OLD)"',
       'done',
@@ -177,7 +178,7 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
       '  [ -L "$db" ] && [ "$(readlink -f "$db")" = "$target" ] || { echo "bg: $db does not resolve to $target" >&2; exit 1; }',
       `  ${wasOnline} || continue`,
       // An app that opens its database on first use gets one request.
-      '  h=$(health_of "$e"); [ -z "$h" ] || curl -s -o /dev/null --max-time 2 "$h" || true',
+      '  h=$(health_of "$e"); [ -z "$h" ] || curl -s -g --proto =http,https -o /dev/null --max-time 2 --url "$h" || true',
       '  procs=$(bg_pm2_procs "$a") || exit 1',
       '  [ -n "$procs" ] || { echo "bg: pm2 lists no process of $a" >&2; exit 1; }',
       `  for pid in $(printf '%s\\n' "$procs" | awk '{ print $1 }'); do`,
@@ -215,7 +216,7 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
       'fi',
       'for e in $envs; do',
       '  db=$(db_of "$e"); rm -f "$db.bg-tmp"',
-      '  if [ -L "$db" ] && [ -f "$db.OLD" ]; then mv -T "$db.OLD" "$db" || exit 1; echo "$e: $db is its own database again"',
+      '  if [ -L "$db" ] && [ -f "$db.OLD" ]; then mv -T -- "$db.OLD" "$db" || exit 1; echo "$e: $db is its own database again"',
       '  elif [ -f "$db.OLD" ] && [ "$db.OLD" -ef "$db" ]; then rm -f "$db.OLD"',
       '  elif [ -e "$db.OLD" ] || [ -L "$db" ]; then echo "bg: cannot undo: $db and $db.OLD are not as share-db left them" >&2; exit 1',
       '  fi',
