@@ -34,6 +34,9 @@ export async function undoStep(step: PlanStep, ctx: StepContext): Promise<void> 
 }
 
 async function runOnce(step: PlanStep, phase: Phase, command: Command, ctx: StepContext): Promise<CommandResult> {
+  // Interrupted before this command was sent: send nothing (a command killed as it starts may
+  // still have done part of its work).
+  if (ctx.signal?.aborted) throw new StepFailure(ctx.transport.host, step, phase, command, interrupted());
   const prefix = (ctx.firstCommandPrefix ?? '') + (ctx.commandPrefix && step.mutates ? ctx.commandPrefix : '');
   ctx.firstCommandPrefix = undefined;
   const result = await exec(prefix ? { ...command, cmd: prefix + command.cmd } : command, ctx);
@@ -46,6 +49,7 @@ async function probe(step: PlanStep, p: Probe, ctx: StepContext): Promise<void> 
   const policy: RetryPolicy = p.retry ?? { attempts: 1, intervalMs: 0, factor: 1, maxIntervalMs: 0 };
   let delay = policy.intervalMs;
   for (let attempt = 1; ; attempt++) {
+    if (ctx.signal?.aborted) throw new StepFailure(ctx.transport.host, step, 'verify', p, interrupted(), attempt);
     const result = await exec(p, ctx);
     ctx.observer?.command?.({ phase: 'verify', command: p, result, attempt });
     if (result.exitCode === 0) return;
@@ -61,16 +65,26 @@ async function probe(step: PlanStep, p: Probe, ctx: StepContext): Promise<void> 
 /** Run a command; a connection that is already gone becomes a result too, so the step names it. */
 async function exec(command: Command, ctx: StepContext): Promise<CommandResult> {
   try {
-    return await ctx.transport.exec(command.cmd, { timeoutMs: command.timeoutMs ?? ctx.commandTimeoutMs, signal: ctx.signal });
+    const timeoutMs = command.timeoutMs ?? ctx.commandTimeoutMs;
+    const timeoutSource = command.timeoutMs ? "the step's timeout:" : ctx.commandTimeoutMs ? 'the run\'s command timeout' : undefined;
+    return await ctx.transport.exec(command.cmd, { timeoutMs, timeoutSource, signal: ctx.signal });
   } catch (e) {
     if (!(e instanceof ConnectionError)) throw e;
     return { exitCode: 255, stdout: '', stderr: `bg: ${e.reason}`, durationMs: 0, connectionLost: true };
   }
 }
 
+/** The result of a command that was never sent because bg was interrupted. */
+function interrupted(): CommandResult {
+  return { exitCode: 130, stdout: '', stderr: 'bg: interrupted before this command was sent; it did not run', durationMs: 0, signal: 'SIGINT' };
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    if (signal?.aborted) return resolve();
+    const onAbort = () => (clearTimeout(t), resolve());
+    // The listener goes with the timer: a long retry loop must not pile listeners on the signal.
+    const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -6,7 +6,8 @@ import { NodeSSH } from 'node-ssh';
 import type { Client, ClientChannel } from 'ssh2';
 import { ConnectionError } from '../errors.js';
 import type { SshConfig } from '../config/inventory-schema.js';
-import type { CommandResult, ExecOptions, Transport } from './transport.js';
+import { commandBound, MAX_TIMER_MS, timeoutNote, type Bound, type CommandResult, type ExecOptions, type Transport } from './transport.js';
+import { trackInFlight } from './inflight.js';
 import { openSshConnection, type OpenedConnection } from './ssh/connect.js';
 import { Semaphore, type Release } from './ssh/semaphore.js';
 import { expandHome } from './ssh/ssh-config.js';
@@ -179,11 +180,10 @@ class SshTransport implements Transport {
       release();
       throw err;
     }
-    const timeoutMs = options.timeoutMs ?? (this.cfg.command_timeout ? this.cfg.command_timeout * 1000 : undefined);
     return runCommand(current.ssh, command, {
       stdin: options.stdin,
       signal: options.signal,
-      timeoutMs,
+      bound: commandBound(options, this.cfg.command_timeout),
       killGraceMs: this.opts.killGraceMs ?? 2000,
       release,
       running: this.running,
@@ -204,7 +204,7 @@ class SshTransport implements Transport {
 interface RunSettings {
   stdin?: string;
   signal?: AbortSignal;
-  timeoutMs?: number;
+  bound: Bound;
   killGraceMs: number;
   release: Release;
   running: Set<(note: string) => void>;
@@ -245,7 +245,14 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
     };
     const onLost = (note: string) => finish({ exitCode: EXIT_CONNECTION_LOST, note, lost: true });
     const onAbort = () => stop('cancel');
+    // If bg must quit at once: KILL the remote session, then drop the channel. sshd does not stop
+    // a command whose channel merely closes (it runs on until it writes to the closed pipe).
+    const untrack = trackInFlight(() => {
+      if (channel) sendSignal(channel, 'KILL');
+      channel?.close();
+    });
     const cleanup = () => {
+      untrack();
       for (const t of timers) clearTimeout(t);
       s.running.delete(onLost);
       s.signal?.removeEventListener('abort', onAbort);
@@ -263,9 +270,10 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
           timers.push(
             setTimeout(() => {
               channel?.close();
+              const why = kind === 'timeout' ? timeoutNote(s.bound) : 'bg: cancelled (interrupted)';
               finish({
                 exitCode: kind === 'timeout' ? EXIT_TIMED_OUT : EXIT_CANCELLED,
-                note: `bg: the command did not stop after ${kind === 'timeout' ? 'TERM' : 'INT'} and KILL; it may still be running on the host`,
+                note: `${why}\nbg: the command did not stop after ${kind === 'timeout' ? 'TERM' : 'INT'} and KILL; it may still be running on the host`,
               });
             }, 1000),
           );
@@ -278,9 +286,7 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
       if (s.signal.aborted) stop('cancel');
       else s.signal.addEventListener('abort', onAbort, { once: true });
     }
-    if (s.timeoutMs !== undefined && s.timeoutMs > 0) {
-      timers.push(setTimeout(() => stop('timeout'), s.timeoutMs));
-    }
+    timers.push(setTimeout(() => stop('timeout'), Math.min(s.bound.ms, MAX_TIMER_MS)));
 
     ssh
       .execCommand(command, {
@@ -298,11 +304,10 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
           s.release();
           const sig = signal ? (signal.startsWith('SIG') ? signal : `SIG${signal}`) : undefined;
           if (stopping) {
-            const label = stopping === 'timeout' ? `timed out after ${s.timeoutMs} ms` : 'cancelled';
             finish({
               exitCode: stopping === 'timeout' ? EXIT_TIMED_OUT : EXIT_CANCELLED,
               signal: sig ?? (stopping === 'timeout' ? 'SIGTERM' : 'SIGINT'),
-              note: `bg: ${label}`,
+              note: stopping === 'timeout' ? timeoutNote(s.bound) : 'bg: cancelled (interrupted)',
             });
           } else if (code !== null && code !== undefined) {
             finish({ exitCode: code, signal: sig });

@@ -12,8 +12,13 @@ export interface CommandResult {
 }
 
 export interface ExecOptions {
-  /** Kill the command after this long; the result then has `timedOut: true`. */
+  /**
+   * Kill the command after this long; the result then has `timedOut: true`. Without it the
+   * transport's default bound applies (commandBound): no command waits forever.
+   */
   timeoutMs?: number;
+  /** Where `timeoutMs` comes from, named in the timeout message (e.g. "the step's timeout:"). */
+  timeoutSource?: string;
   /** Aborting kills the command (Ctrl-C). */
   signal?: AbortSignal;
   /** Text written to the command's standard input. */
@@ -33,3 +38,34 @@ export interface Transport {
   exec(command: string, options?: ExecOptions): Promise<CommandResult>;
   close(): Promise<void>;
 }
+
+/**
+ * The default bound of every command that names none (journal writes, lock commands, status and
+ * history reads, steps without `timeout:`): 600 s, or BG_COMMAND_TIMEOUT seconds, or the host's
+ * `ssh.command_timeout`. A hung host or a command that waits on input must not hang bg forever.
+ */
+export const DEFAULT_COMMAND_TIMEOUT_S = 600;
+
+export interface Bound {
+  ms: number;
+  /** Said in the message of a command that hit it. */
+  source: string;
+}
+
+/** The bound a command runs under: its own, else the host's, else BG_COMMAND_TIMEOUT, else 600 s. */
+export function commandBound(options: ExecOptions, hostTimeoutS?: number, env: NodeJS.ProcessEnv = process.env): Bound {
+  if (options.timeoutMs !== undefined && options.timeoutMs > 0) return { ms: options.timeoutMs, source: options.timeoutSource ?? 'the command\'s timeout' };
+  if (hostTimeoutS) return { ms: hostTimeoutS * 1000, source: "the host's ssh.command_timeout" };
+  const fromEnv = Number(env.BG_COMMAND_TIMEOUT);
+  if (env.BG_COMMAND_TIMEOUT && Number.isFinite(fromEnv) && fromEnv > 0) return { ms: fromEnv * 1000, source: 'BG_COMMAND_TIMEOUT' };
+  return { ms: DEFAULT_COMMAND_TIMEOUT_S * 1000, source: `bg's default per-command bound; a step's timeout: or BG_COMMAND_TIMEOUT changes it` };
+}
+
+/** "bg: the command did not finish within 600 s (bound: ...)" */
+export function timeoutNote(b: Bound): string {
+  const secs = b.ms % 1000 === 0 ? String(b.ms / 1000) : (b.ms / 1000).toFixed(1);
+  return `bg: the command did not finish within ${secs} s (bound: ${b.source}); it was stopped`;
+}
+
+/** Node timers overflow above 2^31-1 ms (about 24.8 days) and fire at once: cap there. */
+export const MAX_TIMER_MS = 2_147_483_647;
