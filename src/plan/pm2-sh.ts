@@ -11,13 +11,24 @@ import type { Command } from './types.js';
 // pm2 may print notices ("[PM2] Spawning PM2 daemon…") around the one JSON line.
 const JLIST_JS = `let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const l=s.split("\\n").reverse().find(x=>/^\\s*\\[(\\{|\\])/.test(x));if(l===undefined){console.error("bg: pm2 jlist printed no process list");process.exit(3)}let a;try{a=JSON.parse(l)}catch(e){console.error("bg: cannot parse pm2 jlist: "+e.message);process.exit(3)}for(const p of a){if(p.name!==process.argv[1])continue;const e=p.pm2_env||{};console.log((p.pid||0)+" "+(e.status||"unknown")+" "+(e.restart_time||0))}})`;
 
+/** How long one `pm2 jlist` may take (a pm2 call costs ~140 ms; a busy host, a few seconds). */
+const PM2_JLIST_TIMEOUT_S = 30;
+
 /** `bg_pm2_procs APP`: one line "pid status restarts" per pm2 process of APP (none if pm2 does not know it). */
 export const BG_PM2_PROCS = shFn(
   'bg_pm2_procs',
   [
     `bg_pm2_procs() {`,
     `  command -v pm2 >/dev/null 2>&1 || { echo "bg: pm2 is not on PATH (set the host's path: or environment:)" >&2; return 3; }`,
-    `  bg_j=$(pm2 jlist 2>/dev/null) || { echo "bg: pm2 jlist failed" >&2; return 3; }`,
+    // Every pm2 command starts a daemon when none runs for PM2_HOME, and several started at once
+    // race (one never answers): a read never starts one. No daemon means no app is known to pm2.
+    `  bg_h=\${PM2_HOME:-$HOME/.pm2}; bg_d=$(cat "$bg_h/pm2.pid" 2>/dev/null)`,
+    `  case $bg_d in ''|*[!0-9]*) bg_d=;; esac`,
+    `  [ -n "$bg_d" ] && [ -d "/proc/$bg_d" ] && [ -S "$bg_h/rpc.sock" ] || { echo "bg: pm2 daemon not running for PM2_HOME=$bg_h (check PM2_HOME in the host's environment:)" >&2; return 3; }`,
+    // Bounded: a daemon that does not answer must not hang bg (coreutils timeout; --foreground keeps
+    // pm2 in bg's process group, so a Ctrl-C or a timeout of the whole command still reaches it).
+    `  if command -v timeout >/dev/null 2>&1; then bg_j=$(timeout --foreground -k 5 ${PM2_JLIST_TIMEOUT_S} pm2 jlist 2>/dev/null); else bg_j=$(pm2 jlist 2>/dev/null); fi`,
+    `  bg_rc=$?; [ "$bg_rc" -eq 0 ] || { [ "$bg_rc" -eq 124 ] && echo "bg: pm2 jlist did not answer within ${PM2_JLIST_TIMEOUT_S} s (bound: the pm2 probe's timeout; PM2_HOME=$bg_h)" >&2 || echo "bg: pm2 jlist failed (exit $bg_rc, PM2_HOME=$bg_h)" >&2; return 3; }`,
     `  printf '%s\\n' "$bg_j" | node -e ${shellQuote(JLIST_JS)} -- "$1"`,
     `}`,
   ].join('\n'),
