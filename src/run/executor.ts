@@ -168,12 +168,16 @@ async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, 
   }
   let failure: Error | undefined;
   try {
+    // Interrupted (Ctrl-C, SIGTERM) before a step began: begin none, journal nothing, undo nothing.
+    if (opts.signal?.aborted) throw new Error(`interrupted before the first step on ${host}: nothing was changed`);
     await journal.start(plan, meta);
     const steps = hostTask.newListr(
       plan.steps.map((step) => ({
         title: `${step.index}. ${step.name}`,
         task: async (_c: unknown, t: Task) => {
           const t0 = performance.now();
+          // A step that never began is neither journaled nor undone.
+          if (opts.signal?.aborted) throw new Error(`interrupted before step ${step.index} began`);
           emit({ type: 'step-start', host, step: step.index, name: step.name, action: step.action });
           const ctx = stepContext(transport, t, step, opts, opts.signal, plan.journalDir);
           if (step.mutates) {

@@ -21,10 +21,16 @@ export class HostLock {
     this.dir = joinPath(journalDir, 'lock');
   }
 
-  /** Take the lock, polling up to `waitSeconds` while another run holds it; else LockedError (exit 3). */
-  async acquire(waitSeconds = 0): Promise<void> {
+  /**
+   * Take the lock, polling up to `waitSeconds` while another run holds it; else LockedError (exit 3).
+   * An abort (Ctrl-C, SIGTERM) stops the wait with exit 3 too: nothing ran. The take itself is never
+   * cancelled halfway (that could leave a lock nobody knows it holds); an abort that arrives during
+   * it is seen by the caller right after, which then releases.
+   */
+  async acquire(waitSeconds = 0, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
+      if (signal?.aborted) throw new BgError(`interrupted while waiting for the lock on ${this.transport.host}: nothing ran`, ExitCode.locked);
       const d = quotePath(this.dir);
       const r = await this.transport.exec(
         `mkdir -p "$(dirname ${d})" && if mkdir ${d} 2>/dev/null; then cat > ${d}/info.json; else cat ${d}/info.json 2>/dev/null || echo '{}'; exit ${HELD}; fi`,
@@ -36,7 +42,7 @@ export class HostLock {
       }
       if (r.exitCode !== HELD) throw new BgError(`cannot take the lock on ${this.transport.host} (${this.dir}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
       if (Date.now() >= deadline) throw new LockedError(this.transport.host, `${describeHolder(parseInfo(r.stdout))}\n(wait with --lock-wait SECONDS; if that run is gone: bg unlock --host ${this.transport.host})`);
-      await new Promise((res) => setTimeout(res, 1000));
+      await pause(Math.min(1000, Math.max(0, deadline - Date.now())), signal);
     }
   }
 
@@ -68,6 +74,16 @@ export async function readLock(transport: Transport, journalDir: string): Promis
 export async function removeLock(transport: Transport, journalDir: string): Promise<void> {
   const r = await transport.exec(`rm -rf ${quotePath(joinPath(journalDir, 'lock'))}`);
   if (r.exitCode !== 0) throw new BgError(`cannot remove the lock on ${transport.host}: ${r.stderr.trim()}`, ExitCode.stepFailed);
+}
+
+/** The lock wait's poll interval, cut short by an abort (Ctrl-C must not wait for the next poll). */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const onAbort = () => (clearTimeout(t), resolve());
+    const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function parseInfo(text: string): Partial<RunMeta> {
