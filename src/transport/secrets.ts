@@ -4,12 +4,20 @@ import type { CommandResult, ExecOptions, Transport } from './transport.js';
 // Environment variables whose values must never be printed, whatever a command echoes.
 const ALWAYS_SECRET = ['BG_SSH_KEY', 'BG_SSH_PASSPHRASE'];
 
-/** Replace every known secret value in a text with ***. */
+/**
+ * Replace every known secret value in a text with ***, however short: a 3-digit pin is redacted
+ * everywhere it appears (also where the same digits mean something else: safe beats pretty).
+ * Longest first, in one pass, so that a secret inside another is never half-shown and a `***`
+ * just written is never matched again.
+ */
 export function redactor(values: string[]): (text: string) => string {
-  const list = [...new Set(values.filter((v) => v.length >= 4))].sort((a, b) => b.length - a.length);
+  const list = [...new Set(values.filter((v) => v.length > 0))].sort((a, b) => b.length - a.length);
   if (list.length === 0) return (t) => t;
-  return (text) => list.reduce((t, v) => t.split(v).join('***'), text);
+  const pattern = new RegExp(list.map(escapeRegExp).join('|'), 'g');
+  return (text) => text.replace(pattern, '***');
 }
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export function environmentSecrets(env = process.env): string[] {
   return ALWAYS_SECRET.flatMap((k) => (env[k] ? [env[k]!, ...env[k]!.split('\n').filter((l) => l.length >= 16)] : []));
