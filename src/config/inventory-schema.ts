@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** The longest wait in seconds a timer can take (see plan/duration.ts). */
+const MAX_TIMER_SECONDS = 24 * 24 * 3600;
+
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
 /**
@@ -39,8 +42,9 @@ export const sshSchema = z
       .regex(/^SHA256:[A-Za-z0-9+/]+=*$/, 'expected SHA256:<base64> as printed by ssh-keygen -lf')
       .optional()
       .describe('Pinned host key fingerprint; replaces the known_hosts check'),
-    connect_timeout: z.number().positive().optional().describe('Seconds to wait for the connection'),
-    command_timeout: z.number().positive().optional().describe('Seconds any one command may run'),
+    // Bounded: a Node timer longer than 2^31-1 ms (~24.8 days) fires at once.
+    connect_timeout: z.number().positive().max(MAX_TIMER_SECONDS, `at most ${MAX_TIMER_SECONDS} seconds (24 days)`).optional().describe('Seconds to wait for the connection'),
+    command_timeout: z.number().positive().max(MAX_TIMER_SECONDS, `at most ${MAX_TIMER_SECONDS} seconds (24 days)`).optional().describe('Seconds any one command may run'),
   })
   .strict();
 

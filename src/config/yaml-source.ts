@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { Problem } from '../errors.js';
 
@@ -46,7 +46,17 @@ export function validateWith<S extends z.ZodType>(
   source: YamlSource,
   schema: S,
 ): { value?: z.output<S>; problems: Problem[] } {
-  const result = schema.safeParse(source.doc.toJS() ?? {});
+  let data: unknown;
+  try {
+    // yaml refuses documents whose aliases expand past maxAliasCount (a "billion laughs" bomb).
+    data = source.doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    return { problems: [{ file: source.file, ...firstAlias(source), message: `cannot read the YAML: ${(e as Error).message.split('\n')[0]}` }] };
+  }
+  // `__proto__` as a key would set an object's prototype (zod drops it silently): refuse it.
+  const reserved = reservedKeys(source);
+  if (reserved.length) return { problems: reserved };
+  const result = schema.safeParse(data ?? {});
   if (result.success) return { value: result.data, problems: [] };
   const problems = result.error.issues.flatMap((issue) => {
     // One problem per unknown key, located at the key itself: that is where the typo is.
@@ -65,4 +75,36 @@ export function problemAt(source: YamlSource, path: ReadonlyArray<PropertyKey>, 
     field: path.length ? path.map(String).join('.') : undefined,
     message,
   };
+}
+
+/** yaml's own default: far more aliases than a hand-written file needs, far fewer than a bomb. */
+const MAX_ALIAS_COUNT = 100;
+
+/** Where the first alias (`*name`) is: the place to look when expanding them fails. */
+function firstAlias(source: YamlSource): { line?: number; column?: number } {
+  let at: { line?: number; column?: number } = {};
+  visit(source.doc, {
+    Alias(_key, node) {
+      if (node.range) {
+        const pos = source.lines.linePos(node.range[0]);
+        at = { line: pos.line, column: pos.col };
+      }
+      return visit.BREAK;
+    },
+  });
+  return at;
+}
+
+/** Every map key `__proto__` in the document, located: no name can be one. */
+function reservedKeys(source: YamlSource): Problem[] {
+  const found: Problem[] = [];
+  visit(source.doc, {
+    Pair(_key, pair) {
+      if (isScalar(pair.key) && pair.key.value === '__proto__') {
+        const pos = pair.key.range ? source.lines.linePos(pair.key.range[0]) : undefined;
+        found.push({ file: source.file, line: pos?.line, column: pos?.col, message: '`__proto__` cannot be used as a name' });
+      }
+    },
+  });
+  return found;
 }

@@ -14,12 +14,16 @@ export interface PlanInput {
   playbook: Playbook;
   /** Where the playbook came from, to locate problems in it. */
   source: YamlSource;
+  /** Where the inventory came from: a problem with a host's variable is located there. */
+  inventorySource?: YamlSource;
   host: ResolvedHost;
   /** `--var K=V` values; they win over host and playbook vars. */
   vars: Record<string, string>;
   /** Where `{ env: NAME }` variables are read from (bg's environment; tests pass their own). */
   environment?: Record<string, string | undefined>;
   runId: string;
+  /** Told about what is allowed but likely a mistake (a changing step without `undo:`), located. */
+  warn?: (problem: Problem) => void;
 }
 
 /** Turn playbook + host + vars into concrete steps. Pure: no I/O, no clock. Reports every problem at once. */
@@ -30,14 +34,18 @@ export function planRun(input: PlanInput): Plan {
     problems.push(problemAt(source, path, `${message} (host ${host.name})`));
 
   const vars = resolveVars([playbook.vars, host.vars, input.vars], input.environment ?? {});
-  for (const p of vars.problems) problems.push(problemAt(source, ['vars', p.name], p.message));
+  for (const p of vars.problems) {
+    // Located where the winning definition is written: --var has no file, the host's in the inventory.
+    const fromHost = !Object.hasOwn(input.vars, p.name) && Object.hasOwn(host.vars, p.name) && input.inventorySource;
+    problems.push(fromHost ? problemAt(input.inventorySource!, ['hosts', host.name, 'vars', p.name], `${p.message} (host ${host.name})`) : problemAt(source, ['vars', p.name], p.message));
+  }
   const runDir = joinPath(host.journal, `runs/${runId}`);
 
   const steps: PlanStep[] = [];
   const preflight = new Map<string, Command>();
   const gates: Gate[] = [];
   playbook.steps.forEach((step, i) => {
-    const action = ACTIONS[step.action];
+    const action = Object.hasOwn(ACTIONS, step.action) ? ACTIONS[step.action] : undefined;
     if (!action) {
       at(['steps', i, 'action'], `unknown action \`${step.action}\` (known: ${Object.keys(ACTIONS).sort().join(', ')})`);
       return;
@@ -49,6 +57,8 @@ export function planRun(input: PlanInput): Plan {
       if ('problems' in built) built.problems.forEach(([p, m]) => at(['steps', i, ...p], m));
       else {
         steps.push(built.step);
+        if (built.step.mutates && built.step.undo.length === 0 && acceptsParam(action, 'undo'))
+          input.warn?.(problemAt(source, ['steps', i], `step "${built.step.name}" changes the host and has no \`undo:\`: if a later step fails, the rollback cannot put it back (exit 4)`));
         for (const c of withPrefix(built.preflight, host.commandPrefix)) if (!preflight.has(c.cmd)) preflight.set(c.cmd, c);
         gates.push(...withPrefix(built.gates, host.commandPrefix));
       }
@@ -101,7 +111,7 @@ function stepEnvs(step: StepConfig, action: ActionDef<unknown>, host: ResolvedHo
   }
   const envs: ResolvedEnv[] = [];
   names.forEach((name, j) => {
-    const env = host.envs[name];
+    const env = Object.hasOwn(host.envs, name) ? host.envs[name] : undefined;
     const field = Array.isArray(step.envs) ? ['envs', j] : step.envs ? ['envs'] : ['env'];
     if (env) envs.push(env);
     else report(field, `unknown env \`${name}\` (host has: ${Object.keys(host.envs).join(', ') || 'no envs'})`);
@@ -183,6 +193,12 @@ function renderParams(
   if (value && typeof value === 'object')
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderParams(v, shell, scope, [...path, k], problems)]));
   return value;
+}
+
+/** Whether the action's `with:` has a field of this name (so the playbook could have set it). */
+function acceptsParam(action: ActionDef<unknown>, name: string): boolean {
+  const shape = (action.params as { shape?: Record<string, unknown> }).shape;
+  return !!shape && Object.hasOwn(shape, name);
 }
 
 function paramNames(action: ActionDef<unknown>): string {

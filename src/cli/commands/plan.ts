@@ -1,4 +1,4 @@
-import { ExitCode } from '../../errors.js';
+import { ExitCode, formatProblem } from '../../errors.js';
 import { readLock } from '../../run/lock.js';
 import { describeFailedChecks, runPreflight } from '../../run/preflight.js';
 import { describeHolder } from '../../run/run-meta.js';
@@ -19,7 +19,8 @@ export interface PrintArgs extends PlanArgs {
  * read-only pre-flight checks. Shared by `bg plan` and `bg run --dry-run`.
  */
 export async function printPlans(args: PrintArgs, write = (s: string) => process.stdout.write(s)): Promise<number> {
-  const { plans } = planFromArgs(args);
+  const { plans, warnings } = planFromArgs(args);
+  for (const w of warnings) process.stderr.write(`bg: warning: ${formatProblem(w)}\n`);
   if (args.json && !args.check) write(JSON.stringify(plans.map((p) => p.plan), null, 2) + '\n');
   else if (!args.json) write(plans.map((p) => formatPlan(p.plan)).join('\n'));
   if (!args.check) return ExitCode.ok;

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
-import { parse } from 'yaml';
-import { BUILTIN_PLAYBOOKS, findInventory, loadInventory, loadPlaybook, type Loaded } from '../../config/load.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { relative, resolve, sep } from 'node:path';
+import { isMap, parseDocument } from 'yaml';
+import { BUILTIN_PLAYBOOKS, findInventory, loadInventory, loadPlaybook, readInputFile, type Loaded } from '../../config/load.js';
 import type { Inventory } from '../../config/inventory-schema.js';
 import type { Playbook } from '../../config/playbook-schema.js';
 import { InputError, formatProblem, type Problem } from '../../errors.js';
@@ -26,7 +26,9 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
     }
   };
   let inventory: Loaded<Inventory> | undefined;
-  const playbooks: Array<Loaded<Playbook>> = [];
+  const playbooks: Array<Loaded<Playbook> & { builtin: boolean }> = [];
+  const warnings = new Map<string, Problem>();
+  const notes: string[] = [];
   const files = args.files?.length ? args.files : defaultFiles(args.inventory);
   for (const file of files) {
     if (!existsSync(file)) {
@@ -37,7 +39,7 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
     if (kind === 'inventory') inventory = collect(() => loadInventory(file)) ?? inventory;
     else if (kind === 'playbook') {
       const pb = collect(() => loadPlaybook(file));
-      if (pb) playbooks.push(pb);
+      if (pb) playbooks.push({ ...pb, builtin: resolve(file).startsWith(BUILTIN_PLAYBOOKS + sep) });
     } else problems.push({ file, line: 1, column: 1, message: 'neither an inventory (`hosts:`) nor a playbook (`steps:`)' });
   }
   inventory ??= collect(() => loadInventory(findInventory(args.inventory)));
@@ -48,9 +50,23 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
         const vars = Object.fromEntries(Object.entries(pb.value.vars).filter(([, v]) => v === null).map(([k]) => [k, `<${k}>`]));
         // Variables read from the environment are checked at run time too: any value will do here.
         const environment = new Proxy({}, { get: (_t, k) => `<${String(k)}>` }) as Record<string, string>;
-        collect(() => planRun({ playbook: pb.value, source: pb.source, host: resolveHost(name, cfg), vars, runId: 'validate', environment }));
+        const plan = () => planRun({ playbook: pb.value, source: pb.source, inventorySource: inventory.source, host: resolveHost(name, cfg), vars, runId: 'validate', environment, warn: (w) => warnings.set(formatProblem(w), w) });
+        if (!pb.builtin) {
+          collect(plan);
+          continue;
+        }
+        // A built-in playbook is offered, not chosen: one that does not fit a host (phase2 without
+        // shared_db) is noted, and `bg run` of it still reports every problem.
+        try {
+          plan();
+        } catch (e) {
+          if (!(e instanceof InputError)) throw e;
+          notes.push(`note: built-in playbook ${pb.value.name} does not apply to host ${name}: ${e.problems[0]?.message ?? 'it cannot be planned'}`);
+        }
       }
   }
+  for (const w of warnings.values()) process.stderr.write(`bg: warning: ${formatProblem(w)}\n`);
+  if (notes.length) write(notes.join('\n') + '\n');
   if (problems.length) {
     process.stderr.write(`bg: ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n${problems.map((p) => '  ' + formatProblem(p)).join('\n')}\n`);
     return 2;
@@ -60,14 +76,19 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
 }
 
 function classify(file: string): 'inventory' | 'playbook' | 'unknown' {
+  let text: string;
   try {
-    const doc = parse(readFileSync(file, 'utf8'));
-    if (doc && typeof doc === 'object' && 'hosts' in doc) return 'inventory';
-    if (doc && typeof doc === 'object' && 'steps' in doc) return 'playbook';
+    text = readInputFile(file, 'the file');
   } catch {
-    // Broken YAML: the playbook loader reports it with its position.
+    // Not a readable file: the playbook loader reports it, naming the file.
     return 'playbook';
   }
+  // Only the top-level keys: expanding the document (aliases and all) is the loader's job.
+  const doc = parseDocument(text);
+  if (doc.errors.length) return 'playbook'; // the loader reports the syntax error with its position
+  if (!isMap(doc.contents)) return 'unknown';
+  if (doc.has('hosts')) return 'inventory';
+  if (doc.has('steps')) return 'playbook';
   return 'unknown';
 }
 
