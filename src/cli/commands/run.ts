@@ -1,5 +1,8 @@
 import { color } from 'listr2';
-import { ExitCode } from '../../errors.js';
+import { BgError, ExitCode } from '../../errors.js';
+import type { Plan } from '../../plan/types.js';
+import type { EventSink } from '../../run/events.js';
+import { trapInterrupts, type Interrupts } from '../signals.js';
 import { executeRuns, type HostOutcome } from '../../run/executor.js';
 import { closeAll, connectAll } from '../connect.js';
 import { HostLock } from '../../run/lock.js';
@@ -9,6 +12,7 @@ import { planFromArgs } from '../context.js';
 import { chooseRenderer, eventSink, fanOut } from '../output.js';
 import { SummaryCollector, writeStepSummary } from '../github.js';
 import { printPlans, type PrintArgs } from './plan.js';
+import { multiLine, oneLine } from '../sanitize.js';
 
 export interface RunArgs extends PrintArgs {
   dryRun?: boolean;
@@ -24,6 +28,28 @@ export interface RunArgs extends PrintArgs {
 export async function runCommand(args: RunArgs): Promise<number> {
   if (args.dryRun) return printPlans(args);
   const { plans } = planFromArgs(args);
+  // SIGINT/SIGTERM from here on: stop waiting/the running step, roll back, release the locks.
+  let phase: 'locking' | 'running' = 'locking';
+  const touched = new Set<string>();
+  const runs: Array<{ plan: Plan }> = plans.map((p) => ({ plan: p.plan }));
+  const interrupts = trapInterrupts({
+    first: () => (phase === 'locking' ? 'stopping; nothing has run' : 'stopping the running step and rolling back'),
+    second: () => (phase === 'locking' ? { code: ExitCode.locked, message: quitWhileLocking(runs) } : { code: ExitCode.rollbackIncomplete, message: quitWhileRunning(runs, touched) }),
+  });
+  try {
+    return await runLocked(args, plans, interrupts, () => (phase = 'running'), touched);
+  } finally {
+    interrupts.dispose();
+  }
+}
+
+async function runLocked(
+  args: RunArgs,
+  plans: ReturnType<typeof planFromArgs>['plans'],
+  interrupts: Interrupts,
+  started: () => void,
+  touched: Set<string>,
+): Promise<number> {
   const transports = await connectAll(
     plans.map((p) => ({ name: p.plan.host.name, config: p.config })),
     { acceptNewHostKey: args.acceptNewHostKey },
@@ -35,27 +61,20 @@ export async function runCommand(args: RunArgs): Promise<number> {
     return { plan: p.plan, meta, transport, lock: new HostLock(transport, p.config.journal, meta) };
   });
   const summary = new SummaryCollector();
-  const aborter = new AbortController();
-  const onSigint = () => {
-    if (aborter.signal.aborted) {
-      process.stderr.write(`bg: quitting; locks are left on ${runs.map((r) => r.plan.host.name).join(', ')} (bg unlock --host H)\n`);
-      process.exit(130);
-    }
-    process.stderr.write('\nbg: interrupted; stopping the running step and rolling back (Ctrl-C again to quit at once)\n');
-    aborter.abort();
-  };
-  process.on('SIGINT', onSigint);
+  // Hosts where a step started: what a second signal leaves for a person to finish.
+  const track: EventSink = (e) => void (e.type === 'step-start' && touched.add(e.host));
   try {
-    await lockAll(runs.map((r) => r.lock), args.lockWait ?? 0);
+    await lockAll(runs.map((r) => r.lock), args.lockWait ?? 0, interrupts.signal);
+    started();
     const outcomes = await executeRuns(
       runs,
       {
         renderer: chooseRenderer(args),
-        emit: fanOut(eventSink(args), summary.sink),
+        emit: fanOut(track, eventSink(args), summary.sink),
         noRollback: args.rollback === false,
         allowBreaking: args.allowBreaking,
         batchSize: args.serial,
-        signal: aborter.signal,
+        signal: interrupts.signal,
       },
     );
     const leftLocks = new Map<string, string>();
@@ -74,19 +93,40 @@ export async function runCommand(args: RunArgs): Promise<number> {
     return worst(outcomes);
   } finally {
     await Promise.all(runs.map((r) => r.lock.release()));
-    process.off('SIGINT', onSigint);
     await closeAll(transports);
   }
 }
 
-/** Take every host's lock or none: a run never starts on some hosts while another holds the rest. */
-async function lockAll(locks: HostLock[], waitSeconds: number): Promise<void> {
-  const results = await Promise.allSettled(locks.map((l) => l.acquire(waitSeconds)));
+/**
+ * Take every host's lock or none: a run never starts on some hosts while another holds the rest.
+ * Interrupted while waiting (or right as the last lock was taken): every lock taken is released
+ * and nothing runs (exit 3).
+ */
+async function lockAll(locks: HostLock[], waitSeconds: number, signal: AbortSignal): Promise<void> {
+  const results = await Promise.allSettled(locks.map((l) => l.acquire(waitSeconds, signal)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
+  if (failed || signal.aborted) {
     await Promise.allSettled(locks.map((l) => l.release()));
-    throw failed.reason;
+    const interrupted = new BgError('interrupted before the run started: nothing ran and no lock of this run is left', ExitCode.locked);
+    throw signal.aborted ? interrupted : failed!.reason;
   }
+}
+
+/** A second signal while locks were being taken: a lock may have been taken a moment ago. */
+function quitWhileLocking(runs: Array<{ plan: Plan }>): string {
+  return `Nothing ran. A lock of this run may be left: ${runs.map((r) => `bg unlock --host ${r.plan.host.name}`).join('; ')}`;
+}
+
+/** A second signal during the run: which hosts are left changed, and the commands that finish the job. */
+function quitWhileRunning(runs: Array<{ plan: Plan }>, touched: Set<string>): string {
+  const lines = ['The run was stopped where it was; its rollback did not complete: a person must look. Its commands in flight were killed.'];
+  for (const { plan } of runs) {
+    const h = plan.host.name;
+    if (touched.has(h))
+      lines.push(`  ${h}: run ${plan.runId} may have changed it. Undo it with: bg rollback --host ${h} --run ${plan.runId}  (it takes over this run's lock; bg unlock --host ${h} only removes the lock)`);
+    else lines.push(`  ${h}: no step had started; remove this run's lock with: bg unlock --host ${h}`);
+  }
+  return lines.join('\n');
 }
 
 /** Most urgent first: 4 (a person must look), 70 (a bug in bg), 5, 3, 2, 1; 0 only when every host is done. */
