@@ -88,7 +88,10 @@ function toTarget(alias: string, overrides: TargetOverrides, opts: ResolveOption
   if (proxyCommand && proxyCommand.toLowerCase() !== 'none') {
     throw new SshConfigError(`${where}: ProxyCommand for ${alias} is not supported by bg; use ProxyJump instead`);
   }
-  const host = expandTokens(get('hostname') ?? alias, { h: alias }, opts);
+  // ssh -G has expanded HostName's tokens already; the alias itself is never expanded (a `%` in
+  // an inventory value is data).
+  const hostName = get('hostname');
+  const host = hostName === undefined ? alias : source === 'ssh -G' ? hostName : expandTokens(hostName, { h: alias }, opts);
   const port = overrides.port ?? parsePort(get('port'), where) ?? 22;
   const user = overrides.user ?? get('user') ?? opts.localUser;
   const tokens = { h: host, r: user, p: String(port), n: alias };
@@ -239,16 +242,22 @@ export function parseJump(spec: string): JumpSpec {
   return { host: rest, ...(port ? { port } : {}), ...(user ? { user } : {}) };
 }
 
-/** `~` and the ssh_config(5) tokens bg can know: %d %u %h %r %p %n %%. */
+/** `~` and the ssh_config(5) tokens bg can know: %d %u %i %l %L %h %r %p %n %%. */
 export function expandTokens(
   value: string,
   tokens: Partial<Record<'h' | 'r' | 'p' | 'n', string>>,
   opts: Pick<ResolveOptions, 'homeDir' | 'localUser'>,
 ): string {
-  const expanded = value.replace(/%([%dDuhrpn])/g, (whole, t: string) => {
+  const expanded = value.replace(/%([%dDuihrpnlL])/g, (whole, t: string) => {
     switch (t) {
       case '%':
         return '%';
+      case 'i':
+        return String(process.getuid?.() ?? whole);
+      case 'l':
+        return os.hostname();
+      case 'L':
+        return os.hostname().split('.')[0]!;
       case 'd':
         return opts.homeDir;
       case 'u':

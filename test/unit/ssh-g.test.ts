@@ -1,0 +1,74 @@
+// ssh -G output parsing, tokens, and inventory values passed to `ssh -G` as data (a host name
+// that starts with `-`, holds spaces, quotes or `$(...)` is never an option or a command).
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { expandTokens, parseSshG, resolveSshTarget, SshConfigError } from '../../src/transport/ssh/ssh-config.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-ssh-g-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('ssh -G', () => {
+  it('parses lowercase key value lines; identityfile and certificatefile repeat', () => {
+    const s = parseSshG('user deploy\nhostname 10.1.2.3\nport 2222\nidentityfile ~/.ssh/a\nidentityfile %d/.ssh/b\ncertificatefile ~/.ssh/a-cert.pub\nuserknownhostsfile /x /y\n');
+    expect(s).toEqual({
+      user: 'deploy',
+      hostname: '10.1.2.3',
+      port: '2222',
+      identityfile: ['~/.ssh/a', '%d/.ssh/b'],
+      certificatefile: '~/.ssh/a-cert.pub',
+      userknownhostsfile: '/x /y',
+    });
+  });
+
+  it('expands the tokens bg knows and leaves the others', () => {
+    const opts = { homeDir: '/h', localUser: 'me' };
+    expect(expandTokens('%d/%u/%h/%r/%p/%n/%%/%i', { h: 'host', r: 'root', p: '22', n: 'alias' }, opts)).toBe(`/h/me/host/root/22/alias/%/${process.getuid?.()}`);
+    expect(expandTokens('%L', {}, opts)).toBe(os.hostname().split('.')[0]);
+    expect(expandTokens('%C', {}, opts)).toBe('%C');
+  });
+
+  it('resolves an Include and Match the way ssh does, with inventory port/user winning', () => {
+    const inc = path.join(dir, 'inc.conf');
+    writeFileSync(inc, 'Host prod\n  HostName 10.1.2.3\n  Port 2222\n  User deploy\n  IdentitiesOnly yes\n  IdentityFile %d/.ssh/prod\n');
+    const config = path.join(dir, 'config');
+    writeFileSync(config, `Include ${inc}\nMatch originalhost prod\n  IdentityAgent none\n  CertificateFile /c/prod-cert.pub\n`);
+    const t = resolveSshTarget('prod', {}, { configPath: config, homeDir: '/home/me', localUser: 'me' });
+    expect(t).toMatchObject({
+      source: 'ssh -G',
+      host: '10.1.2.3',
+      port: 2222,
+      user: 'deploy',
+      identitiesOnly: true,
+      identityAgent: null,
+      identityFiles: ['/home/me/.ssh/prod'],
+      certificateFiles: ['/c/prod-cert.pub'],
+    });
+    expect(resolveSshTarget('prod', { port: 22, user: 'ops' }, { configPath: config, homeDir: '/home/me', localUser: 'me' })).toMatchObject({ port: 22, user: 'ops' });
+  });
+
+  it('any host name reaches ssh -G as data: an error or a target for that very name, never a command run', () => {
+    const config = path.join(dir, 'empty.conf');
+    writeFileSync(config, '');
+    const flag = path.join(dir, 'RAN');
+    const names = fc.oneof(
+      fc.string({ minLength: 1, maxLength: 20 }),
+      fc.constantFrom(`-oProxyCommand=touch ${flag}`, `$(touch ${flag})`, `\`touch ${flag}\``, `a;touch ${flag}`, '-G', '--', `-F${flag}`, 'a b', "'", '%d'),
+    );
+    fc.assert(
+      fc.property(names, (name) => {
+        try {
+          const t = resolveSshTarget(name, {}, { configPath: config, homeDir: '/home/me', localUser: 'me' });
+          expect(t.alias).toBe(name);
+          expect(t.host.toLowerCase()).toBe(name.toLowerCase()); // ssh lowercases; no token expanded
+        } catch (err) {
+          expect(err).toBeInstanceOf(SshConfigError);
+        }
+        expect(existsSync(flag)).toBe(false);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
