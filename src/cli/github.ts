@@ -1,14 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import type { EventSink, RunEvent } from '../run/events.js';
 import type { HostOutcome } from '../run/executor.js';
-
-/** GitHub Actions workflow commands need %, CR and LF escaped in their message. */
-function escapeData(s: string): string {
-  return s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-}
-function escapeProperty(s: string): string {
-  return escapeData(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
-}
+import { fence, githubCommand, githubData, githubProperty, markdownCell, markdownText, multiLine, oneLine } from './sanitize.js';
 
 const tail = (s: string, n: number) => s.trimEnd().split('\n').slice(-n).join('\n');
 
@@ -16,35 +9,47 @@ const tail = (s: string, n: number) => s.trimEnd().split('\n').slice(-n).join('\
  * The GitHub Actions log: one collapsible `::group::` per host and step, printed whole when the
  * step ends (so that hosts running in parallel never interleave inside a group), a status line
  * outside it, and an `::error::` annotation for a failed step naming host, step and command.
+ *
+ * Workflow commands are issued only through `githubCommand`, built from escaped parts; every other
+ * line carries user values and host output escaped as one line or as text, each behind a prefix
+ * (`  $ `, `  > `, `  | `, `  ! `) so that none starts with `::` (the stream guard in sanitize.ts
+ * makes sure of that for anything else bg prints).
  */
 export function githubLog(write: (s: string) => void): EventSink {
   const buffers = new Map<string, string[]>();
   const names = new Map<string, string>();
   const key = (host: string, step: number) => `${host}\0${step}`;
+  const command = (line: string) => githubCommand(line, write);
+  const text = (lines: string[], prefix: string) => multiLine(lines.join('\n')).split('\n').map((l) => prefix + l);
   const flush = (host: string, step: number, status: string) => {
     const k = key(host, step);
-    const title = `${host} · ${step}. ${names.get(k) ?? ''}`;
-    write(`::group::${title}\n${(buffers.get(k) ?? []).join('\n')}\n::endgroup::\n${status} ${title}\n`);
+    const title = `${host} · ${step}. ${oneLine(names.get(k) ?? '')}`;
+    command(`::group::${githubData(title)}`);
+    write(`${(buffers.get(k) ?? []).join('\n')}\n`);
+    command('::endgroup::');
+    write(`${status} ${title}\n`);
     buffers.delete(k);
   };
+  const error = (title: string, message: string) => command(`::error title=${githubProperty(oneLine(title))}::${githubData(multiLine(message))}`);
   return (e: RunEvent) => {
     switch (e.type) {
       case 'run-start':
-        write(`bg: ${e.playbook} on ${e.host}: ${e.steps} steps, run ${e.runId}\n`);
+        write(`bg: ${oneLine(e.playbook)} on ${e.host}: ${e.steps} steps, run ${oneLine(e.runId)}\n`);
         break;
       case 'check':
-        write(e.ok ? `✔ ${e.host} · pre-flight: ${e.label}\n` : `::error title=${escapeProperty(`bg: pre-flight failed on ${e.host}`)}::${escapeData(`${e.label}\n${e.output}`)}\n`);
+        if (e.ok) write(`✔ ${e.host} · pre-flight: ${oneLine(e.label)}\n`);
+        else error(`bg: pre-flight failed on ${e.host}`, `${e.label}\n${e.output}`);
         break;
       case 'step-start':
         names.set(key(e.host, e.step), e.name);
-        buffers.set(key(e.host, e.step), [`action ${e.action}`]);
+        buffers.set(key(e.host, e.step), [`action ${oneLine(e.action)}`]);
         break;
       case 'command': {
         const lines = buffers.get(key(e.host, e.step)) ?? [];
         lines.push(`[${e.phase}${e.attempt > 1 ? ` attempt ${e.attempt}` : ''}] exit ${e.exitCode} in ${Math.round(e.durationMs)}ms`);
-        lines.push(...e.cmd.split('\n').map((l, i) => (i ? '    ' : '  $ ') + l));
-        if (e.stdout.trim()) lines.push(...tail(e.stdout, 20).split('\n').map((l) => `  | ${l}`));
-        if (e.stderr.trim()) lines.push(...tail(e.stderr, 20).split('\n').map((l) => `  ! ${l}`));
+        lines.push(...text(e.cmd.split('\n'), '  > ').map((l, i) => (i ? l : '  $ ' + l.slice(4))));
+        if (e.stdout.trim()) lines.push(...text([tail(e.stdout, 20)], '  | '));
+        if (e.stderr.trim()) lines.push(...text([tail(e.stderr, 20)], '  ! '));
         buffers.set(key(e.host, e.step), lines);
         break;
       }
@@ -53,8 +58,8 @@ export function githubLog(write: (s: string) => void): EventSink {
         break;
       case 'step-failed': {
         flush(e.host, e.step, '✖');
-        const [headline = '', ...rest] = e.error.split('\n');
-        write(`::error title=${escapeProperty(`bg: ${headline}`)}::${escapeData([headline, ...rest].join('\n'))}\n`);
+        const [headline = ''] = e.error.split('\n');
+        error(`bg: ${headline}`, e.error);
         break;
       }
       case 'rollback-start':
@@ -64,10 +69,11 @@ export function githubLog(write: (s: string) => void): EventSink {
         write(`✔ undid step ${e.step}\n`);
         break;
       case 'undo-skipped':
-        write(`- step ${e.step}: nothing to undo (${e.reason})\n`);
+        write(`- step ${e.step}: nothing to undo (${oneLine(e.reason)})\n`);
         break;
       case 'undo-failed':
-        write(`✖ undo of step ${e.step} failed\n::error title=${escapeProperty(`bg: rollback incomplete on ${e.host}`)}::${escapeData(e.error)}\n`);
+        write(`✖ undo of step ${e.step} failed\n`);
+        error(`bg: rollback incomplete on ${e.host}`, e.error);
         break;
       case 'run-end':
         write(`bg: ${e.host}: ${e.outcome} (exit ${e.exitCode}) in ${(e.durationMs / 1000).toFixed(1)}s\n`);
@@ -93,19 +99,23 @@ export class SummaryCollector {
   }
 }
 
-/** Append a Markdown summary of the run to $GITHUB_STEP_SUMMARY. */
+/**
+ * Append a Markdown summary of the run to $GITHUB_STEP_SUMMARY. Every user value is escaped for
+ * Markdown (a step name cannot add a column, a row, a link or HTML), and failure text sits in a
+ * fence no content can close.
+ */
 export function writeStepSummary(file: string, title: string, outcomes: HostOutcome[], collected: SummaryCollector): void {
-  const md: string[] = [`## bg: ${title}`, ''];
+  const md: string[] = [`## bg: ${markdownText(title)}`, ''];
   for (const o of outcomes) {
     const icon = o.status === 'done' ? '✅' : o.status === 'not-started' ? '⏭️' : o.status === 'rolled-back' ? '↩️' : '❌';
-    md.push(`### ${icon} ${o.host}: ${o.status} (exit ${o.exitCode}, ${(o.durationMs / 1000).toFixed(1)}s, run \`${o.runId}\`)`, '');
+    md.push(`### ${icon} ${markdownText(o.host)}: ${o.status} (exit ${o.exitCode}, ${(o.durationMs / 1000).toFixed(1)}s, run ${markdownText(o.runId)})`, '');
     const rows = collected.steps.get(o.host) ?? [];
     if (rows.length) {
       md.push('| step | outcome | duration |', '|---|---|---|');
-      for (const r of rows) md.push(`| ${r.step}. ${r.name.replace(/\|/g, '\\|')} | ${r.status} | ${r.ms === undefined ? '' : `${(r.ms / 1000).toFixed(1)}s`} |`);
+      for (const r of rows) md.push(`| ${r.step}. ${markdownCell(r.name)} | ${markdownCell(r.status)} | ${r.ms === undefined ? '' : `${(r.ms / 1000).toFixed(1)}s`} |`);
       md.push('');
     }
-    if (o.failure) md.push('```', tail(o.failure.message, 30), '```', '');
+    if (o.failure) md.push(fence(tail(o.failure.message, 30)), '');
     if (o.status === 'failed-no-rollback' || o.status === 'rollback-incomplete')
       md.push(`To undo: \`bg rollback --host ${o.host} --run ${o.runId}\``, '');
   }

@@ -1,14 +1,19 @@
 import { color } from 'listr2';
 import type { Command, Plan, Probe } from '../plan/types.js';
+import { multiLine, oneLine } from './sanitize.js';
 
-/** The human form of a plan: every exact command, grouped by step. This is what dry-run shows. */
+/**
+ * The human form of a plan: every exact command, grouped by step. This is what dry-run shows.
+ * Every value is escaped for a terminal (sanitize.ts): names and values on one line, commands
+ * over several, control characters visible; `--json` gives the exact bytes.
+ */
 export function formatPlan(plan: Plan): string {
   const out: string[] = [];
-  out.push(color.bold(`Plan: ${plan.playbook.name} on ${plan.host.name} (${plan.host.target})`));
-  if (plan.playbook.description) out.push(color.dim(plan.playbook.description));
-  out.push(color.dim(`run ${plan.runId} · playbook ${plan.playbook.file} · journal ${plan.journalDir}`));
+  out.push(color.bold(oneLine(`Plan: ${plan.playbook.name} on ${plan.host.name} (${plan.host.target})`)));
+  if (plan.playbook.description) out.push(color.dim(multiLine(plan.playbook.description)));
+  out.push(color.dim(oneLine(`run ${plan.runId} · playbook ${plan.playbook.file} · journal ${plan.journalDir}`)));
   const vars = Object.entries(plan.vars);
-  if (vars.length) out.push(color.dim(`vars: ${vars.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`));
+  if (vars.length) out.push(color.dim(oneLine(`vars: ${vars.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`)));
   if (plan.preflight.length || plan.gates.length) {
     out.push('');
     out.push(`${color.bold('Pre-flight')} ${color.dim('[read-only, before anything changes; bg plan --check runs them]')}`);
@@ -18,12 +23,12 @@ export function formatPlan(plan: Plan): string {
   for (const step of plan.steps) {
     out.push('');
     const tags = [step.action, step.env, step.mutates ? 'changes state' : 'read-only'].filter(Boolean).join(', ');
-    out.push(`${color.bold(`${step.index}. ${step.name}`)} ${color.dim(`[${tags}]`)}`);
+    out.push(`${color.bold(oneLine(`${step.index}. ${step.name}`))} ${color.dim(oneLine(`[${tags}]`))}`);
     section(out, 'capture', step.capture);
     section(out, 'run', step.run);
     section(out, 'verify', step.verify);
     if (step.undo.length) section(out, 'undo', step.undo);
-    else out.push(`   ${color.cyan('undo')}: ${color.dim(step.undoNote ?? 'none')}`);
+    else out.push(`   ${color.cyan('undo')}: ${color.dim(oneLine(step.undoNote ?? 'none'))}`);
   }
   out.push('');
   return out.join('\n');
@@ -34,8 +39,8 @@ function section(out: string[], title: string, commands: Array<Command | Probe>)
   out.push(`   ${color.cyan(title)}:`);
   for (const c of commands) {
     const notes = [c.label, 'retry' in c && c.retry ? `up to ${c.retry.attempts} attempts, ${c.retry.intervalMs}ms apart ×${c.retry.factor}` : undefined, c.timeoutMs ? `timeout ${c.timeoutMs}ms` : undefined].filter(Boolean);
-    if (notes.length) out.push(`     ${color.dim('# ' + notes.join('; '))}`);
-    const [first, ...rest] = c.cmd.split('\n');
+    if (notes.length) out.push(`     ${color.dim(oneLine('# ' + notes.join('; ')))}`);
+    const [first, ...rest] = multiLine(c.cmd).split('\n');
     out.push(`     $ ${first}`);
     for (const line of rest) out.push(`       ${line}`);
   }

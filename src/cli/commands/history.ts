@@ -2,6 +2,7 @@ import { listRuns, readSummaries, type RunSummary } from '../../run/journal-read
 import { readLock } from '../../run/lock.js';
 import { holderGone } from '../../run/run-meta.js';
 import { withHosts, type HostArgs } from '../host-session.js';
+import { oneLine } from '../sanitize.js';
 
 export interface HistoryArgs extends HostArgs {
   limit?: number;
@@ -57,7 +58,9 @@ function row(host: string, s: RunSummary, lockedBy?: string): Row {
   };
 }
 
-function table(rows: Row[]): string {
+/** Every cell comes from the host's journal: one line each, control characters shown, never interpreted. */
+function table(raw: Row[]): string {
+  const rows = raw.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, oneLine(v)])) as unknown as Row);
   const cols: Array<keyof Row> = ['host', 'run', 'playbook', 'started', 'duration', 'outcome', 'by'];
   const width = Object.fromEntries(cols.map((c) => [c, Math.max(c.length, ...rows.map((r) => r[c].length))])) as Record<keyof Row, number>;
   const line = (r: Record<keyof Row, string>) => cols.map((c) => r[c].padEnd(width[c])).join('  ').trimEnd();

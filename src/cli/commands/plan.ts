@@ -5,6 +5,7 @@ import { describeHolder } from '../../run/run-meta.js';
 import { closeAll, connectAll } from '../connect.js';
 import { planFromArgs, type PlanArgs, type Planned } from '../context.js';
 import { formatPlan } from '../print-plan.js';
+import { multiLine, oneLine } from '../sanitize.js';
 
 export interface PrintArgs extends PlanArgs {
   json?: boolean;
@@ -42,9 +43,10 @@ async function checkHosts(plans: Planned['plans'], args: PrintArgs, write: (s: s
       report.push({ host: plan.host.name, lock: lock ?? null, checks: results.map((r) => ({ label: r.check.label, ok: r.ok, output: (r.result.stdout || r.result.stderr).trim() })) });
       if (args.json) continue;
       write(`\nPre-flight on ${plan.host.name} (${plan.host.target}):\n  ✔ reachable\n`);
-      write(lock ? `  ✖ locked by ${describeHolder(lock)}\n` : '  ✔ not locked\n');
-      for (const r of results) write(`  ${r.ok ? '✔' : '✖'} ${r.check.label ?? r.check.cmd}${r.ok && r.result.stdout.trim() ? ` (${r.result.stdout.trim().split('\n').pop()})` : ''}\n`);
-      if (failed) process.stderr.write(`bg: ${failed}\n`);
+      // Lock holder, labels and output come from the host or the playbook: escaped for the terminal.
+      write(lock ? `  ✖ locked by ${oneLine(describeHolder(lock))}\n` : '  ✔ not locked\n');
+      for (const r of results) write(`  ${r.ok ? '✔' : '✖'} ${oneLine(r.check.label ?? r.check.cmd)}${r.ok && r.result.stdout.trim() ? ` (${oneLine(r.result.stdout.trim().split('\n').pop())})` : ''}\n`);
+      if (failed) process.stderr.write(`bg: ${multiLine(failed)}\n`);
     }
   } finally {
     await closeAll(transports);
