@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { BgError, ExitCode, formatInternalError } from '../errors.js';
 import { boundedNumber, hostList, lastBoolean, lockWaitOption, planOptions, single } from './options.js';
 import { isCi } from './output.js';
+import { installGithubGuard, multiLine } from './sanitize.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -34,6 +35,8 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
     stream.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE') throw e;
     });
+  // In GitHub Actions no line of bg's output becomes a workflow command unless bg issues it (sanitize.ts).
+  if (process.env.GITHUB_ACTIONS === 'true') installGithubGuard();
   let code: number = ExitCode.ok;
   const cli = yargs(argv)
     .scriptName('bg')
@@ -158,7 +161,8 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
     await cli.parseAsync();
   } catch (e) {
     if (e instanceof BgError) {
-      process.stderr.write(`bg: ${e.message}\n`);
+      // Messages quote user values and host output: control characters are shown, not obeyed.
+      process.stderr.write(`bg: ${multiLine(e.message)}\n`);
       return e.exitCode;
     }
     process.stderr.write(formatInternalError(e));

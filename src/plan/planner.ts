@@ -9,6 +9,7 @@ import { joinPath } from './quote.js';
 import { render, type TemplateScope } from './template.js';
 import type { Command, Gate, Plan, PlanStep } from './types.js';
 import { resolveVars } from './vars.js';
+import { oversizeCommands } from './limits.js';
 
 export interface PlanInput {
   playbook: Playbook;
@@ -56,6 +57,7 @@ export function planRun(input: PlanInput): Plan {
       const built = buildStep(action, step, env, scope, { host, runId, runDir, stepIndex: steps.length + 1 });
       if ('problems' in built) built.problems.forEach(([p, m]) => at(['steps', i, ...p], m));
       else {
+        for (const m of oversizeCommands(built.step)) at(['steps', i], `step ${steps.length + 1}: ${m}`);
         steps.push(built.step);
         if (built.step.mutates && built.step.undo.length === 0 && acceptsParam(action, 'undo'))
           input.warn?.(problemAt(source, ['steps', i], `step "${built.step.name}" changes the host and has no \`undo:\`: if a later step fails, the rollback cannot put it back (exit 4)`));

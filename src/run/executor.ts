@@ -8,6 +8,7 @@ import { describeFailedChecks, runPreflight } from './preflight.js';
 import { recordSession } from './sessions.js';
 import type { RunMeta } from './run-meta.js';
 import { runStep, undoStep, type StepContext } from './step-runner.js';
+import { oneLine } from '../cli/sanitize.js';
 
 export interface HostRun {
   plan: Plan;
@@ -51,7 +52,7 @@ export async function executeRuns(runs: HostRun[], opts: ExecuteOptions): Promis
   for (let i = 0; i < runs.length; i += size) {
     const batch = runs.slice(i, i + size);
     const tasks: ListrTask[] = batch.map((r) => ({
-      title: runs.length > 1 ? `${r.plan.host.name} (${r.plan.host.target})` : `${r.plan.playbook.name} on ${r.plan.host.name}`,
+      title: oneLine(runs.length > 1 ? `${r.plan.host.name} (${r.plan.host.target})` : `${r.plan.playbook.name} on ${r.plan.host.name}`),
       task: async (_ctx, task) => {
         const outcome = await runHost(r, task, opts);
         outcomes.set(r.plan.host.name, outcome);
@@ -173,7 +174,8 @@ async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, 
     await journal.start(plan, meta);
     const steps = hostTask.newListr(
       plan.steps.map((step) => ({
-        title: `${step.index}. ${step.name}`,
+        // Titles and outputs show user values and host output: escaped for the terminal (cli/sanitize.ts).
+        title: oneLine(`${step.index}. ${step.name}`),
         task: async (_c: unknown, t: Task) => {
           const t0 = performance.now();
           // A step that never began is neither journaled nor undone.
@@ -192,7 +194,7 @@ async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, 
             emit({ type: 'step-failed', host, step: step.index, error: String((e as Error).message) });
             failure = e as Error;
             await journal.record('step-failed', step.index, headline(e)).catch(() => undefined);
-            throw new Error(headline(e));
+            throw new Error(oneLine(headline(e)));
           }
           if (step.mutates) await journal.record('step-done', step.index);
           stepsDone++;
@@ -247,7 +249,7 @@ export async function executeRollback(run: { plan: Plan; transport: Transport; s
   await new Listr(
     [
       {
-        title: `undo run ${plan.runId} (${plan.playbook.name}) on ${plan.host.name}`,
+        title: oneLine(`undo run ${plan.runId} (${plan.playbook.name}) on ${plan.host.name}`),
         task: async (_c, task) => {
           outcome = await rollback(plan, steps, transport, journal, task, opts);
           await journal.record('run-end', undefined, outcome.left.length ? 'rollback incomplete' : 'rolled back').catch(() => undefined);
@@ -279,14 +281,14 @@ async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, jou
   let error: Error | undefined;
   const undo = hostTask.newListr(
     steps.map((step) => ({
-      title: `undo ${step.index}. ${step.name}`,
+      title: oneLine(`undo ${step.index}. ${step.name}`),
       task: async (_c: unknown, t: Task) => {
         if (step.undo.length === 0) {
           const reason = step.undoNote ?? 'no undo';
           opts.emit({ type: 'undo-skipped', host, step: step.index, reason });
           // A step that changed the host and cannot be undone leaves the host changed: say so.
           if (step.mutates) notUndone.push(step);
-          t.skip(`${step.mutates ? 'NOT UNDONE' : 'nothing to undo'}: ${reason}`);
+          t.skip(oneLine(`${step.mutates ? 'NOT UNDONE' : 'nothing to undo'}: ${reason}`));
           handled++;
           return;
         }
@@ -301,7 +303,7 @@ async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, jou
           error = e as Error;
           opts.emit({ type: 'undo-failed', host, step: step.index, error: (e as Error).message });
           await journal.record('undo-failed', step.index, headline(e)).catch(() => undefined);
-          throw new Error(headline(e));
+          throw new Error(oneLine(headline(e)));
         }
       },
     })),
@@ -328,11 +330,11 @@ function stepContext(transport: Transport, t: Task, step: PlanStep, opts: Execut
         // A failed probe attempt is reported by `waiting` with its retry; don't say it twice.
         if (phase === 'verify' && result.exitCode !== 0) return;
         const last = (result.stdout || result.stderr).trimEnd().split('\n').pop();
-        if (last) t.output = last;
+        if (last) t.output = oneLine(last);
       },
       waiting: ({ attempt, of, delayMs, result }) => {
         const why = (result.stderr || result.stdout).trim().split('\n').pop() ?? `exit ${result.exitCode}`;
-        t.output = `attempt ${attempt}/${of} failed (${why}); retrying in ${(delayMs / 1000).toFixed(1)}s`;
+        t.output = oneLine(`attempt ${attempt}/${of} failed (${why}); retrying in ${(delayMs / 1000).toFixed(1)}s`);
       },
     },
   };

@@ -152,19 +152,19 @@ function report(outcomes: HostOutcome[], args: RunArgs, leftLocks: Map<string, s
         out(color.green(`✔ ${o.host}: ${o.stepsDone} steps done in ${secs}s (run ${o.runId})`));
         break;
       case 'not-started':
-        err(color.yellow(`- ${o.host}: ${o.failure?.message ?? 'not started'}; nothing was changed there`));
+        err(color.yellow(`- ${o.host}: ${multiLine(o.failure?.message ?? 'not started')}; nothing was changed there`));
         break;
       default:
-        err(color.red(`✖ ${o.failure?.message ?? 'failed'}`));
+        err(color.red(`✖ ${multiLine(o.failure?.message ?? 'failed')}`));
         if (o.status === 'preflight-failed') break;
         if (o.status === 'rolled-back') err(color.yellow(`↩ ${o.host}: rolled back; the host is as it was before run ${o.runId}`));
         if (o.status === 'failed-no-rollback')
           err(color.yellow(`${o.host}: left as it is (--no-rollback). To undo: bg rollback --host ${o.host} --run ${o.runId}`));
         if (o.status === 'rollback-incomplete') {
           err(color.red(`${o.host}: ROLLBACK INCOMPLETE — a person must look.`));
-          if (o.undoFailure) err(o.undoFailure.message);
+          if (o.undoFailure) err(multiLine(o.undoFailure.message));
           err('Not undone, newest first:');
-          for (const s of o.left) err(`  ${s.index}. ${s.name}${s.undo.length ? '' : ` (${s.undoNote ?? 'no undo'})`}`);
+          for (const s of o.left) err(`  ${s.index}. ${oneLine(s.name)}${s.undo.length ? '' : ` (${oneLine(s.undoNote ?? 'no undo')})`}`);
           err(`journal: ${o.host}:${o.runId}`);
           // bg rollback cannot do what has no undo: only point at it when there is something it can do.
           if (o.left.some((s) => s.undo.length))

@@ -4,6 +4,7 @@ import { listRuns, readSummaries } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
 import { describeHolder } from '../../run/run-meta.js';
 import { withHosts, type HostArgs } from '../host-session.js';
+import { multiLine } from '../sanitize.js';
 
 export interface StatusArgs extends HostArgs {
   json?: boolean;
@@ -47,7 +48,8 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
       }
       const prints = new Set(envFacts.map((e) => e.facts.fingerprint?.[0]).filter(Boolean));
       if (envFacts.filter((e) => e.facts.fingerprint).length > 1) out.push(`  schemas: ${prints.size === 1 ? 'the same in every env' : 'DIFFER (bg run drift shows how)'}`);
-      write(out.join('\n') + '\n');
+      // Lock holder, run meta, pm2 and link facts come from the host: shown, never interpreted by the terminal.
+      write(multiLine(out.join('\n')) + '\n');
     }
   });
   if (args.json) write(JSON.stringify(report, null, 2) + '\n');
