@@ -248,3 +248,27 @@ steps:
     }
   });
 });
+
+describe('commandBound (pure): which bound a command runs under, and what its message says', async () => {
+  const fc = (await import('fast-check')).default;
+  const { commandBound, timeoutNote, DEFAULT_COMMAND_TIMEOUT_S } = await import('../../src/transport/transport.js');
+
+  it('own timeout beats the host setting beats BG_COMMAND_TIMEOUT beats 600 s; the note names the seconds and the source', () => {
+    fc.assert(
+      fc.property(
+        fc.option(fc.integer({ min: 1, max: 10_000_000 }), { nil: undefined }),
+        fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: undefined }),
+        fc.option(fc.oneof(fc.integer({ min: 1, max: 100_000 }).map(String), fc.constantFrom('abc', '', '-5', '0')), { nil: undefined }),
+        (own, host, envValue) => {
+          const b = commandBound({ timeoutMs: own }, host, envValue === undefined ? {} : { BG_COMMAND_TIMEOUT: envValue });
+          const envOk = envValue !== undefined && Number(envValue) > 0;
+          const expected = own ?? (host ? host * 1000 : envOk ? Number(envValue) * 1000 : DEFAULT_COMMAND_TIMEOUT_S * 1000);
+          expect(b.ms).toBe(expected);
+          const note = timeoutNote(b);
+          expect(note).toContain(`did not finish within ${b.ms % 1000 === 0 ? b.ms / 1000 : (b.ms / 1000).toFixed(1)} s (bound: ${b.source})`);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -6,6 +6,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg, BG } from '../harness/cli.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
@@ -192,5 +193,41 @@ describe.each([{ target: localTarget as Target }, { target: sshTarget() as Targe
     expect(existsSync(join(sb.blue.dir, `MARK-${tag}`))).toBe(false);
     expect(existsSync(join(sb.green.dir, `MARK-${tag}`))).toBe(false);
     expect(existsSync(lockDir(sb))).toBe(false);
+  });
+});
+
+describe('property: wherever SIGTERM lands in a run, the host ends as it was and no lock is left (local)', () => {
+  let sb: Sandbox;
+  beforeAll(() => {
+    sb = makeSandbox('bg-sig-prop-');
+    writeFileSync(join(sb.root, 'hosts.yaml'), `hosts:\n${localTarget.hostYaml('box', envsYaml(sb, 'http://127.0.0.1:1/'))}`);
+    writeFileSync(join(sb.root, 'sig.yaml'), PLAYBOOK);
+  });
+  afterAll(() => sb?.remove());
+
+  it('exit 3 before the run starts, else 1 with a complete rollback (or killed before bg loaded: nothing sent); never a step process left', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 1500 }), async (delayMs) => {
+        const tag = `p${n++}`;
+        const before = runIds(sb);
+        const child = execa('node', [BG, 'run', join(sb.root, 'sig.yaml'), '--host', 'box', '--var', `tag=${tag}`, '--var', 'pause=30'], { cwd: sb.root, env: { CI: 'true', NO_COLOR: '1' }, reject: false, timeout: 60_000 });
+        await sleep(delayMs);
+        child.kill('SIGTERM');
+        const r = await child;
+        const started = runIds(sb).filter((id) => !before.includes(id));
+        // Before bg has loaded (a few hundred ms) the signal's default action applies: nothing was sent yet.
+        if (r.exitCode === undefined) expect(started).toEqual([]);
+        else expect([1, 3], String(r.stderr)).toContain(r.exitCode);
+        if (r.exitCode === 3) expect(String(r.stderr)).toMatch(/nothing ran/);
+        for (const id of started) expect(journalEvents(sb, id).at(-1)).toMatchObject({ event: 'run-end', detail: 'rolled back' });
+        expect(existsSync(join(sb.blue.dir, `MARK-${tag}`))).toBe(false);
+        expect(existsSync(join(sb.green.dir, `MARK-${tag}`))).toBe(false);
+        expect(existsSync(lockDir(sb))).toBe(false);
+        const pidFile = join(sb.green.dir, `step2-${tag}.pid`);
+        if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim()) expect(treeAlive(pidIn(pidFile))).toEqual([]);
+      }),
+      { numRuns: 6 },
+    );
   });
 });

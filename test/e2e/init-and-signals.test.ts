@@ -53,7 +53,7 @@ describe('Ctrl-C during a run', () => {
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode, String(r.stderr)).toBe(1);
-    expect(String(r.stderr)).toContain('interrupted; stopping the running step and rolling back');
+    expect(String(r.stderr)).toContain('interrupted (SIGINT); stopping the running step and rolling back');
     expect(String(r.stderr)).toMatch(/box: rolled back/);
     expect(existsSync(join(sb.green.dir, 'MARK-int'))).toBe(false);
     expect(readFileSync(join(sb.blue.dir, '.env'), 'utf8')).toBe(envBefore);
