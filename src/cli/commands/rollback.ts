@@ -14,6 +14,7 @@ import type { HostConfig } from '../../config/inventory-schema.js';
 import { resolveVars } from '../../plan/vars.js';
 import { withSecrets } from '../../transport/secrets.js';
 import { chooseRenderer, eventSink } from '../output.js';
+import { trapInterrupts } from '../signals.js';
 
 export interface RollbackArgs extends HostArgs {
   run?: string;
@@ -66,19 +67,34 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
 
     const secrets = rollbackSecrets(doc.plan.secrets ?? {}, config);
     const lock = new HostLock(transport, config.journal, runMeta(id, doc.plan.playbook.name, `bg rollback --run ${id}`));
-    await acquireOrTakeOver(lock, transport, config.journal, id, args.lockWait ?? 0);
+    // SIGINT/SIGTERM: while waiting, stop (exit 3, nothing undone); once undoing, finish the undo
+    // (an undo stopped halfway is worse than either state); a second signal quits at once (exit 4).
+    let undoing = false;
+    const interrupts = trapInterrupts({
+      first: () => (undoing ? 'finishing the rollback (an undo is never stopped halfway), then releasing the lock' : 'stopping; nothing was undone'),
+      second: () =>
+        undoing
+          ? { code: ExitCode.rollbackIncomplete, message: `The rollback of run ${id} on ${name} did not complete: a person must look. Finish it with: bg rollback --host ${name} --run ${id}  (if its lock is left: bg unlock --host ${name} first)` }
+          : { code: ExitCode.locked, message: `Nothing was undone. If a lock of this rollback is left: bg unlock --host ${name}` },
+    });
     try {
-      await waitForSessions(transport, doc.plan.journalDir, name, id, args.lockWait ?? 0);
-      const result = await executeRollback({ plan: doc.plan, transport: withSecrets(transport, secrets), steps: state.toUndo }, { renderer: chooseRenderer(args), emit: eventSink(args) });
-      if (result.left.length) {
-        process.stderr.write(color.red(`${name}: ROLLBACK INCOMPLETE — a person must look.\n${result.error?.message ?? ''}\nNot undone, newest first:\n${result.left.map((s) => `  ${s.index}. ${s.name}`).join('\n')}\n`));
-        return ExitCode.rollbackIncomplete;
+      await acquireOrTakeOver(lock, transport, config.journal, id, args.lockWait ?? 0, interrupts.signal);
+      try {
+        await waitForSessions(transport, doc.plan.journalDir, name, id, args.lockWait ?? 0, interrupts.signal);
+        undoing = true;
+        const result = await executeRollback({ plan: doc.plan, transport: withSecrets(transport, secrets), steps: state.toUndo }, { renderer: chooseRenderer(args), emit: eventSink(args) });
+        if (result.left.length) {
+          process.stderr.write(color.red(`${name}: ROLLBACK INCOMPLETE — a person must look.\n${result.error?.message ?? ''}\nNot undone, newest first:\n${result.left.map((s) => `  ${s.index}. ${s.name}`).join('\n')}\n`));
+          return ExitCode.rollbackIncomplete;
+        }
+        out(color.green(`↩ ${name}: run ${id} undone (${state.toUndo.length} step${state.toUndo.length > 1 ? 's' : ''})`));
+        return ExitCode.ok;
+      } finally {
+        const left = await lock.release();
+        if (left) process.stderr.write(`bg: the lock on ${name} is left (${left}): bg unlock --host ${name}\n`);
       }
-      out(color.green(`↩ ${name}: run ${id} undone (${state.toUndo.length} step${state.toUndo.length > 1 ? 's' : ''})`));
-      return ExitCode.ok;
     } finally {
-      const left = await lock.release();
-      if (left) process.stderr.write(`bg: the lock on ${name} is left (${left}): bg unlock --host ${name}\n`);
+      interrupts.dispose();
     }
   });
 }
@@ -87,9 +103,9 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
  * Take the host lock; a lock left by the very run being undone, whose bg process on this machine
  * is gone, is taken over (that is what `bg unlock` would allow) instead of exiting 3.
  */
-async function acquireOrTakeOver(lock: HostLock, transport: Transport, journal: string, runId: string, waitSeconds: number): Promise<void> {
+async function acquireOrTakeOver(lock: HostLock, transport: Transport, journal: string, runId: string, waitSeconds: number, signal?: AbortSignal): Promise<void> {
   try {
-    await lock.acquire(waitSeconds);
+    await lock.acquire(waitSeconds, signal);
   } catch (e) {
     if (!(e instanceof LockedError)) throw e;
     const held = await readLock(transport, journal);
@@ -100,9 +116,10 @@ async function acquireOrTakeOver(lock: HostLock, transport: Transport, journal: 
 }
 
 /** Refuse (exit 3) while a command of the run still runs on the host: undoing under it races it. */
-async function waitForSessions(transport: Transport, runDir: string, host: string, runId: string, waitSeconds: number): Promise<void> {
+async function waitForSessions(transport: Transport, runDir: string, host: string, runId: string, waitSeconds: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + waitSeconds * 1000;
   for (;;) {
+    if (signal?.aborted) throw new BgError(`interrupted while waiting for run ${runId}'s commands on ${host} to end: nothing was undone`, ExitCode.locked);
     const live = await liveSessions(transport, runDir);
     if (live.length === 0) return;
     if (Date.now() >= deadline)
