@@ -2,12 +2,17 @@ import { LockedError, BgError, ExitCode } from '../errors.js';
 import { joinPath, quotePath, shellQuote } from '../plan/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { describeHolder, type RunMeta } from './run-meta.js';
+import { parseMeta } from './journal-schema.js';
 
 const HELD = 3;
 
 /**
- * One run at a time per host: `mkdir` of JOURNAL/lock is atomic on every filesystem, and the
- * details file inside says who holds it. Released on every exit path by the caller's finally.
+ * One run at a time per host: the lock is the directory JOURNAL/lock, with info.json inside saying
+ * who holds it. It comes into being whole or not at all: the info is written (and fsynced) into a
+ * private directory first, which is then renamed to `lock` (rename is atomic, and fails when
+ * `lock` exists with something in it). A full disk or a crash while writing the info therefore
+ * leaves no empty lock that would keep the host locked until --force.
+ * Released on every exit path by the caller's finally.
  */
 export class HostLock {
   private held = false;
@@ -31,11 +36,7 @@ export class HostLock {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
       if (signal?.aborted) throw new BgError(`interrupted while waiting for the lock on ${this.transport.host}: nothing ran`, ExitCode.locked);
-      const d = quotePath(this.dir);
-      const r = await this.transport.exec(
-        `mkdir -p "$(dirname ${d})" && if mkdir ${d} 2>/dev/null; then cat > ${d}/info.json; else cat ${d}/info.json 2>/dev/null || echo '{}'; exit ${HELD}; fi`,
-        { stdin: JSON.stringify(this.meta) + '\n' },
-      );
+      const r = await this.transport.exec(acquireScript(this.dir), { stdin: JSON.stringify(this.meta) + '\n', timeoutMs: 60_000 });
       if (r.exitCode === 0) {
         this.held = true;
         return;
@@ -54,7 +55,9 @@ export class HostLock {
     if (!this.held) return undefined;
     const d = quotePath(this.dir);
     try {
-      const r = await this.transport.exec(`if grep -qF ${shellQuote(`"runId":"${this.meta.runId}"`)} ${d}/info.json 2>/dev/null; then rm -rf ${d}; fi`);
+      // Renamed away first, then deleted: `rm -rf` of the lock itself would leave it empty for a
+      // moment, and an empty lock can be replaced by another run's rename while rm still works on it.
+      const r = await this.transport.exec(`if grep -qF ${shellQuote(`"runId":"${this.meta.runId}"`)} ${d}/info.json 2>/dev/null; then g=${d}.gone.$$ && mv -T ${d} "$g" && rm -rf "$g"; fi`, { timeoutMs: 60_000 });
       if (r.exitCode !== 0) return (r.stderr || `exit ${r.exitCode}`).trim().split('\n').pop();
       this.held = false;
       return undefined;
@@ -64,16 +67,49 @@ export class HostLock {
   }
 }
 
+/** What a lock says about its holder; `problem` when its info.json is missing or damaged. */
+export type LockInfo = Partial<RunMeta> & { problem?: string };
+
 /** Read the lock of a host: undefined when free. */
-export async function readLock(transport: Transport, journalDir: string): Promise<Partial<RunMeta> | undefined> {
+export async function readLock(transport: Transport, journalDir: string): Promise<LockInfo | undefined> {
   const d = quotePath(joinPath(journalDir, 'lock'));
-  const r = await transport.exec(`if [ -d ${d} ]; then cat ${d}/info.json 2>/dev/null || echo '{}'; else exit 1; fi`);
+  const r = await transport.exec(`if [ -d ${d} ]; then cat ${d}/info.json 2>/dev/null; exit 0; else exit 1; fi`, { timeoutMs: 60_000 });
   return r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
 }
 
-export async function removeLock(transport: Transport, journalDir: string): Promise<void> {
-  const r = await transport.exec(`rm -rf ${quotePath(joinPath(journalDir, 'lock'))}`);
-  if (r.exitCode !== 0) throw new BgError(`cannot remove the lock on ${transport.host}: ${r.stderr.trim()}`, ExitCode.stepFailed);
+/**
+ * Remove the lock; with `onlyRunId`, only while it is still that run's lock (a takeover must not
+ * remove a lock another run took in the meantime). Returns whether it removed it.
+ */
+export async function removeLock(transport: Transport, journalDir: string, onlyRunId?: string): Promise<boolean> {
+  const d = quotePath(joinPath(journalDir, 'lock'));
+  const guard = onlyRunId ? `grep -qF ${shellQuote(`"runId":"${onlyRunId}"`)} ${d}/info.json 2>/dev/null || exit 3; ` : '';
+  const r = await transport.exec(`${guard}[ -e ${d} ] || exit 0; g=${d}.gone.$$ && mv -T ${d} "$g" && rm -rf "$g"`, { timeoutMs: 60_000 });
+  if (r.exitCode === 3 && onlyRunId) return false;
+  if (r.exitCode !== 0) throw new BgError(`cannot remove the lock on ${transport.host} (${joinPath(journalDir, 'lock')}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
+  return true;
+}
+
+/** Shell: take the lock whole (see HostLock), exit HELD printing the holder's info when it is taken. */
+function acquireScript(lockDir: string): string {
+  const d = quotePath(lockDir);
+  return [
+    `d=${d}; t="$d.new.$$"`,
+    'mkdir -p "$(dirname -- "$d")" || exit 1',
+    'rm -rf "$t"; mkdir "$t" || exit 1',
+    `{ cat > "$t/info.json" && sync "$t/info.json"; } || { rm -rf "$t"; echo "bg: cannot write the lock's info in $t (disk full?)" >&2; exit 1; }`,
+    // -T: never move into an existing lock directory; an empty one (left by an older bg) is replaced.
+    'mv -T "$t" "$d" 2>/dev/null && exit 0',
+    'rm -rf "$t"',
+    `[ -d "$d" ] || { echo "bg: cannot create the lock $d" >&2; exit 1; }`,
+    `cat "$d/info.json" 2>/dev/null; exit ${HELD}`,
+  ].join('\n');
+}
+
+function parseInfo(text: string): LockInfo {
+  if (!text.trim()) return { problem: 'the lock has no info.json (left by a run that could not write it?)' };
+  const r = parseMeta(text);
+  return r.ok ? r.value : { problem: `the lock's info.json is damaged: ${r.problem}` };
 }
 
 /** The lock wait's poll interval, cut short by an abort (Ctrl-C must not wait for the next poll). */
@@ -84,12 +120,4 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
     const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-function parseInfo(text: string): Partial<RunMeta> {
-  try {
-    return JSON.parse(text) as Partial<RunMeta>;
-  } catch {
-    return {};
-  }
 }
