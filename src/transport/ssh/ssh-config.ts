@@ -68,6 +68,11 @@ type Settings = Record<string, string | string[]>;
 // description of the same server in hosts.yaml. `ssh -G` is ssh's own reading of it (Include,
 // Match, defaults), so bg connects with exactly what `ssh ALIAS` would use.
 export function resolveSshTarget(alias: string, overrides: TargetOverrides, opts: ResolveOptions): SshTarget {
+  // ssh reads `user@host` and `ssh://user@host:port` out of a destination; in the inventory the
+  // user and port have fields of their own, so such a value would mean two different things.
+  if (alias.includes('@') || /^ssh:\/\//i.test(alias)) {
+    throw new SshConfigError(`ssh.host ${JSON.stringify(alias)} is not a host name or ssh config alias: put the user in ssh.user and the port in ssh.port`);
+  }
   const fromSsh = opts.useSshClient === false ? undefined : sshG(alias, overrides, opts);
   if (fromSsh) return toTarget(alias, overrides, opts, fromSsh, 'ssh -G');
   const computed = computeFor(alias, opts.configPath);
