@@ -173,7 +173,8 @@ export function scanShell(pieces: readonly string[]): ShellScan {
         else if (c === '(' && next(i, '((') && boundary(i)) {
           stack.push({ t: 'arith', depth: 0 });
           i++;
-        } else if (c === '<' && next(i, '<<') && !next(i, '<<<')) i = heredoc(i);
+        } else if (c === '<' && next(i, '<<<')) i += 2; // a here-string: its word is an ordinary word
+        else if (c === '<' && next(i, '<<')) i = heredoc(i);
         else if (c === '\n') i = newline(i);
         else if (ctx.t === 'cmd') {
           if (boundary(i) && word(i, 'case')) ctx.cases++;

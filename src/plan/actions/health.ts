@@ -17,8 +17,9 @@ const params = z
   })
   .strict();
 
-// Checks "dotted.path=value" pairs against a JSON body on stdin; node is on every host that runs a Node app.
-const JSON_CHECK = `let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let b;try{b=JSON.parse(s)}catch{console.error("bg: body is not JSON: "+s.slice(0,200));process.exit(1)}for(const a of process.argv.slice(1)){const i=a.indexOf("=");const k=a.slice(0,i),v=a.slice(i+1);const got=k.split(".").reduce((o,p)=>o==null?o:o[p],b);if(String(got)!==v){console.error("bg: "+k+" is "+JSON.stringify(got)+", expected "+JSON.stringify(v));process.exit(1)}}})`;
+// Checks "dotted.path" "value" argument pairs against a JSON body on stdin (two arguments each: a key
+// may hold `=`); node is on every host that runs a Node app.
+const JSON_CHECK = `let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let b;try{b=JSON.parse(s)}catch{console.error("bg: body is not JSON: "+s.slice(0,200));process.exit(1)}const q=process.argv.slice(1);for(let i=0;i<q.length;i+=2){const k=q[i],v=q[i+1];const got=k.split(".").reduce((o,p)=>o==null?o:o[p],b);if(String(got)!==v){console.error("bg: "+k+" is "+JSON.stringify(got)+", expected "+JSON.stringify(v));process.exit(1)}}})`;
 
 /** HTTP GET performed on the host (the app may listen on loopback only), retried with backoff. */
 export const healthAction: ActionDef<z.output<typeof params>> = {
@@ -38,7 +39,7 @@ export const healthAction: ActionDef<z.output<typeof params>> = {
       'case "$code" in 2??) ;; *) echo "bg: HTTP $code from $url" >&2; head -c 300 "$body" >&2; exit 1 ;; esac',
     ];
     if (p.json) {
-      const pairs = Object.entries(p.json).map(([k, v]) => shellQuote(`${k}=${v}`));
+      const pairs = Object.entries(p.json).map(([k, v]) => `${shellQuote(k)} ${shellQuote(String(v))}`);
       // `--`: a pair starting with `-` (a JSON key) is an argument, not a node option.
       lines.push(`node -e ${shellQuote(JSON_CHECK)} -- ${pairs.join(' ')} < "$body"`);
     }
