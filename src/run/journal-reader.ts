@@ -2,7 +2,7 @@ import { joinPath, quotePath, shellQuote } from '../plan/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { framedRead, type FramedRecord } from './framed-read.js';
 import type { JournaledRun } from './journal.js';
-import { parseMeta, parseRunJson, parseSeq } from './journal-schema.js';
+import { parseMeta, parseRunJson, parseSeq, RUN_ID } from './journal-schema.js';
 import { parseLog, type LoggedEvent } from './journal-state.js';
 import type { RunMeta } from './run-meta.js';
 
@@ -35,7 +35,6 @@ export type RunRead =
   /** Damaged: `problem` names the file (host:path) and what is wrong with it. */
   | { id: string; state: 'corrupt'; problem: string };
 
-const RUN_ID = /^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]+$/;
 // The same, as a shell `case` pattern that rejects every other name before it is used as a key.
 const SAFE_NAME = '*[!0-9A-Za-z.-]*';
 

@@ -11,9 +11,12 @@ import type { RunMeta } from './run-meta.js';
 
 const EVENTS = ['run-start', 'step-start', 'step-done', 'step-failed', 'undo-start', 'undone', 'undo-failed', 'run-end'] as const satisfies readonly JournalEvent[];
 
+/** Run ids as bg makes them (src/cli/run-id.ts): a lock or journal naming anything else is damaged. */
+export const RUN_ID = /^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]+$/;
+
 export const runMetaSchema = z
   .object({
-    runId: z.string(),
+    runId: z.string().regex(RUN_ID, 'not a run id'),
     playbook: z.string(),
     command: z.string(),
     user: z.string(),

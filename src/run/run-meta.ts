@@ -33,7 +33,8 @@ export function describeHolder(m: Partial<RunMeta> & { problem?: string }): stri
 
 /** The bg process that holds a lock is known to be gone: it ran on this machine and no longer exists. */
 export function holderGone(m: Partial<RunMeta>): boolean {
-  if (m.machine !== hostname() || typeof m.pid !== 'number') return false;
+  // pid 0 or below would name a process group, not the bg process.
+  if (m.machine !== hostname() || typeof m.pid !== 'number' || !Number.isInteger(m.pid) || m.pid <= 0) return false;
   try {
     process.kill(m.pid, 0);
     return false;

@@ -22,7 +22,8 @@ export async function liveSessions(transport: Transport, runDir: string): Promis
   const script = [
     `[ -f ${f} ] || exit 0`,
     'while read -r pid start; do',
-    '  [ -n "$pid" ] || continue',
+    // The file is on the host: anything but "PID STARTTIME" in decimal is skipped, never used in a path or a pattern.
+    "  case $pid$start in ''|*[!0-9]*) continue ;; esac",
     // The recorded shell itself, if it is the same process (same start time: pids get reused) and
     // not a zombie (finished, waiting to be reaped).
     `  st=$(cut -d' ' -f3,22 /proc/$pid/stat 2>/dev/null)`,
