@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { oneStep, plan, problems, RUN, sh, undoStep } from './actions-helpers.js';
+import { fakePm2Daemon } from './fake-pm2-daemon.js';
 
 const FAKE_PM2 = new URL('../fixtures/phases/fake-pm2', import.meta.url).pathname;
 const dirs: string[] = [];
@@ -54,7 +55,7 @@ function twoEnvs(blueSql: string, greenSql: string) {
     local: true
     journal: ${base}/journal
     path: [${FAKE_PM2}]
-    environment: { FAKE_PM2_STATE: ${state} }
+    environment: { FAKE_PM2_STATE: ${state}, PM2_HOME: ${fakePm2Daemon(base)} }
     shared_db: ${JSON.stringify(shared)}
     envs:
       blue: { dir: ${JSON.stringify(blue.dir)}, db: database.db, app: web-blue }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dotenvLine } from '../../src/plan/actions/env-set.js';
 import { oneStep, plan, problems, runStep, sh, undoStep } from './actions-helpers.js';
+import { fakePm2Daemon } from './fake-pm2-daemon.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -122,7 +123,7 @@ describe('env-set through a real sh', () => {
     const state = join(dir, 'pm2.json');
     writeFileSync(state, JSON.stringify([{ name: 'web', pid: 500, status: 'online', restarts: 0 }]));
     const fakePm2 = new URL('../fixtures/phases/fake-pm2', import.meta.url).pathname;
-    const inventory = `hosts:\n  box:\n    local: true\n    journal: ${dir}/journal\n    path: [${fakePm2}]\n    environment: { FAKE_PM2_STATE: ${state} }\n    envs:\n      blue: { dir: ${dir}, app: web }\n`;
+    const inventory = `hosts:\n  box:\n    local: true\n    journal: ${dir}/journal\n    path: [${fakePm2}]\n    environment: { FAKE_PM2_STATE: ${state}, PM2_HOME: ${fakePm2Daemon(dir)} }\n    envs:\n      blue: { dir: ${dir}, app: web }\n`;
     const p = plan(`name: t\nsteps:\n  - { name: set, action: env-set, env: blue, with: { key: A, value: "2" } }\n  - { name: restart, action: pm2, env: blue, with: { op: restart, update_env: true, stable_for: 0 } }\n`, { host: 'box', inventory });
     const pm2 = () => JSON.parse(readFileSync(state, 'utf8'))[0] as { pid: number; restarts: number };
     // Set, never restarted: undo leaves the app alone.

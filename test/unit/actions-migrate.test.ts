@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_UP_TO_DATE } from '../../src/plan/actions/migrate.js';
 import { oneStep, plan, problems, RUN, runStep, sh, undoStep } from './actions-helpers.js';
+import { fakePm2Daemon } from './fake-pm2-daemon.js';
 
 const FAKE_PM2 = new URL('../fixtures/phases/fake-pm2', import.meta.url).pathname;
 const dirs: string[] = [];
@@ -76,7 +77,7 @@ describe('migrate through a real sh and sqlite3', () => {
     journal: ${base}/journal
     backups: { dir: ${backups} }
     path: [${FAKE_PM2}]
-    environment: { FAKE_PM2_STATE: ${state} }
+    environment: { FAKE_PM2_STATE: ${state}, PM2_HOME: ${fakePm2Daemon(base)} }
     envs:
       blue: { dir: ${JSON.stringify(dir)}, db: database.db${opts.app === false ? '' : ', app: web'}, migrate: "sqlite3 database.db 'ALTER TABLE t ADD COLUMN y'" }
 `;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { oneStep, plan, problems, runStep, undoStep } from './actions-helpers.js';
+import { fakePm2Daemon } from './fake-pm2-daemon.js';
 
 const FAKE_PM2 = new URL('../fixtures/phases/fake-pm2', import.meta.url).pathname;
 const dirs: string[] = [];
@@ -23,7 +24,7 @@ function fake(apps: FakeApp[]) {
   dirs.push(dir);
   const state = join(dir, 'pm2.json');
   writeFileSync(state, JSON.stringify(apps));
-  const inventory = `hosts:\n  box:\n    local: true\n    journal: ${dir}/journal\n    path: [${FAKE_PM2}]\n    environment: { FAKE_PM2_STATE: ${state} }\n    envs:\n      blue: { dir: ${dir}, app: web }\n`;
+  const inventory = `hosts:\n  box:\n    local: true\n    journal: ${dir}/journal\n    path: [${FAKE_PM2}]\n    environment: { FAKE_PM2_STATE: ${state}, PM2_HOME: ${fakePm2Daemon(dir)} }\n    envs:\n      blue: { dir: ${dir}, app: web }\n`;
   const step = (w: string) => plan(oneStep('pm2', `env: blue\nwith: ${w}`), { host: 'box', inventory }).steps[0]!;
   const read = () => JSON.parse(readFileSync(state, 'utf8')) as FakeApp[];
   return { step, read };
