@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { makeHostKeyCheck } from '../../src/transport/ssh/host-key-policy.js';
 import { expandTokens, parseSshG, resolveSshTarget, SshConfigError } from '../../src/transport/ssh/ssh-config.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-ssh-g-'));
@@ -70,6 +72,21 @@ describe('ssh -G', () => {
         expect(existsSync(flag)).toBe(false);
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it('the commands a host key refusal suggests quote the host and the known_hosts path (sh reads them back as one word each)', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 12 }).filter((v) => !v.includes('\0')), fc.string({ minLength: 1, maxLength: 12 }).filter((v) => !v.includes('\0') && !v.includes('/')), (host, file) => {
+        const knownHostsFile = path.join(dir, file);
+        const check = makeHostKeyCheck({ knownHostsFile, extraKnownHostsFiles: [], acceptNew: false, isDefaultFile: false }, host, 22);
+        expect(check.verify(Buffer.from('000000077373682d727361', 'hex'))).toBe(false);
+        const hint = /`(ssh-keyscan .*)`$/.exec(check.refusal()!)![1]!;
+        // Parse the suggested command with sh itself: the host and the file arrive intact.
+        const words = execFileSync('sh', ['-c', `set -- ${hint.slice(0, hint.lastIndexOf(' >> '))} ${hint.slice(hint.lastIndexOf(' >> ') + 4)}; printf '%s\\0' "$@"`], { encoding: 'utf8' }).split('\0').slice(0, -1);
+        expect(words.slice(-2)).toEqual([host, knownHostsFile]);
+      }),
+      { numRuns: 25 },
     );
   });
 });

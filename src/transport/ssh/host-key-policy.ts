@@ -12,6 +12,7 @@ import {
   readKnownHosts,
   type KnownHostsSource,
 } from './known-hosts.js';
+import { shellQuote } from '../../plan/quote.js';
 
 export interface HostKeyPolicy {
   /** `SHA256:...` from the inventory: replaces the known_hosts check. */
@@ -36,6 +37,9 @@ export interface HostKeyCheck {
   /** Set when the key was unknown and has just been recorded. */
   recorded(): string | undefined;
 }
+
+/** Always single-quoted (as these hints always were), with embedded quotes escaped. */
+const quoted = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
 
 const DEFAULT_HOST_KEY_ALGOS = [
   'ssh-ed25519',
@@ -62,8 +66,9 @@ export function makeHostKeyCheck(policy: HostKeyPolicy, host: string, port: numb
     sources ??= [policy.knownHostsFile, ...policy.extraKnownHostsFiles].map(readKnownHosts);
     return sources;
   };
+  // Hints are commands to paste: every value in them is shell-quoted (a path may hold spaces).
   const removeHint = () =>
-    `ssh-keygen -R '${name}'${policy.isDefaultFile ? '' : ` -f '${policy.knownHostsFile}'`}`;
+    `ssh-keygen -R ${quoted(name)}${policy.isDefaultFile ? '' : ` -f ${quoted(policy.knownHostsFile)}`}`;
 
   const verify = (keyBlob: Buffer): boolean => {
     // ssh2 may verify again on re-key: the same key stays accepted.
@@ -107,7 +112,7 @@ export function makeHostKeyCheck(policy: HostKeyPolicy, host: string, port: numb
       }
       case 'unknown': {
         if (!policy.acceptNew) {
-          const keyscan = `ssh-keyscan ${port === 22 ? '' : `-p ${port} `}-t ${type.replace(/^ssh-/, '')} ${host} >> ${policy.knownHostsFile}`;
+          const keyscan = `ssh-keyscan ${port === 22 ? '' : `-p ${port} `}-t ${shellQuote(type.replace(/^ssh-/, ''))} ${shellQuote(host)} >> ${shellQuote(policy.knownHostsFile)}`;
           refusal =
             `host key of ${name} is not known (${type} ${fp}; checked ${load().map((s) => s.path).join(', ')}) — refusing; ` +
             `if that fingerprint is the server's, rerun with --accept-new-host-key, or add it with \`${keyscan}\``;
