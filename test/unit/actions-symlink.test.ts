@@ -24,7 +24,7 @@ describe('symlink plan', () => {
     expect(s.run[0]!.cmd).toContain('link=/home/ubuntu/TimeTracking-BLUE/server/database.db; target=/home/ubuntu/database-shared.db; keep=/home/ubuntu/TimeTracking-BLUE/server/database.db.OLD; tmp="$link.bg-tmp"');
     expect(s.run[0]!.cmd).toContain('ln -- "$link" "$keep"');
     expect(s.run[0]!.cmd).toContain('ln -sfn -- "$target" "$tmp"\nmv -T -- "$tmp" "$link"');
-    expect(s.verify[0]!.cmd).toContain('got=$(readlink "$link")');
+    expect(s.verify[0]!.cmd).toContain('got=$(readlink -- "$link")');
     expect(s.undo[0]!.cmd).toContain('mv -T -- "$keep" "$link"');
   });
 
