@@ -56,7 +56,9 @@ describe('planRun', () => {
     expect(backup.run[0]!.cmd).toContain('src=/home/ubuntu/TimeTracking-BLUE/server/database.db; dir=/home/ubuntu/bg-backups; dst=/home/ubuntu/bg-backups/blue-20261121T120000Z-abcd.db');
     expect(backup.run[0]!.cmd).toContain('VACUUM INTO');
     expect(backup.run[0]!.cmd).not.toMatch(/\bcp\b/);
-    expect(backup.run[1]!.cmd).toContain('grep -vxF blue-20261121T120000Z-abcd.db | sort -r | tail -n +20');
+    // Pruning: this run's copy stays, the newest 19 others in the host's run order, and any an undo still needs.
+    expect(backup.run[1]!.cmd).toContain('self=blue-20261121T120000Z-abcd.db');
+    expect(backup.run[1]!.cmd).toContain('sort -k1,1nr -k2,2r | tail -n +20');
     expect(backup.verify[0]!.cmd).toContain('PRAGMA integrity_check');
     expect(backup.undo).toEqual([]);
   });
