@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dotenvLine } from '../../src/plan/actions/env-set.js';
 import { oneStep, plan, problems, runStep, sh, undoStep } from './actions-helpers.js';
@@ -35,6 +37,7 @@ describe('dotenvLine', () => {
     expect(() => dotenvLine('K', 'a\nb')).toThrow(/one line/);
     expect(() => dotenvLine('K', `it's "x"`)).toThrow(/cannot hold both/);
     expect(() => dotenvLine('K', "it's $HOME")).toThrow(/cannot hold both/);
+    expect(() => dotenvLine('K', 'a b\\')).toThrow(/cannot end with/);
   });
 });
 
@@ -167,5 +170,44 @@ describe('env-set undo is byte-exact', () => {
     writeFileSync(file, readFileSync(file, 'utf8') + 'C=3\n');
     expect(undoStep(step('K', 'new')).code).toBe(0);
     expect(readFileSync(file, 'utf8')).toBe('A=1\nK=old\nC=3\n');
+  });
+});
+
+describe('env-set and multi-line dotenv values (issue 10, defect 12), through a real sh', () => {
+  const cert = 'A=1\nCERT="-----BEGIN\nKEY=inside\n-----END"\nKEY=old\nB=\'x\nKEY=also inside\'\nC=`y\nKEY=in backquotes`\nD="not closed\nKEY=real\n';
+
+  it('sets only the real KEY lines, lists them for undo, and undo restores the rest byte for byte', () => {
+    const { file, step } = local(cert);
+    const s = step('KEY', 'new');
+    expect(runStep(s)).toMatchObject({ code: 0 });
+    // `D="not closed` never closes: dotenv reads it as one line, so the KEY after it is real.
+    expect(readFileSync(file, 'utf8')).toBe('A=1\nCERT="-----BEGIN\nKEY=inside\n-----END"\nKEY=new\nB=\'x\nKEY=also inside\'\nC=`y\nKEY=in backquotes`\nD="not closed\n');
+    expect(parseEnv(readFileSync(file, 'utf8'))).toMatchObject({ KEY: 'new', CERT: '-----BEGIN\nKEY=inside\n-----END', B: 'x\nKEY=also inside' });
+    writeFileSync(file, readFileSync(file, 'utf8') + 'E=later\n');
+    expect(undoStep(s)).toMatchObject({ code: 0 });
+    // The saved definitions go back together where the first one was (the file changed meanwhile).
+    expect(readFileSync(file, 'utf8')).toBe('A=1\nCERT="-----BEGIN\nKEY=inside\n-----END"\nKEY=old\nKEY=real\nB=\'x\nKEY=also inside\'\nC=`y\nKEY=in backquotes`\nD="not closed\nE=later\n');
+  });
+
+  it('a value of KEY itself spanning lines is replaced whole', () => {
+    const { file, step } = local('KEY="one\ntwo"\nZ=1\n');
+    expect(runStep(step('KEY', 'x'))).toMatchObject({ code: 0 });
+    expect(readFileSync(file, 'utf8')).toBe('KEY=x\nZ=1\n');
+  });
+
+  it('any value dotenvLine accepts reads back exactly (property, dotenv semantics of node:util parseEnv)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom(...`'"\\\`$&-=# {}x\t`.split(''), '$(id)', '\\&', '&&'), maxLength: 12 }), (v) => {
+        try {
+          dotenvLine('KEY', v);
+        } catch {
+          return; // refused at plan time
+        }
+        const { file, step } = local(cert);
+        expect(runStep(step('KEY', v))).toMatchObject({ code: 0 });
+        expect(parseEnv(readFileSync(file, 'utf8')).KEY).toBe(v);
+      }),
+      { numRuns: 40 },
+    );
   });
 });

@@ -27,11 +27,14 @@ const params = z
  *   - otherwise in single quotes (literal everywhere: no escapes, no `$` expansion);
  *   - a value holding `'` goes in double quotes, and then must not hold `"`, `\`, `$` or a backquote
  *     (parsers disagree on escapes inside double quotes);
- *   - newlines are refused: parsers disagree on multi-line values.
+ *   - newlines are refused: parsers disagree on multi-line values; so is a final `\` (see below).
  */
 export function dotenvLine(key: string, value: string): string {
   if (/[\r\n]/.test(value)) throw new PlanProblem('a .env value must be one line (no newline)', ['with', 'value']);
   if (/^[A-Za-z0-9_\/.,:=@%+-]*$/.test(value)) return `${key}=${value}`;
+  // `\` right before the closing quote: npm dotenv reads `\'` as an escaped quote and the value
+  // as going on to a later line (node's parseEnv does not): no quoting reads back the same.
+  if (value.endsWith('\\')) throw new PlanProblem('a .env value that needs quotes cannot end with `\\`: dotenv parsers disagree on where it ends', ['with', 'value']);
   if (!value.includes("'")) return `${key}='${value}'`;
   if (/["\\$`]/.test(value))
     throw new PlanProblem('a .env value cannot hold both `\'` and one of `"` `\\` `$` `` ` ``: no quoting reads that back the same in every dotenv parser', ['with', 'value']);
