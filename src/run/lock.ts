@@ -99,10 +99,15 @@ function acquireScript(lockDir: string): string {
     'rm -rf "$t"; mkdir "$t" || exit 1',
     `{ cat > "$t/info.json" && sync "$t/info.json"; } || { rm -rf "$t"; echo "bg: cannot write the lock's info in $t (disk full?)" >&2; exit 1; }`,
     // -T: never move into an existing lock directory; an empty one (left by an older bg) is replaced.
-    'mv -T "$t" "$d" 2>/dev/null && exit 0',
-    'rm -rf "$t"',
-    `[ -d "$d" ] || { echo "bg: cannot create the lock $d" >&2; exit 1; }`,
-    `cat "$d/info.json" 2>/dev/null; exit ${HELD}`,
+    // The holder may release between our rename and our look at its lock: then try again.
+    'i=0',
+    'while :; do',
+    '  mv -T "$t" "$d" 2>/dev/null && exit 0',
+    '  info=$(cat "$d/info.json" 2>/dev/null)',
+    `  if [ -d "$d" ]; then rm -rf "$t"; printf '%s\\n' "$info"; exit ${HELD}; fi`,
+    '  i=$((i + 1))',
+    `  [ "$i" -lt 5 ] || { rm -rf "$t"; echo "bg: cannot create the lock $d" >&2; exit 1; }`,
+    'done',
   ].join('\n');
 }
 
