@@ -105,7 +105,7 @@ describe('phases over SSH, against real pm2 apps and SQLite databases', () => {
     expect(p1).toMatch(/restore .*bg-backups\/green-\S+\.db into/);
     expect(p2).toContain('pm2 stop "$(app_of "$e")"');
     expect(p2).toContain('.backup');
-    expect(p2).toContain('mv -T "$db.bg-tmp" "$db"');
+    expect(p2).toContain('mv -T -- "$db.bg-tmp" "$db"');
     expect(p2).toContain('-samefile "$target"');
     expect(env).toContain(`line='ALLOWED_ORIGINS="x'\\''; rm -rf / #"'`);
     expect(env).toMatch(/pm2 restart "\$app" --update-env/);
