@@ -23,7 +23,7 @@ export function dbEnvs(host: ResolvedHost, names: string[] | undefined, need: Ar
   const list = names ?? Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
   const envs: DbEnv[] = [];
   list.forEach((name, i) => {
-    const env = host.envs[name];
+    const env = Object.hasOwn(host.envs, name) ? host.envs[name] : undefined; // own keys only: `constructor` is no env
     const field = names ? ['with', 'envs', i] : ['env'];
     if (!env) throw new PlanProblem(`unknown env \`${name}\` (host has: ${Object.keys(host.envs).join(', ') || 'no envs'})`, field);
     for (const f of ['db', ...need] as Array<keyof ResolvedEnv>)
