@@ -16,6 +16,8 @@ export interface StepBody {
   /** Read-only commands printing what the undo would discard (see PlanStep.discardCheck). */
   discardCheck?: Command[];
   undoNote?: string;
+  /** See PlanStep.undoLast. */
+  undoLast?: boolean;
 }
 
 export interface ActionInput<P> {

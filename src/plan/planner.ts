@@ -162,6 +162,7 @@ function buildStep(
         undo: withPrefix(body.undo ?? [], ctx.host.commandPrefix),
         ...(body.discardCheck ? { discardCheck: withPrefix(body.discardCheck, ctx.host.commandPrefix) } : {}),
         undoNote: body.undoNote,
+        ...(body.undoLast ? { undoLast: true } : {}),
       },
       preflight: body.preflight ?? [],
       gates: body.gates ?? [],

@@ -53,6 +53,11 @@ export interface PlanStep {
   discardCheck?: Command[];
   /** Why there is no undo, when there is none (shown by dry-run and rollback). */
   undoNote?: string;
+  /**
+   * Undo this step after every other step of the run, not in newest-first order: a restart must
+   * see the files and environment that the other undos put back.
+   */
+  undoLast?: boolean;
 }
 
 export interface PlanHost {

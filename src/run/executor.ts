@@ -252,8 +252,9 @@ export async function executeRollback(run: { plan: Plan; transport: Transport; s
         title: oneLine(`undo run ${plan.runId} (${plan.playbook.name}) on ${plan.host.name}`),
         task: async (_c, task) => {
           outcome = await rollback(plan, steps, transport, journal, task, opts);
-          await journal.record('run-end', undefined, outcome.left.length ? 'rollback incomplete' : 'rolled back').catch(() => undefined);
-          if (outcome.left.length) throw new Error('ROLLBACK INCOMPLETE');
+          const incomplete = outcome.left.length + outcome.notUndone.length > 0;
+          await journal.record('run-end', undefined, incomplete ? 'rollback incomplete' : 'rolled back').catch(() => undefined);
+          if (incomplete) throw new Error('ROLLBACK INCOMPLETE');
         },
       },
     ],
@@ -268,13 +269,15 @@ export async function executeRollback(run: { plan: Plan; transport: Transport; s
 }
 
 /**
- * Undo steps newest first; stop at the first undo that fails. Returns the steps left as they are:
+ * Undo steps newest first (those marked undoLast after the rest); stop at the first undo that fails. Returns the steps left as they are:
  * every step not positively undone (or skipped as having nothing to undo) counts as left, so an
  * exception anywhere in here can never make a rollback look complete.
  */
-async function rollback(plan: Plan, steps: PlanStep[], transport: Transport, journal: Journal, hostTask: Task, opts: ExecuteOptions): Promise<RollbackOutcome> {
+async function rollback(plan: Plan, newestFirst: PlanStep[], transport: Transport, journal: Journal, hostTask: Task, opts: ExecuteOptions): Promise<RollbackOutcome> {
   const host = plan.host.name;
-  if (steps.length === 0) return { left: [], notUndone: [] };
+  if (newestFirst.length === 0) return { left: [], notUndone: [] };
+  // Restarts are undone last, so that they see what the other undos put back.
+  const steps = [...newestFirst.filter((s) => !s.undoLast), ...newestFirst.filter((s) => s.undoLast)];
   opts.emit({ type: 'rollback-start', host, steps: steps.map((s) => s.index) });
   let handled = 0;
   const notUndone: PlanStep[] = [];

@@ -461,8 +461,8 @@ describe('the connection dies in the middle of an env step; bg rollback restores
     const pids = { blue: await d.pid('blue'), green: await d.pid('green') };
     const { result, runId } = await runWithFault({ args: env, gate: { cmd: 'pm2', step: 4, args: '^restart timetracking-server --update-env$' }, then: 'go' });
     note('env killed in pm2 restart blue', result);
-    // Steps 4 and 3 (pm2 restart) have no undo: the list starts at the first step with one.
-    expectConnectionLostReport(result, runId, { failed: 'Restart blue with --update-env', left: ['2. Set ALLOWED_ORIGINS in the .env of blue', '1. Set ALLOWED_ORIGINS in the .env of green'] });
+    // Steps 4 and 3 (pm2 restart) are undone by restarting again, after the env-set undos.
+    expectConnectionLostReport(result, runId, { failed: 'Restart blue with --update-env', left: ['4. Restart blue with --update-env', '3. Restart green with --update-env', '2. Set ALLOWED_ORIGINS in the .env of blue', '1. Set ALLOWED_ORIGINS in the .env of green'] });
     // The restart happened on the host after bg was gone: both apps run with the new value.
     await d.waitHealthy('blue', { timeoutMs: 15_000, notPid: pids.blue });
     expect({ blue: await config('blue'), green: await config('green') }).toEqual({ blue: 'https://new.example', green: 'https://new.example' });

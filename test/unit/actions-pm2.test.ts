@@ -31,15 +31,17 @@ function fake(apps: FakeApp[]) {
 }
 
 describe('pm2 plan', () => {
-  it('restart with --update-env: pm2 state captured, online with a new pid, then stable; no undo', () => {
+  it('restart with --update-env: pm2 state captured, online with a new pid, then stable; undone by another restart, last', () => {
     const s = plan(oneStep('pm2', 'env: blue\nwith: { op: restart, update_env: true }')).steps[0]!;
     expect(s.capture[0]!.cmd).toContain(`printf '%s\\n' "$procs" > "$sd/pm2-before"`);
     expect(s.run[0]!.cmd).toBe('sd="$HOME"/.bg/runs/20261121T120000Z-abcd/steps/1; app=timetracking-server\npm2 restart "$app" --update-env >/dev/null\necho "pm2 restart $app --update-env: done"');
     expect(s.verify).toHaveLength(2);
     expect(s.verify[0]!.retry).toEqual({ attempts: 60, intervalMs: 500, factor: 1, maxIntervalMs: 500 });
     expect(s.verify[1]!.cmd).toContain('sleep 2\n');
-    expect(s.undo).toEqual([]);
-    expect(s.undoNote).toMatch(/a restart cannot be undone/);
+    // Undone by restarting again after the other undos, unless one of them restarted it already.
+    expect(s.undoLast).toBe(true);
+    expect(s.undo[0]!.cmd).toContain('pm2 restart "$app" --update-env');
+    expect(s.undo[0]!.cmd).toContain('"$sd/pm2-after"');
     expect(s).toMatchObject({ mutates: true });
   });
 

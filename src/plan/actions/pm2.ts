@@ -26,7 +26,9 @@ const seconds = (ms: number) => String(Math.round(ms) / 1000);
 /**
  * restart / reload / stop / start an env's pm2 app. Verified by pm2 itself (`pm2 jlist`): online
  * with new pids and no restart during `stable_for` (a crash loop makes pm2's restart count
- * climb), or stopped. Undo: stop <-> start; a restart or reload cannot be undone.
+ * climb), or stopped. Undo: stop <-> start; a restart or reload is undone by restarting once more
+ * after every other undo of the run (so that the app runs on the files and environment they put
+ * back), unless one of those undos already restarted it.
  */
 export const pm2Action: ActionDef<z.output<typeof params>> = {
   name: 'pm2',
@@ -79,6 +81,8 @@ export const pm2Action: ActionDef<z.output<typeof params>> = {
           `[ -n "$procs" ] || { echo "bg: pm2 lists no process of $app" >&2; exit 1; }`,
           `bad=$(printf '%s\\n' "$procs" | BG_OLD="$old" awk '$2 != "online" || $1 == 0 || index(ENVIRON["BG_OLD"], " " $1 " ") { print }')`,
           `[ -z "$bad" ] || { echo "bg: $app is not online with a new pid yet (pid status restarts: $bad)" >&2; exit 1; }`,
+          // What the step left: its undo restarts again only if nothing else has since.
+          `printf '%s\\n' "$procs" > "$sd/pm2-after"`,
           `echo "$app online, pid $(printf '%s\\n' "$procs" | awk '{ print $1 }' | tr '\\n' ' ')"`,
         ),
         label: `${app} is online with a new pid`,
@@ -101,6 +105,17 @@ export const pm2Action: ActionDef<z.output<typeof params>> = {
     }
 
     const wasOnline = `grep -q ' online ' "$sd/pm2-before"`;
+    const again = script(
+      head,
+      shLib(BG_PM2_WAIT_ONLINE),
+      '[ -f "$sd/pm2-before" ] || { echo "nothing to undo: the step never started"; exit 0; }',
+      'now=$(bg_pm2_procs "$app") || exit 1',
+      // Pids other than the ones this step left: an earlier undo (env-set's) restarted it already.
+      `if [ -f "$sd/pm2-after" ] && [ -n "$now" ] && [ "$(awk '{ print $1 }' "$sd/pm2-after")" != "$(printf '%s\\n' "$now" | awk '{ print $1 }')" ]; then echo "$app was restarted since this step: nothing to do"; exit 0; fi`,
+      `pm2 restart "$app"${flags} >/dev/null || exit 1`,
+      `bg_pm2_wait_online "$app" ${Math.ceil(p.wait / 1000)} || exit 1`,
+      'echo "restarted $app again: it runs on what the other undos put back"',
+    );
     const undoFor: Record<typeof p.op, string | undefined> = {
       stop: script(
         head,
@@ -118,8 +133,8 @@ export const pm2Action: ActionDef<z.output<typeof params>> = {
         'pm2 stop "$app" >/dev/null || exit 1',
         'echo "stopped $app again"',
       ),
-      restart: undefined,
-      reload: undefined,
+      restart: again,
+      reload: again,
     };
     const undo = undoFor[p.op];
     return {
@@ -128,8 +143,9 @@ export const pm2Action: ActionDef<z.output<typeof params>> = {
       capture: [{ cmd: capture, label: `record ${app}'s pm2 state` }],
       run: [{ cmd: run, label: `pm2 ${p.op} ${app}${flags}` }],
       verify,
-      undo: undo ? [{ cmd: undo, label: p.op === 'stop' ? `start ${app} if it was online` : `stop ${app} if it was not online` }] : [],
-      undoNote: undo ? undefined : `a ${p.op} cannot be undone (the app keeps running on the current files); the steps before it are undone`,
+      undo: undo ? [{ cmd: undo, label: p.op === 'stop' ? `start ${app} if it was online` : p.op === 'start' ? `stop ${app} if it was not online` : `restart ${app} again, after the other undos` }] : [],
+      // A restart is undone by another one, once the rest of the run is undone.
+      undoLast: p.op === 'restart' || p.op === 'reload',
     };
   },
 };
