@@ -1,4 +1,5 @@
 import { appendFileSync } from 'node:fs';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { EventSink, RunEvent } from '../run/events.js';
 import type { HostOutcome } from '../run/executor.js';
 import { fence, githubCommand, githubData, githubProperty, markdownCell, markdownText, multiLine, oneLine } from './sanitize.js';
@@ -120,4 +121,49 @@ export function writeStepSummary(file: string, title: string, outcomes: HostOutc
       md.push(`To undo: \`bg rollback --host ${o.host} --run ${o.runId}\``, '');
   }
   appendFileSync(file, md.join('\n') + '\n');
+}
+
+/** One inline annotation on a file of the pull request (`::error file=…,line=…,col=…,title=…::message`). */
+export interface Annotation {
+  level: 'error' | 'warning' | 'notice';
+  file?: string | undefined;
+  line?: number | undefined;
+  column?: number | undefined;
+  title?: string | undefined;
+  message: string;
+}
+
+/**
+ * A path as GitHub matches it against the diff: relative to $GITHUB_WORKSPACE (with `/`) when the
+ * file is under it, else as given (an annotation on a file outside the checkout still shows in
+ * the run, just not on the diff).
+ */
+export function workspacePath(file: string, workspace: string | undefined, cwd = process.cwd()): string {
+  if (!workspace) return file;
+  const rel = relative(resolve(workspace), resolve(cwd, file));
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return file;
+  return rel.split(sep).join('/');
+}
+
+const positive = (n: number | undefined) => (Number.isInteger(n) && n! > 0 ? n : undefined);
+
+/**
+ * The workflow command for an annotation. Properties (file, title) are escaped as properties and
+ * shown on one line; the message is escaped as data (`%`, CR and LF encoded), so nothing in a
+ * finding, a path or a title can end the command early or start another one.
+ */
+export function formatAnnotation(a: Annotation, workspace?: string, cwd = process.cwd()): string {
+  const props: string[] = [];
+  if (a.file) props.push(`file=${githubProperty(oneLine(workspacePath(a.file, workspace, cwd)))}`);
+  const line = positive(a.line);
+  if (line) props.push(`line=${line}`);
+  const col = line ? positive(a.column) : undefined;
+  if (col) props.push(`col=${col}`);
+  if (a.title) props.push(`title=${githubProperty(oneLine(a.title))}`);
+  return `::${a.level}${props.length ? ' ' + props.join(',') : ''}::${githubData(multiLine(a.message))}`;
+}
+
+/** Issue annotations (through the stream guard, which lets only bg's own workflow commands through). */
+export function annotate(list: Annotation[], env = process.env, write?: (s: string) => void): void {
+  for (const a of list) githubCommand(formatAnnotation(a, env.GITHUB_WORKSPACE), write);
 }

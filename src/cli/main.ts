@@ -3,7 +3,8 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BgError, ExitCode, formatInternalError } from '../errors.js';
 import { boundedNumber, hostList, lastBoolean, lockWaitOption, planOptions, single } from './options.js';
-import { isCi } from './output.js';
+import { earlyOutputFlags } from './options.js';
+import { inGithubActions, isCi } from './output.js';
 import { installGithubGuard, multiLine } from './sanitize.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -28,20 +29,33 @@ function hostOptions<T>(y: Argv<T>, describe = 'Host(s) or group(s) from the inv
 
 /** Parse argv, run the command, and turn every outcome into a documented exit code. */
 export async function main(argv = hideBin(process.argv)): Promise<number> {
+  // Output flags are read before parsing: colours are decided before listr2 loads them.
+  const flags = earlyOutputFlags(argv);
+  if (flags.color === false) {
+    process.env.NO_COLOR = '1';
+    delete process.env.FORCE_COLOR;
+  } else if (flags.color === true) {
+    process.env.FORCE_COLOR = '1';
+    delete process.env.NO_COLOR;
+  }
   // Logs get plain text: no colour codes in CI unless asked for (before listr2 loads its colours).
-  if (isCi({ ci: argv.includes('--ci') }) && !('FORCE_COLOR' in process.env)) process.env.NO_COLOR = '1';
+  if (isCi(flags) && !('FORCE_COLOR' in process.env)) process.env.NO_COLOR = '1';
   // A closed pipe (`bg run ... | head`) must not kill a run halfway and leave its lock behind.
   for (const stream of [process.stdout, process.stderr])
     stream.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE') throw e;
     });
   // In GitHub Actions no line of bg's output becomes a workflow command unless bg issues it (sanitize.ts).
-  if (process.env.GITHUB_ACTIONS === 'true') installGithubGuard();
+  if (inGithubActions(flags)) installGithubGuard();
   let code: number = ExitCode.ok;
   const cli = yargs(argv)
     .scriptName('bg')
     .usage('bg — verified, reversible blue-green steps for pm2 apps with SQLite\n\nUsage: $0 <command> [options]')
     .option('inventory', { alias: 'i', type: 'string', global: true, coerce: single('inventory'), describe: 'Inventory file (default: $BG_INVENTORY, ./hosts.yaml, else the built-in `local` host)' })
+    // Output flags: every command takes them, so CI can pass the same ones to all (action.yml does).
+    .option('ci', { type: 'boolean', global: true, coerce: lastBoolean, describe: 'Plain log output, no colours; in GitHub Actions, groups and annotations (automatic when CI=true or stdout is not a TTY)' })
+    .option('json', { type: 'boolean', global: true, coerce: lastBoolean, describe: 'Machine-readable output: one JSON document (or one event per line for run and rollback) on stdout' })
+    .option('color', { type: 'boolean', global: true, coerce: lastBoolean, describe: '--no-color: no colour codes (as NO_COLOR=1); --color: colours even in CI' })
     .command(
       'run <playbook>',
       'Run a playbook on one or more hosts',

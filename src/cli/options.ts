@@ -66,3 +66,23 @@ export function planOptions<T>(y: Argv<T>) {
     .option('allow-breaking', { type: 'boolean', coerce: lastBoolean, describe: 'Run migrations that bg lint finds breaking for the version still running (they are still reported)' })
     .option('accept-new-host-key', { type: 'boolean', coerce: lastBoolean, describe: 'Trust and record the key of a host not yet in known_hosts (a changed key is always refused)' });
 }
+
+/**
+ * The output flags as given, read before yargs parses (colours must be settled before listr2
+ * loads, the GitHub stream guard before anything prints). Only options before `--` count; the last
+ * of `--color`/`--no-color` wins, as in yargs.
+ */
+export function earlyOutputFlags(argv: readonly string[]): { ci?: boolean; json?: boolean; color?: boolean } {
+  const end = argv.indexOf('--');
+  const opts = end < 0 ? argv : argv.slice(0, end);
+  const flags: { ci?: boolean; json?: boolean; color?: boolean } = {};
+  for (const a of opts) {
+    if (a === '--ci') flags.ci = true;
+    else if (a === '--no-ci') flags.ci = false;
+    else if (a === '--json') flags.json = true;
+    else if (a === '--no-json') flags.json = false;
+    else if (a === '--color') flags.color = true;
+    else if (a === '--no-color') flags.color = false;
+  }
+  return flags;
+}

@@ -1,10 +1,28 @@
+import { appendFileSync } from 'node:fs';
 import type { ListrRendererValue } from 'listr2';
 import type { EventSink } from '../run/events.js';
 import { githubLog } from './github.js';
 
+/** The output flags every command accepts (global options in main.ts). */
 export interface OutputFlags {
-  ci?: boolean;
-  json?: boolean;
+  ci?: boolean | undefined;
+  json?: boolean | undefined;
+  /** false for --no-color (main.ts sets NO_COLOR before any colour library loads). */
+  color?: boolean | undefined;
+}
+
+/**
+ * Running in GitHub Actions: GITHUB_ACTIONS=true (the runner sets it), or --ci with GITHUB_ACTIONS
+ * set at all. Decides the stream guard (main.ts) and the inline annotations of validate and lint.
+ */
+export function inGithubActions(flags: OutputFlags, env = process.env): boolean {
+  const v = env.GITHUB_ACTIONS;
+  return v === 'true' || (flags.ci === true && !!v && v !== 'false' && v !== '0');
+}
+
+/** validate and lint annotate their findings on the diff; never into --json output. */
+export function githubAnnotations(flags: OutputFlags, env = process.env): boolean {
+  return !flags.json && inGithubActions(flags, env);
 }
 
 /** True when output goes to a log rather than a person: --ci, CI=true, or no TTY. */
@@ -25,9 +43,23 @@ export function chooseRenderer(flags: OutputFlags, env = process.env, tty = proc
 
 /** --json: one event per line on stdout; GitHub Actions: grouped log lines; otherwise listr2 shows progress. */
 export function eventSink(flags: OutputFlags, write = (s: string) => process.stdout.write(s), env = process.env): EventSink {
+  const sink = screenSink(flags, write, env);
+  return env.BG_EVENTS_FILE ? fanOut(sink, eventsFile(env.BG_EVENTS_FILE)) : sink;
+}
+
+function screenSink(flags: OutputFlags, write: (s: string) => void, env: NodeJS.ProcessEnv): EventSink {
   if (flags.json) return (event) => write(JSON.stringify(event) + '\n');
   if (isGithub(flags, env)) return githubLog(write);
   return () => undefined;
+}
+
+/**
+ * $BG_EVENTS_FILE: the --json events also appended to a file, one per line, whatever the screen
+ * shows (the composite action reads run ids and outcomes from it while the log keeps its groups).
+ * Events carry output already redacted of secrets.
+ */
+function eventsFile(file: string): EventSink {
+  return (event) => appendFileSync(file, JSON.stringify(event) + '\n');
 }
 
 /** Several sinks as one. */

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { ExitCode } from '../errors.js';
 import { lintMigration, newSchema, SqlParseError, type LintResult } from './analyze.js';
 import { expandPaths } from './files.js';
-import { fails, formatError, formatJson, formatText, type LintError, type LintReport } from './format.js';
+import { fails, formatError, formatJson, formatText, lintAnnotations, type LintError, type LintReport } from './format.js';
+import { annotate } from '../cli/github.js';
+import { githubAnnotations } from '../cli/output.js';
 import type { Dialect } from './rules.js';
 
 export interface LintArgs {
@@ -85,7 +87,7 @@ function lintSequence(
 }
 
 export async function lintCommand(
-  args: { paths: string[]; dialect?: 'sqlite' | 'postgres' | undefined; json?: boolean | undefined },
+  args: { paths: string[]; dialect?: 'sqlite' | 'postgres' | undefined; json?: boolean | undefined; ci?: boolean | undefined },
   io: LintIo = defaultIo,
 ): Promise<number> {
   if (args.dialect !== undefined && args.dialect !== 'sqlite' && args.dialect !== 'postgres') {
@@ -98,6 +100,8 @@ export async function lintCommand(
   } else {
     io.out(formatText(report, { errors: false }));
     for (const e of report.errors) io.err(`bg lint: ${formatError(e)}\n`);
+    // In a pull request's checks, every finding also shows on its line of the diff.
+    if (githubAnnotations(args)) annotate(lintAnnotations(report));
   }
   if (report.errors.length) return ExitCode.badInput;
   return report.files.some((f) => f.findings.some(fails)) ? LINT_BREAKING : ExitCode.ok;

@@ -1,6 +1,7 @@
 // The two forms of a lint report: text for people (grouped per file) and JSON for machines.
 import type { Finding, LintResult } from './analyze.js';
 import type { Dialect } from './rules.js';
+import type { Annotation } from '../cli/github.js';
 
 export interface LintError {
   file: string;
@@ -120,4 +121,27 @@ export function toJson(report: LintReport): LintJson {
 
 export function formatJson(report: LintReport): string {
   return JSON.stringify(toJson(report), null, 2) + '\n';
+}
+
+/**
+ * GitHub Actions annotations: a breaking finding is an error, a warning a warning, each on its
+ * file, line and column with the rule as title; files that cannot be read or parsed are errors.
+ * Accepted findings are left out (someone decided on them; the text report still lists them).
+ */
+export function lintAnnotations(report: LintReport): Annotation[] {
+  const out: Annotation[] = [];
+  for (const f of report.files)
+    for (const x of f.findings) {
+      if (x.accepted) continue;
+      out.push({
+        level: fails(x) ? 'error' : 'warning',
+        file: x.file,
+        line: x.line,
+        column: x.column,
+        title: `bg lint: ${x.rule}`,
+        message: `${x.message}\n> ${x.statement}\nsafe alternative: ${x.fix}`,
+      });
+    }
+  for (const e of report.errors) out.push({ level: 'error', file: e.file, line: e.line, column: e.column, title: 'bg lint', message: e.message });
+  return out;
 }

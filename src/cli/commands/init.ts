@@ -7,7 +7,7 @@ import { schemaRef } from '../../config/schema-ref.js';
 const PACKAGE = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** `bg init`: a hosts.yaml and playbooks/ to start from, never over existing files. */
-export function initCommand(args: { dir?: string; _?: Array<string | number> }, write = (s: string) => process.stdout.write(s)): number {
+export function initCommand(args: { dir?: string; json?: boolean; _?: Array<string | number> }, write = (s: string) => process.stdout.write(s)): number {
   const root = resolve(targetDir(args));
   const files = new Map<string, string>();
   // The schema path must work in every clone, not only here: see src/config/schema-ref.ts.
@@ -21,7 +21,8 @@ export function initCommand(args: { dir?: string; _?: Array<string | number> }, 
 
   check(root, files);
   writeAll(files);
-  write(`wrote ${[...files.keys()].map((f) => relative(process.cwd(), f) || f).join(', ')}\nnext: edit hosts.yaml, then bg validate and bg plan phase1 --host prod\n`);
+  if (args.json) write(JSON.stringify({ written: [...files.keys()].map((f) => relative(process.cwd(), f) || f) }, null, 2) + '\n');
+  else write(`wrote ${[...files.keys()].map((f) => relative(process.cwd(), f) || f).join(', ')}\nnext: edit hosts.yaml, then bg validate and bg plan phase1 --host prod\n`);
   return ExitCode.ok;
 }
 

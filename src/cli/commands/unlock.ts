@@ -4,18 +4,24 @@ import { describeHolder, holderGone } from '../../run/run-meta.js';
 import { liveSessions } from '../../run/sessions.js';
 import { joinPath } from '../../plan/quote.js';
 import { withHosts, type HostArgs } from '../host-session.js';
+import { multiLine } from '../sanitize.js';
 
 export interface UnlockArgs extends HostArgs {
   force?: boolean;
+  json?: boolean;
 }
 
 /** `bg unlock`: remove a lock whose run is gone (a dead bg process on this machine), or any lock with --force. */
-export async function unlockCommand(args: UnlockArgs): Promise<number> {
-  return withHosts(args, async (hosts) => {
+export async function unlockCommand(args: UnlockArgs, write = (s: string) => process.stdout.write(s)): Promise<number> {
+  // --json: one document at the end, [{ host, removed, lock, reason }]; a refusal is still exit 3 with its message.
+  const report: Array<{ host: string; removed: boolean; lock: LockInfo | null; reason: 'not-locked' | 'holder-gone' | 'force' }> = [];
+  const say = (s: string) => void (args.json || write(multiLine(s)));
+  const code = await withHosts(args, async (hosts) => {
     for (const { name, config, transport } of hosts) {
       const lock = await readLock(transport, config.journal);
       if (!lock) {
-        process.stdout.write(`${name}: not locked\n`);
+        report.push({ host: name, removed: false, lock: null, reason: 'not-locked' });
+        say(`${name}: not locked\n`);
         continue;
       }
       const gone = holderGone(lock);
@@ -26,9 +32,14 @@ export async function unlockCommand(args: UnlockArgs): Promise<number> {
       if (live.length && !args.force)
         throw new LockedError(name, `${describeHolder(lock)}\nits bg process is gone, but commands of that run still run on ${name}:\n  ${live.join('\n  ')}\nwait for them to end (or stop them); --force removes the lock anyway`);
       await removeLock(transport, config.journal);
-      process.stdout.write(`${name}: removed the lock of ${describeHolder(lock)}${gone ? ' (its process is gone)' : ' (--force)'}\nIf that run was interrupted, bg history shows it and bg rollback --host ${name} --run ${lock.runId ?? 'ID'} undoes it.\n`);
+      report.push({ host: name, removed: true, lock, reason: gone ? 'holder-gone' : 'force' });
+      say(`${name}: removed the lock of ${describeHolder(lock)}${gone ? ' (its process is gone)' : ' (--force)'}\nIf that run was interrupted, bg history shows it and bg rollback --host ${name} --run ${lock.runId ?? 'ID'} undoes it.\n`);
     }
     return ExitCode.ok;
   });
+  if (args.json) write(JSON.stringify(report, null, 2) + '\n');
+  return code;
 }
+
+type LockInfo = NonNullable<Awaited<ReturnType<typeof readLock>>>;
 

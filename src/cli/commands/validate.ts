@@ -4,13 +4,24 @@ import { isMap, parseDocument } from 'yaml';
 import { BUILTIN_PLAYBOOKS, findInventory, loadInventory, loadPlaybook, readInputFile, type Loaded } from '../../config/load.js';
 import type { Inventory } from '../../config/inventory-schema.js';
 import type { Playbook } from '../../config/playbook-schema.js';
-import { InputError, formatProblem, type Problem } from '../../errors.js';
+import { ExitCode, InputError, formatProblem, type Problem } from '../../errors.js';
+import { annotate, type Annotation } from '../github.js';
+import { githubAnnotations, type OutputFlags } from '../output.js';
+import { multiLine } from '../sanitize.js';
 import { resolveHost } from '../../plan/host-model.js';
 import { planRun } from '../../plan/planner.js';
 
-export interface ValidateArgs {
+export interface ValidateArgs extends OutputFlags {
   files?: string[];
   inventory?: string;
+}
+
+/** A built-in playbook that does not fit a host: said, not an error. */
+interface Note {
+  file: string;
+  playbook: string;
+  host: string;
+  message: string;
 }
 
 /** Check inventory and playbooks (and plan every playbook for every host); report every problem. */
@@ -28,7 +39,7 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
   let inventory: Loaded<Inventory> | undefined;
   const playbooks: Array<Loaded<Playbook> & { builtin: boolean }> = [];
   const warnings = new Map<string, Problem>();
-  const notes: string[] = [];
+  const notes: Note[] = [];
   const files = args.files?.length ? args.files : defaultFiles(args.inventory);
   for (const file of files) {
     if (!existsSync(file)) {
@@ -61,18 +72,39 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
           plan();
         } catch (e) {
           if (!(e instanceof InputError)) throw e;
-          notes.push(`note: built-in playbook ${pb.value.name} does not apply to host ${name}: ${e.problems[0]?.message ?? 'it cannot be planned'}`);
+          notes.push({ file: pb.source.file, playbook: pb.value.name, host: name, message: `built-in playbook ${pb.value.name} does not apply to host ${name}: ${e.problems[0]?.message ?? 'it cannot be planned'}` });
         }
       }
   }
-  for (const w of warnings.values()) process.stderr.write(`bg: warning: ${formatProblem(w)}\n`);
-  if (notes.length) write(notes.join('\n') + '\n');
+  // An invalid inventory named among the files is loaded again as the inventory: report it once.
+  const unique = [...new Map(problems.map((p) => [formatProblem(p), p])).values()];
+  problems.splice(0, problems.length, ...unique);
+  const code = problems.length ? ExitCode.badInput : ExitCode.ok;
+  if (args.json) {
+    const hosts = inventory ? Object.keys(inventory.value.hosts).length : 0;
+    write(JSON.stringify({ valid: code === ExitCode.ok, files, playbooks: playbooks.map((p) => p.value.name), hosts, problems, warnings: [...warnings.values()], notes }, null, 2) + '\n');
+    return code;
+  }
+  // File names, fields and messages quote the user's files: shown, never obeyed by the terminal.
+  for (const w of warnings.values()) process.stderr.write(`bg: warning: ${multiLine(formatProblem(w))}\n`);
+  if (notes.length) write(multiLine(notes.map((n) => `note: ${n.message}`).join('\n')) + '\n');
+  if (githubAnnotations(args)) annotate(validateAnnotations(problems, [...warnings.values()], notes));
   if (problems.length) {
-    process.stderr.write(`bg: ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n${problems.map((p) => '  ' + formatProblem(p)).join('\n')}\n`);
-    return 2;
+    process.stderr.write(`bg: ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n${multiLine(problems.map((p) => '  ' + formatProblem(p)).join('\n'))}\n`);
+    return code;
   }
   write(`✔ ${files.length} file${files.length === 1 ? '' : 's'} valid${inventory ? `; ${playbooks.length} playbook(s) planned for ${Object.keys(inventory.value.hosts).length} host(s)` : ''}\n`);
-  return 0;
+  return code;
+}
+
+/** Problems as errors, warnings and notes as warnings, each on its file and line (GitHub Actions). */
+export function validateAnnotations(problems: Problem[], warnings: Problem[], notes: Note[]): Annotation[] {
+  const at = (p: Problem) => ({ file: p.file, line: p.line, column: p.column, message: p.field ? `${p.field}: ${p.message}` : p.message });
+  return [
+    ...problems.map((p): Annotation => ({ level: 'error', title: 'bg validate', ...at(p) })),
+    ...warnings.map((p): Annotation => ({ level: 'warning', title: 'bg validate: warning', ...at(p) })),
+    ...notes.map((n): Annotation => ({ level: 'warning', title: 'bg validate: note', file: n.file, message: n.message })),
+  ];
 }
 
 function classify(file: string): 'inventory' | 'playbook' | 'unknown' {
