@@ -5,8 +5,12 @@ import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { shLib } from '../sh-lib.js';
 import { BG_COUNTS, BG_SNAPSHOT_COPY, BG_SQL, BG_SQLQ, SQLITE_FUNCTIONS } from '../sqlite-sh.js';
 import { databaseIntact, spaceForBackups, toolPresent } from '../preflight.js';
+import { SQLITE } from '../sqlite-features.js';
 
 const params = z.object({ keep: z.number().int().min(1).optional() }).strict();
+
+/** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
+export const backupSqlite = [SQLITE.vacuumInto, SQLITE.backupCommand, SQLITE.printf];
 
 /**
  * A consistent online copy with VACUUM INTO: unlike `cp` of a live WAL file it cannot miss

@@ -5,6 +5,7 @@ import { script, shFn, shLib } from '../sh-lib.js';
 import { BG_SQL } from '../sqlite-sh.js';
 import { BG_PICK_BASE, dbEnvs, dbParams, envTable } from './db-common.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
+import { SQLITE } from '../sqlite-features.js';
 
 const params = z
   .object({
@@ -35,6 +36,9 @@ export const BG_REPORT_DB = shFn(
   ].join('\n'),
   [BG_SQL],
 );
+
+/** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
+export const dbInspectSqlite = [SQLITE.pragmaFunctions, SQLITE.printf];
 
 /**
  * Read-only report: per env's database its size, tables, row counts and newest writes, then which

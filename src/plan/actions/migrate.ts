@@ -9,6 +9,7 @@ import { BG_COUNTS, BG_EXTRA, BG_SQL } from '../sqlite-sh.js';
 import { stepDirVar } from '../step-dir.js';
 import { databaseIntact, dirExists, toolPresent } from '../preflight.js';
 import { pm2App, pm2AppKnown } from '../pm2-sh.js';
+import { SQLITE } from '../sqlite-features.js';
 
 /** What common migrators print when they had nothing to do (matched case-insensitively). */
 export const DEFAULT_UP_TO_DATE = 'no pending migrations|already up[ -]to[ -]date|nothing to migrate|no migrations (were executed|to run|to apply)';
@@ -33,6 +34,9 @@ const params = z
     dialect: z.enum(['sqlite', 'postgres']).default('sqlite'),
   })
   .strict();
+
+/** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
+export const migrateSqlite = [SQLITE.pragmaFunctions, SQLITE.walCheckpointTruncate, SQLITE.printf];
 
 /**
  * The env's migrate command in its dir. Verified by "nothing pending" afterwards; undone by

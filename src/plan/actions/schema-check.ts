@@ -5,8 +5,12 @@ import { quotePath, shellQuote } from '../quote.js';
 import { script, shLib } from '../sh-lib.js';
 import { dbEnvs, dbParams } from './db-common.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
+import { SQLITE } from '../sqlite-features.js';
 
 const params = z.object({ ...dbParams }).strict();
+
+/** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
+export const schemaCheckSqlite = [SQLITE.pragmaFunctions, SQLITE.printf, SQLITE.charFunction, SQLITE.instr];
 
 /**
  * Fingerprint the envs' databases from SQLite's catalog (tables, columns, indexes, foreign keys,

@@ -9,6 +9,7 @@ import { script, shLib } from '../sh-lib.js';
 import { BG_COUNTS, BG_DOTQ, BG_EXTRA, BG_SQL } from '../sqlite-sh.js';
 import { stepDirVar } from '../step-dir.js';
 import { BG_PICK_BASE, dbEnvs, dbParams, envTable } from './db-common.js';
+import { SQLITE } from '../sqlite-features.js';
 
 const params = z
   .object({
@@ -25,6 +26,9 @@ const params = z
   .strict();
 
 const secs = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+/** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
+export const shareDbSqlite = [SQLITE.pragmaFunctions, SQLITE.walCheckpointTruncate, SQLITE.backupCommand, SQLITE.printf, SQLITE.charFunction, SQLITE.instr];
 
 /**
  * Move every env onto the host's `shared_db` without losing a write the live app acknowledged:
