@@ -1,13 +1,16 @@
 import type { HostConfig, Inventory } from '../config/inventory-schema.js';
 import { findInventory, findPlaybook, loadInventory, loadPlaybook } from '../config/load.js';
 import { InputError, formatProblem, type Problem } from '../errors.js';
-import { resolveHost } from '../plan/host-model.js';
+import { resolveHost, type ResolvedHost } from '../plan/host-model.js';
 import { planRun } from '../plan/planner.js';
+import { sqliteVersionCheck } from '../plan/preflight.js';
+import { stepSqliteNeeds } from '../plan/sqlite-needs.js';
 import { resolveVars } from '../plan/vars.js';
 import type { Plan } from '../plan/types.js';
 import { selectHosts } from './hosts.js';
 import { newRunId } from './run-id.js';
 import { parseVars } from './vars.js';
+import { refuseSameMachine } from './same-machine.js';
 
 export interface PlanArgs {
   playbook: string;
@@ -29,6 +32,7 @@ export function planFromArgs(args: PlanArgs, runId = newRunId()): Planned {
   const invFile = findInventory(args.inventory);
   const inventory = loadInventory(invFile);
   const hostNames = selectHosts(inventory.value, args.host, invFile ?? 'the built-in inventory');
+  refuseSameMachine(hostNames.map((name) => ({ name, config: inventory.value.hosts[name]! })));
   const playbook = loadPlaybook(findPlaybook(args.playbook));
   const vars = parseVars(args.var);
   const problems: Problem[] = [];
@@ -39,7 +43,7 @@ export function planFromArgs(args: PlanArgs, runId = newRunId()): Planned {
     const config = inventory.value.hosts[name]!; // selectHosts returned own keys only
     try {
       const host = resolveHost(name, config);
-      const plan = planRun({ playbook: playbook.value, source: playbook.source, inventorySource: inventory.source, host, vars, runId, environment: process.env, warn });
+      const plan = withSqliteCheck(planRun({ playbook: playbook.value, source: playbook.source, inventorySource: inventory.source, host, vars, runId, environment: process.env, warn }), host);
       const { secrets } = resolveVars([playbook.value.vars, host.vars, vars], process.env);
       plans.push({ plan, config, secrets });
     } catch (e) {
@@ -49,4 +53,19 @@ export function planFromArgs(args: PlanArgs, runId = newRunId()): Planned {
   }
   if (problems.length) throw new InputError(problems, `cannot plan ${playbook.value.name}`);
   return { inventory: inventory.value, plans, warnings: [...warnings.values()] };
+}
+
+/**
+ * The plan with the check that the host's sqlite3 is new enough for its steps (see
+ * sqlite-features.ts), placed after "sqlite3 is installed". `bg doctor` and anything else that
+ * plans should go through here too.
+ */
+export function withSqliteCheck(plan: Plan, host: ResolvedHost): Plan {
+  const check = sqliteVersionCheck(stepSqliteNeeds(plan));
+  if (!check) return plan;
+  const prefixed = { ...check, cmd: host.commandPrefix + check.cmd };
+  const at = plan.preflight.findIndex((c) => c.label === 'sqlite3 is installed');
+  const preflight = [...plan.preflight];
+  preflight.splice(at + 1, 0, prefixed);
+  return { ...plan, preflight };
 }

@@ -2,6 +2,9 @@
 import type { ResolvedHost } from './host-model.js';
 import { quotePath, shellQuote } from './quote.js';
 import type { Command } from './types.js';
+import { formatVersion, newestNeeded, versionNumber, type StepNeed } from './sqlite-features.js';
+import { shLib } from './sh-lib.js';
+import { BG_SQLITE_VERSION } from './sqlite-sh.js';
 
 export function toolPresent(tool: string, versionArg = '--version'): Command {
   return { cmd: `command -v ${shellQuote(tool)} >/dev/null && ${shellQuote(tool)} ${versionArg} | head -n 1`, label: `${tool} is installed` };
@@ -40,4 +43,36 @@ export function spaceForBackups(host: ResolvedHost, backupsDir: string): Command
     ].join('\n'),
     label: `free space in ${backupsDir} exceeds twice the size of the databases`,
   };
+}
+
+/** The label of the sqlite3 version check (bg finds its result by it). */
+export const SQLITE_VERSION_LABEL = 'sqlite3 is new enough for every step that uses it';
+
+/**
+ * The host's sqlite3 is at least what every step's own sqlite3 calls need; else one line per
+ * step naming the step, the version and the feature, and the version and path the host has:
+ * "step 2 (Back up BLUE) needs sqlite3 ≥ 3.27 for VACUUM INTO; the host has 3.22.0 (/usr/bin/sqlite3)".
+ * Undefined when no step calls sqlite3. Step names are user data: printf arguments, quoted.
+ */
+export function sqliteVersionCheck(needs: readonly StepNeed[]): Command | undefined {
+  if (needs.length === 0) return undefined;
+  const steps = needs.map((n) => n.step).join(', ');
+  const lines = [
+    shLib(BG_SQLITE_VERSION),
+    'bg_sqlite_version; rc=$?',
+    `[ "$rc" != 1 ] || { echo ${shellQuote(`bg: no sqlite3 on the host's PATH; step${needs.length > 1 ? 's' : ''} ${steps} need${needs.length > 1 ? '' : 's'} it`)} >&2; exit 1; }`,
+    `[ "$rc" = 0 ] || { printf 'bg: cannot read the version of %s from its --version output: %s\\n' "$bg_sv_path" "$bg_sv_out" >&2; exit 1; }`,
+    'bad=0',
+  ];
+  for (const n of needs) {
+    lines.push("m=''");
+    // Newest requirement first, so the message names what matters most first.
+    for (const f of [...n.features].sort((a, b) => versionNumber(b.since) - versionNumber(a.since)))
+      lines.push(`[ "$bg_sv_num" -ge ${versionNumber(f.since)} ] || m="\${m:+$m, }"${shellQuote(`≥ ${formatVersion(f.since)} for ${f.name}`)}`);
+    lines.push(`[ -z "$m" ] || { printf 'step %s (%s) needs sqlite3 %s; the host has %s (%s)\\n' ${n.step} ${shellQuote(n.name)} "$m" "$bg_sv" "$bg_sv_path" >&2; bad=1; }`);
+  }
+  lines.push('[ "$bad" = 0 ] || exit 1', 'echo "sqlite3 $bg_sv ($bg_sv_path)"');
+  const newest = newestNeeded(needs.flatMap((n) => n.features));
+  const what = [...new Set(needs.flatMap((n) => n.features).filter((f) => f.since === newest).map((f) => f.name))].join(', ');
+  return { cmd: lines.join('\n'), label: `${SQLITE_VERSION_LABEL} (≥ ${formatVersion(newest)} for ${what})` };
 }

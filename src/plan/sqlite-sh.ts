@@ -61,3 +61,27 @@ export const BG_EXTRA = shFn(
 
 /** Every function the backup action uses (kept as one block for it). */
 export const SQLITE_FUNCTIONS = shLib(BG_SQL, BG_SQLQ, BG_COUNTS);
+
+/**
+ * `bg_sqlite_version`: sets `bg_sv_path` (where sqlite3 is), `bg_sv` (its version, e.g. 3.40.1)
+ * and `bg_sv_num` (major*1000000 + minor*1000 + patch, to compare with -ge); returns 1 with
+ * bg_sv_path empty when there is no sqlite3, 2 when its --version output has no version. The
+ * output is checked to be digits before any arithmetic: `$((…))` would evaluate other text.
+ */
+export const BG_SQLITE_VERSION = shFn(
+  'bg_sqlite_version',
+  [
+    'bg_sqlite_version() {',
+    "  bg_sv=''; bg_sv_num=''; bg_sv_path=$(command -v sqlite3) || { bg_sv_path=''; return 1; }",
+    '  bg_sv_out=$(sqlite3 --version 2>&1 </dev/null | head -n 1)',
+    '  bg_sv=${bg_sv_out%%[!0-9.]*}',
+    '  case $bg_sv in *.*) ;; *) return 2 ;; esac',
+    '  bg_sv_a=${bg_sv%%.*}; bg_sv_r=${bg_sv#*.}; bg_sv_b=${bg_sv_r%%.*}; bg_sv_c=0',
+    '  case $bg_sv_r in *.*) bg_sv_c=${bg_sv_r#*.}; bg_sv_c=${bg_sv_c%%.*} ;; esac',
+    "  for bg_sv_n in \"$bg_sv_a\" \"$bg_sv_b\" \"$bg_sv_c\"; do case $bg_sv_n in ''|*[!0-9]*|?????*) return 2 ;; esac; done",
+    // Leading zeros would make the shell read octal.
+    '  bg_sv_a=${bg_sv_a#"${bg_sv_a%%[!0]*}"}; bg_sv_b=${bg_sv_b#"${bg_sv_b%%[!0]*}"}; bg_sv_c=${bg_sv_c#"${bg_sv_c%%[!0]*}"}',
+    '  bg_sv_num=$(( ${bg_sv_a:-0} * 1000000 + ${bg_sv_b:-0} * 1000 + ${bg_sv_c:-0} ))',
+    '}',
+  ].join('\n'),
+);
