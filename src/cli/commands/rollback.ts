@@ -90,10 +90,10 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
         await checkUnderLock(transport, config.journal, name, id, state.toUndo, !!args.force);
         undoing = true;
         const result = await executeRollback({ plan: doc.plan, transport: withSecrets(transport, secrets), steps: state.toUndo }, { renderer: chooseRenderer(args), emit: eventSink(args) });
-        const notUndone = [...result.left, ...result.notUndone.filter((s) => !result.left.includes(s))];
+        const notUndone = [...result.left, ...result.notUndone.filter((s) => !result.left.includes(s))].sort((a, b) => b.index - a.index);
         if (notUndone.length) {
           const why = (s: PlanStep) => (result.left.includes(s) ? '' : ` (${oneLine(s.undoNote ?? 'no undo')})`);
-          process.stderr.write(color.red(`${name}: ROLLBACK INCOMPLETE — a person must look.\n${multiLine(result.error?.message ?? `${result.notUndone.length} step(s) that changed ${name} cannot be undone by bg`)}\nNot undone:\n${notUndone.map((s) => `  ${s.index}. ${oneLine(s.name)}${why(s)}`).join('\n')}\n`));
+          process.stderr.write(color.red(`${name}: ROLLBACK INCOMPLETE — a person must look.\n${multiLine(result.error?.message ?? `${result.notUndone.length} step(s) that changed ${name} cannot be undone by bg`)}\nNot undone, newest first:\n${notUndone.map((s) => `  ${s.index}. ${oneLine(s.name)}${why(s)}`).join('\n')}\n`));
           return ExitCode.rollbackIncomplete;
         }
         out(color.green(`↩ ${name}: run ${id} undone (${state.toUndo.length} step${state.toUndo.length > 1 ? 's' : ''})`));
