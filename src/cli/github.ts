@@ -154,12 +154,15 @@ const positive = (n: number | undefined) => (Number.isInteger(n) && n! > 0 ? n :
  */
 export function formatAnnotation(a: Annotation, workspace?: string, cwd = process.cwd()): string {
   const props: string[] = [];
-  if (a.file) props.push(`file=${githubProperty(oneLine(workspacePath(a.file, workspace, cwd)))}`);
+  // The runner trims the property list: blank-edged values are trimmed here, so none changes meaning.
+  const file = a.file ? oneLine(workspacePath(a.file, workspace, cwd)).trim() : '';
+  const title = a.title ? oneLine(a.title).trim() : '';
+  if (file) props.push(`file=${githubProperty(file)}`);
   const line = positive(a.line);
   if (line) props.push(`line=${line}`);
   const col = line ? positive(a.column) : undefined;
   if (col) props.push(`col=${col}`);
-  if (a.title) props.push(`title=${githubProperty(oneLine(a.title))}`);
+  if (title) props.push(`title=${githubProperty(title)}`);
   return `::${a.level}${props.length ? ' ' + props.join(',') : ''}::${githubData(multiLine(a.message))}`;
 }
 
