@@ -60,9 +60,12 @@ export const backupAction: ActionDef<z.output<typeof params>> = {
     const verify = [
       vars,
       SQLITE_FUNCTIONS,
+      // The result is recorded beside the backup (`.verified`: UTC time and ok, or why not): what `bg backups` shows.
+      'v() { printf \'%s %s\\n\' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" > "$dst.verified" 2>/dev/null || true; }',
       'check=$(bg_sql "$dst" "PRAGMA integrity_check")',
-      '[ "$check" = ok ] || { echo "bg: integrity_check of $dst: $check" >&2; exit 1; }',
-      '[ "$(bg_counts "$dst")" = "$(cat "$dst.counts")" ] || { echo "bg: row counts of $dst differ from $src at copy time" >&2; exit 1; }',
+      '[ "$check" = ok ] || { v "failed: integrity_check"; echo "bg: integrity_check of $dst: $check" >&2; exit 1; }',
+      '[ "$(bg_counts "$dst")" = "$(cat "$dst.counts")" ] || { v "failed: row counts differ"; echo "bg: row counts of $dst differ from $src at copy time" >&2; exit 1; }',
+      'v ok',
     ].join('\n');
     return {
       mutates: false,
@@ -102,7 +105,7 @@ function pruneScript(o: { dir: string; runs: string; envName: string; self: stri
     "  printf '%s %s\\n' \"$s\" \"$f\"",
     `done | sort -k1,1nr -k2,2r | tail -n +${o.keep} | while read -r s f; do`,
     '  if printf \'%s\\n\' "$needed" | grep -qxF -- "$f"; then echo "kept $dir/$f: an undo not yet run restores it"; continue; fi',
-    '  rm -f -- "$dir/$f" "$dir/$f.counts"; echo "pruned $dir/$f"',
+    '  rm -f -- "$dir/$f" "$dir/$f.counts" "$dir/$f.verified"; echo "pruned $dir/$f"',
     'done',
   ].join('\n');
 }

@@ -5,6 +5,7 @@ import { envSetAction } from './env-set.js';
 import { healthAction } from './health.js';
 import { migrateAction } from './migrate.js';
 import { pm2Action } from './pm2.js';
+import { restoreAction } from './restore.js';
 import { schemaCheckAction } from './schema-check.js';
 import { shareDbAction } from './share-db.js';
 import { shellAction } from './shell.js';
@@ -12,5 +13,5 @@ import { symlinkAction } from './symlink.js';
 
 /** Every built-in action by name. Adding an action means adding it here. */
 export const ACTIONS: Record<string, ActionDef<any>> = Object.fromEntries(
-  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction].map((a) => [a.name, a]),
+  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction, restoreAction].map((a) => [a.name, a]),
 );

@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { PlanProblem, requireEnvField, type ActionDef } from '../action.js';
 import { backupPath } from '../backup-paths.js';
 import { duration } from '../duration.js';
-import { BG_PM2_PROCS, BG_PM2_WAIT_ONLINE, BG_WAIT_RELEASED } from '../pm2-sh.js';
+import { restoreDbScript } from '../restore-sh.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { script, shLib } from '../sh-lib.js';
-import { BG_COUNTS, BG_EXTRA, BG_SQL } from '../sqlite-sh.js';
+import { BG_EXTRA, BG_SQL } from '../sqlite-sh.js';
 import { stepDirVar } from '../step-dir.js';
 import { databaseIntact, dirExists, toolPresent } from '../preflight.js';
 import { pm2App, pm2AppKnown } from '../pm2-sh.js';
@@ -88,51 +88,16 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
     );
 
     const app = env.app === undefined ? undefined : pm2App(env.app, ['env'], `env ${env.name}'s app in the inventory`);
-    const undo = script(
-      'set -e',
-      sd,
-      `db=${quotePath(db)}; bak=${quotePath(bak)}${app ? `; app=${shellQuote(app)}` : ''}`,
-      shLib(BG_SQL, BG_COUNTS, BG_WAIT_RELEASED, ...(app ? [BG_PM2_PROCS, BG_PM2_WAIT_ONLINE] : [])),
-      '[ -f "$sd/backup" ] || { echo "nothing to undo: the migration never started"; exit 0; }',
-      `test -f "$bak" || { echo "bg: cannot undo the migration of ${env.name}: this run's backup $bak is missing" >&2; exit 1; }`,
-      `check=$(bg_sql "$bak" 'PRAGMA quick_check')`,
-      '[ "$check" = ok ] || { echo "bg: cannot undo: the backup $bak fails quick_check: $check" >&2; exit 1; }',
-      // The file itself when the env's path is a symlink (e.g. to the shared database).
-      'real=$(readlink -f "$db" || true); [ -n "$real" ] || real=$db',
-      `aside="$real.rolled-back-${runId}"; [ ! -e "$aside" ] || aside="$aside.$(date +%s)"`,
-      "restart=''",
-      `trap 'rc=$?; [ "$rc" -eq 0 ] || [ -z "$restart" ] || echo "bg: $app is left stopped (the restore did not finish; $db may be missing: put $bak in place before starting it)" >&2' EXIT`,
-      app
-        ? script(
-            `procs=$(bg_pm2_procs "$app")`,
-            `if printf '%s\\n' "$procs" | grep -q ' online '; then restart=1; pm2 stop "$app" >/dev/null; echo "stopped $app"; fi`,
-          )
-        : '',
-      // Nobody may keep the file open: a process would go on writing to the replaced file.
-      `if ! bg_wait_released ${Math.max(1, Math.ceil(p.release_timeout / 1000))} "$real"; then`,
-      '  [ -z "$restart" ] || { pm2 start "$app" >/dev/null; restart=\'\'; }',
-      '  echo "bg: cannot restore $real while a process has it open; stop it, then run bg rollback again" >&2; exit 1',
-      'fi',
-      'mode=delete; [ ! -f "$real" ] || mode=$(bg_sql "$real" "PRAGMA journal_mode")',
-      'cp "$bak" "$real.restore-tmp"',
-      '[ "$mode" != wal ] || bg_sql "$real.restore-tmp" "PRAGMA journal_mode=WAL" >/dev/null',
-      'sync "$real.restore-tmp"',
-      'if [ -f "$real" ]; then',
-      // Fold the WAL into the file, so that the copy kept aside is complete on its own.
-      '  bg_sql "$real" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null',
-      '  chmod --reference="$real" "$real.restore-tmp" 2>/dev/null || true',
-      '  mv -f "$real" "$aside"',
-      'fi',
-      'rm -f "$real-wal" "$real-shm" "$real-journal"',
-      'mv -f "$real.restore-tmp" "$real"',
-      'echo "restored $real from $bak"',
-      'if [ -f "$aside" ]; then',
-      '  echo "the migrated database is kept as $aside"',
-      '  was=$(bg_counts "$aside" | tr \'\\n\' \' \'); now=$(bg_counts "$real" | tr \'\\n\' \' \')',
-      '  [ "$was" = "$now" ] || echo "rows per table: migrated database $was; restored $now (rows written after the backup are only in $aside)"',
-      'fi',
-      app ? 'if [ -n "$restart" ]; then pm2 start "$app" >/dev/null; bg_pm2_wait_online "$app" 30; restart=\'\'; echo "started $app"; fi' : '',
-    );
+    const undo = restoreDbScript({
+      db,
+      from: bak,
+      app,
+      releaseTimeoutS: Math.ceil(p.release_timeout / 1000),
+      runId,
+      asideTag: 'rolled-back',
+      preamble: [sd, '[ -f "$sd/backup" ] || { echo "nothing to undo: the migration never started"; exit 0; }'],
+      missing: `bg: cannot undo the migration of ${env.name}: this run's backup ${bak} is missing`,
+    });
 
     // What the undo would discard: rows of the database now that the backup lacks (by content).
     const discardCheck = script(
