@@ -148,6 +148,62 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
         code = await (await import('./commands/unlock.js')).unlockCommand(a as never);
       },
     )
+    // Day-to-day commands (read-only but restore): src/cli/commands/{logs,backups,restore,doctor}.ts
+    .command(
+      'logs',
+      "The envs' pm2 logs (app output escaped for the terminal); --follow until Ctrl-C",
+      (y) =>
+        hostOptions(y)
+          .option('env', { alias: 'e', type: 'string', array: true, describe: 'Only these envs (repeatable or comma-separated; default: every env with an app)', coerce: (v: unknown) => (Array.isArray(v) ? v : [v]).flatMap((x) => String(x ?? '').split(',')).map((s) => s.trim()).filter(Boolean) })
+          .option('lines', { alias: 'n', type: 'number', default: 15, coerce: boundedNumber('lines', { min: 0, max: 100_000, integer: true }), describe: 'How many recent lines of each log file' })
+          .option('follow', { alias: 'f', type: 'boolean', coerce: lastBoolean, describe: 'Keep printing new lines (read every second) until Ctrl-C, then exit 0' })
+          .option('json', { type: 'boolean', coerce: lastBoolean, describe: 'One JSON object per line: {host, env, stream, line}' })
+          .example('$0 logs --host prod --env green --lines 50', "GREEN's last 50 lines (stdout, then stderr)")
+          .example('$0 logs --host prod --follow', 'both envs, each line prefixed with its env, until Ctrl-C'),
+      async (a) => {
+        code = await (await import('./commands/logs.js')).logsCommand(a as never);
+      },
+    )
+    .command(
+      'backups',
+      'Backups on the host(s): env, run id, size, age, rows, integrity as last verified',
+      (y) =>
+        hostOptions(y)
+          .option('json', { type: 'boolean', coerce: lastBoolean, describe: 'JSON output' })
+          .example('$0 backups --host prod', 'newest first; the RUN column is what bg restore --backup takes'),
+      async (a) => {
+        code = await (await import('./commands/backups.js')).backupsCommand(a as never);
+      },
+    )
+    .command(
+      'restore',
+      "Put a backup in place of an env's database: verified, journaled, undone by bg rollback",
+      (y) =>
+        hostOptions(y)
+          .option('env', { alias: 'e', type: 'string', demandOption: true, coerce: single('env'), describe: 'The env whose database is restored' })
+          .option('backup', { type: 'string', demandOption: true, coerce: single('backup'), describe: 'Run id or file name, as bg backups lists them' })
+          .option('dry-run', { alias: 'n', type: 'boolean', coerce: lastBoolean, describe: 'Print the plan and what restoring would discard; change nothing' })
+          .option('accept-data-loss', { type: 'boolean', coerce: lastBoolean, describe: 'Restore although the database holds rows the backup lacks (kept aside, and bg rollback puts them back)' })
+          .option('lock-wait', { ...lockWaitOption, describe: 'Wait up to SECONDS (at most 86400) for another run to release the host lock' })
+          .option('ci', { type: 'boolean', coerce: lastBoolean, describe: 'Plain log output' })
+          .option('json', { type: 'boolean', coerce: lastBoolean, describe: 'One JSON event per line' })
+          .example('$0 restore --host prod --env blue --backup 20261121T122255.123Z-3fa1 --dry-run', 'the plan, and the rows it would discard')
+          .example('$0 restore --host prod --env blue --backup blue-20261121T122255.123Z-3fa1.db --accept-data-loss', 'restore; undo with bg rollback --host prod'),
+      async (a) => {
+        code = await (await import('./commands/restore.js')).restoreCommand(a as never);
+      },
+    )
+    .command(
+      'doctor',
+      'Every pre-flight check of every built-in playbook, plus reachability and the lock (read-only)',
+      (y) =>
+        hostOptions(y)
+          .option('json', { type: 'boolean', coerce: lastBoolean, describe: 'JSON output' })
+          .example('$0 doctor --host prod', 'exit 0 when every check passes, 1 when one fails'),
+      async (a) => {
+        code = await (await import('./commands/doctor.js')).doctorCommand(a as never);
+      },
+    )
     .command(
       'init [dir]',
       'Write hosts.yaml and playbooks/ for a new project (never over existing files)',

@@ -1,0 +1,133 @@
+import { BgError, ExitCode } from '../../errors.js';
+import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
+import { resolveHost, type ResolvedHost } from '../../plan/host-model.js';
+import { quotePath, shellQuote } from '../../plan/quote.js';
+import { script } from '../../plan/sh-lib.js';
+import { withHosts, type HostArgs } from '../host-session.js';
+import { oneLine } from '../sanitize.js';
+
+export interface BackupsArgs extends HostArgs {
+  json?: boolean;
+}
+
+export interface BackupEntry {
+  host: string;
+  env: string;
+  /** The run that took it (what `bg restore --backup` takes). */
+  run: string;
+  file: string;
+  path: string;
+  size: number;
+  /** Modification time on the host (seconds since the epoch) and age by the host's clock. */
+  modified: number;
+  ageSeconds: number;
+  /** Rows per table recorded when it was taken (`.counts`), if recorded. */
+  rows: Record<string, number> | null;
+  /** The last verification recorded beside it (`.verified`): when, and `ok` or why not. */
+  verified: { at: string; result: string } | null;
+}
+
+/** The read-only listing script: `@@now T`, then per backup `@@file NAME SIZE MTIME`, `@@count LINE`, `@@verified LINE`. */
+export function backupsScript(host: ResolvedHost): string {
+  const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
+  const envs = Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
+  // Only bg's own names: ENV-RUNID.db (env names are [A-Za-z0-9_-]; the run id as bg makes it).
+  const pattern = `^(${envs.join('|') || '-'})-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]+\\.db$`;
+  return script(
+    `dir=${quotePath(dir)}`,
+    'echo "@@now $(date +%s)"',
+    '[ -d "$dir" ] || exit 0',
+    'cd "$dir" || exit 1',
+    `ls -1 | grep -E ${shellQuote(pattern)} | while IFS= read -r f; do`,
+    '  [ -f "$f" ] || continue',
+    '  echo "@@file $f $(wc -c < "$f" | tr -d \' \') $(stat -c %Y "$f")"',
+    '  [ ! -f "$f.counts" ] || head -n 1000 "$f.counts" | sed \'s/^/@@count /\'',
+    '  [ ! -f "$f.verified" ] || head -n 1 "$f.verified" | sed \'s/^/@@verified /\'',
+    'done',
+  );
+}
+
+/** Parse the listing script's output (host text: only lines of the expected shapes are read). */
+export function parseBackups(hostName: string, host: ResolvedHost, stdout: string): BackupEntry[] {
+  const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
+  const envs = Object.keys(host.envs).sort((a, b) => b.length - a.length);
+  let now = 0;
+  const out: BackupEntry[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^@@(now|file|count|verified) (.*)$/.exec(line);
+    if (!m) continue;
+    const [, kind, rest] = m as unknown as [string, string, string];
+    const last = out.at(-1);
+    if (kind === 'now') now = Number(rest) || 0;
+    else if (kind === 'file') {
+      const f = /^(\S+) ([0-9]+) ([0-9]+)$/.exec(rest);
+      if (!f) continue;
+      const file = f[1]!;
+      // The longest env name that prefixes it (an env `blue-2` must not be read as `blue`).
+      const env = envs.find((e) => file.startsWith(`${e}-`) && /^[0-9]{8}T/.test(file.slice(e.length + 1)));
+      if (!env) continue;
+      const modified = Number(f[3]);
+      out.push({ host: hostName, env, run: file.slice(env.length + 1, -3), file, path: `${dir.replace(/\/+$/, '')}/${file}`, size: Number(f[2]), modified, ageSeconds: Math.max(0, now - modified), rows: null, verified: null });
+    } else if (kind === 'count' && last) {
+      const i = rest.lastIndexOf('|');
+      // No prototype: a table may be named __proto__.
+      if (i > 0) (last.rows ??= Object.create(null) as Record<string, number>)[rest.slice(0, i)] = Number(rest.slice(i + 1));
+    } else if (kind === 'verified' && last) {
+      const v = /^(\S+) (.*)$/.exec(rest);
+      if (v) last.verified = { at: v[1]!, result: v[2]! };
+    }
+  }
+  // Newest first: run ids sort by time.
+  return out.sort((a, b) => (a.run < b.run ? 1 : a.run > b.run ? -1 : a.env.localeCompare(b.env)));
+}
+
+export function humanSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+export function humanAge(s: number): string {
+  if (s < 90) return `${s}s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)}m`;
+  if (s < 36 * 3600) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+/** `bg backups`: the backups on each host, newest first; read-only. */
+export async function backupsCommand(args: BackupsArgs, write = (s: string) => process.stdout.write(s)): Promise<number> {
+  const all: BackupEntry[] = [];
+  await withHosts(args, async (hosts) => {
+    for (const { name, config, transport } of hosts) {
+      const host = resolveHost(name, config);
+      const r = await transport.exec(host.commandPrefix + backupsScript(host), { timeoutMs: 60_000 });
+      if (r.exitCode !== 0) throw new BgError(`cannot list the backups on ${name}: ${oneLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
+      const found = parseBackups(name, host, r.stdout);
+      all.push(...found);
+      if (args.json) continue;
+      const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
+      if (found.length === 0) {
+        write(`${oneLine(name)}: no backups in ${oneLine(dir)}\n`);
+        continue;
+      }
+      const rows = found.map((b) => [
+        b.env,
+        b.run,
+        humanSize(b.size),
+        humanAge(b.ageSeconds),
+        b.rows ? String(Object.values(b.rows).reduce((x, y) => x + y, 0)) : '?',
+        b.verified ? `${b.verified.result} (${b.verified.at})` : 'not recorded',
+      ]);
+      const head = ['ENV', 'RUN (--backup)', 'SIZE', 'AGE', 'ROWS', 'VERIFIED'];
+      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+      const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+      // Counts and verification lines are the host's text: shown, never obeyed by the terminal.
+      write(`${oneLine(name)}: ${found.length} backup${found.length > 1 ? 's' : ''} in ${oneLine(dir)}\n  ${line(head)}\n${rows.map((r) => `  ${oneLine(line(r))}`).join('\n')}\n`);
+    }
+  });
+  if (args.json) write(JSON.stringify(all, null, 2) + '\n');
+  return ExitCode.ok;
+}

@@ -1,0 +1,78 @@
+import { join } from 'node:path';
+import { BgError, ExitCode, UsageError } from '../../errors.js';
+import { BUILTIN_PLAYBOOKS } from '../../config/load.js';
+import { backupFileOf } from '../../plan/actions/restore.js';
+import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
+import { resolveHost } from '../../plan/host-model.js';
+import { joinPath, quotePath, shellQuote } from '../../plan/quote.js';
+import { script, shLib } from '../../plan/sh-lib.js';
+import { BG_EXTRA } from '../../plan/sqlite-sh.js';
+import { withHosts, type HostArgs } from '../host-session.js';
+import { multiLine, oneLine } from '../sanitize.js';
+import { runCommand } from './run.js';
+
+export interface RestoreArgs extends HostArgs {
+  env: string;
+  backup: string;
+  dryRun?: boolean;
+  acceptDataLoss?: boolean;
+  json?: boolean;
+  ci?: boolean;
+  lockWait?: number;
+}
+
+/**
+ * `bg restore`: the built-in `restore` playbook (playbooks/restore.yaml) run like `bg run restore
+ * --var env=E --var backup=ID`, so it takes the lock, journals, verifies and `bg rollback` undoes
+ * it. First, read-only: the backup must be one of the env's on every host (else exit 2), and
+ * what restoring would discard is shown (exit 2 without --accept-data-loss). The restore step
+ * checks that again with the app stopped, under the lock.
+ */
+export async function restoreCommand(args: RestoreArgs): Promise<number> {
+  const named = backupFileOf(args.backup, args.env);
+  if ('problem' in named) throw new UsageError(`--backup: ${named.problem}`);
+  const discards = await withHosts(args, async (hosts) => {
+    const found: Array<{ host: string; env: string; backup: string; discards: string }> = [];
+    for (const { name, config, transport } of hosts) {
+      const host = resolveHost(name, config);
+      const env = Object.hasOwn(host.envs, args.env) ? host.envs[args.env] : undefined;
+      if (!env) throw new UsageError(`host ${name} has no env ${JSON.stringify(args.env)} (it has: ${Object.keys(host.envs).join(', ') || 'no envs'})`);
+      if (!env.db) throw new UsageError(`env ${args.env} of host ${name} has no \`db\` in the inventory: nothing to restore`);
+      const file = joinPath((host.backups ?? DEFAULT_BACKUPS).dir, named.file);
+      const r = await transport.exec(host.commandPrefix + discardScript(env.db, file), { timeoutMs: 120_000 });
+      if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
+      if (r.exitCode !== 0) throw new BgError(`cannot compare ${env.db} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
+      if (r.stdout.trim()) found.push({ host: name, env: args.env, backup: file, discards: r.stdout.trim() });
+    }
+    return found;
+  });
+  for (const d of discards) {
+    if (args.json) process.stdout.write(JSON.stringify({ type: 'discard', ...d }) + '\n');
+    else process.stderr.write(`bg: ${oneLine(d.host)}: restoring ${oneLine(d.backup)} discards rows of ${d.env} written after it: ${oneLine(d.discards)}${args.acceptDataLoss ? ' (accepted: the database as it is now is kept aside)' : ''}\n`);
+  }
+  if (discards.length && !args.acceptDataLoss && !args.dryRun)
+    throw new BgError(`restoring would discard the rows listed above; nothing was changed. Pass --accept-data-loss to restore anyway (the database as it is now is kept aside, and bg rollback puts it back)`, ExitCode.badInput);
+  return runCommand({
+    playbook: join(BUILTIN_PLAYBOOKS, 'restore.yaml'),
+    host: args.host,
+    inventory: args.inventory,
+    acceptNewHostKey: args.acceptNewHostKey,
+    var: [`env=${args.env}`, `backup=${args.backup}`, `accept_data_loss=${args.acceptDataLoss ? 'true' : 'false'}`],
+    dryRun: args.dryRun,
+    json: args.json,
+    ci: args.ci,
+    lockWait: args.lockWait,
+  });
+}
+
+/** Exit 3 when the backup is not there; else print the rows of the database that the backup lacks. */
+function discardScript(db: string, backup: string): string {
+  return script(
+    `db=${quotePath(db)}; bak=${quotePath(backup)}; mt=${shellQuote('migrations')}`,
+    shLib(BG_EXTRA),
+    '[ -f "$bak" ] || exit 3',
+    '[ -f "$db" ] || exit 0',
+    'x=$(bg_extra "$bak" "$db" "$mt") || exit 1',
+    `printf '%s\n' "$x" | awk -F '|' 'NF { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }'`,
+  );
+}
