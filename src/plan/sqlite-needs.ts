@@ -6,7 +6,7 @@ import { dbInspectSqlite } from './actions/db-inspect.js';
 import { migrateSqlite } from './actions/migrate.js';
 import { schemaCheckSqlite } from './actions/schema-check.js';
 import { shareDbSqlite } from './actions/share-db.js';
-import type { SqliteFeature, StepNeed } from './sqlite-features.js';
+import { SQLITE, type SqliteFeature, type StepNeed } from './sqlite-features.js';
 import type { Plan } from './types.js';
 
 /** Action name → the features its own sqlite3 calls use (actions absent here do not call sqlite3). */
@@ -16,6 +16,8 @@ export const SQLITE_NEEDS: Readonly<Record<string, readonly SqliteFeature[]>> = 
   'schema-check': schemaCheckSqlite,
   'db-inspect': dbInspectSqlite,
   'share-db': shareDbSqlite,
+  // restore-sh.ts (shared with migrate's undo) copies the database it replaces with VACUUM INTO.
+  restore: [SQLITE.vacuumInto, SQLITE.pragmaFunctions, SQLITE.walCheckpointTruncate, SQLITE.printf],
 };
 
 /** The plan's steps that call sqlite3, with what each needs (a `shell` step's commands are the user's own). */
