@@ -85,11 +85,13 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       'Check the inventory and playbooks; every problem with file:line:column',
       (y) => y.positional('files', { type: 'string', array: true, describe: 'Files to check (default: the inventory and every playbook)' }),
       async (a) => {
-        code = (await import('./commands/validate.js')).validateCommand(a as never);
+        // Files after `--` (a name starting with '-') land in `_`: they are files too.
+        const files = [...((a.files as string[] | undefined) ?? []), ...a._.slice(1).map(String)];
+        code = (await import('./commands/validate.js')).validateCommand({ ...a, files } as never);
       },
     )
     .command(
-      'lint <paths..>',
+      'lint [paths..]',
       'Flag migrations that would break the version still running (expand/contract)',
       (y) =>
         y
@@ -98,7 +100,9 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .option('json', { type: 'boolean', describe: 'The report as one JSON document' })
           .example('$0 lint migrations/', 'every *.sql below migrations/, in migration order'),
       async (a) => {
-        code = await (await import('../lint/command.js')).lintCommand(a as never);
+        // Paths after `--` land in `_`; none at all is bad input, said by bg lint (exit 2).
+        const paths = [...((a.paths as string[] | undefined) ?? []), ...a._.slice(1).map(String)];
+        code = await (await import('../lint/command.js')).lintCommand({ ...a, paths } as never);
       },
     )
     .command(
