@@ -2,6 +2,7 @@ import { appendFileSync } from 'node:fs';
 import type { ListrRendererValue } from 'listr2';
 import type { EventSink } from '../run/events.js';
 import { githubLog } from './github.js';
+import { oneLine } from './sanitize.js';
 
 /** The output flags every command accepts (global options in main.ts). */
 export interface OutputFlags {
@@ -59,7 +60,17 @@ function screenSink(flags: OutputFlags, write: (s: string) => void, env: NodeJS.
  * Events carry output already redacted of secrets.
  */
 function eventsFile(file: string): EventSink {
-  return (event) => appendFileSync(file, JSON.stringify(event) + '\n');
+  let failed = false;
+  return (event) => {
+    if (failed) return;
+    try {
+      appendFileSync(file, JSON.stringify(event) + '\n');
+    } catch (e) {
+      // A file that cannot be written must not stop a run halfway: say so once, go on without it.
+      failed = true;
+      process.stderr.write(`bg: warning: cannot write BG_EVENTS_FILE ${oneLine(file)}: ${oneLine((e as NodeJS.ErrnoException).code ?? String(e))}\n`);
+    }
+  };
 }
 
 /** Several sinks as one. */
