@@ -14,6 +14,7 @@ export function envStatusScript(env: ResolvedEnv, commandPrefix: string): string
   if (env.db)
     lines.push(
       `db=${quotePath(env.db)}`,
+      `v=$(command -v sqlite3) && echo "sqlite3=$(sqlite3 --version </dev/null 2>&1 | head -n 1 | cut -d ' ' -f 1) ($v)" || echo "sqlite3=not found"`,
       `if [ -L "$db" ]; then echo "link=$(readlink "$db")"; fi`,
       `if [ -f "$db" ]; then echo "real=$(readlink -f "$db")"; echo "size=$(wc -c < "$db" | tr -d ' ')"; s=$(bg_schema "$db" 2>&1) && { echo "fingerprint=sha256:$(printf '%s\\n' "$s" | sha256sum | cut -c1-16)"; echo "migrations=$(printf '%s\\n' "$s" | grep -c '^migration ')"; } || echo "fingerprint_error=$(printf '%s' "$s" | tail -n 1)"; else echo "db=missing"; fi`,
     );

@@ -85,6 +85,11 @@ describe.each(targets())('sqlite3 version pre-flight on the $name host', (target
     expect(r.stderr).toContain(line(2, 'blue'));
     expect(envState()).toBe(before);
     expect(rowCounts(sb.blue.db)).toEqual(counts);
+
+    // bg status shows the sqlite3 that reads each env's database.
+    const status = await run(['status', '--host', 'old']);
+    expect(status.exitCode, status.stderr).toBe(0);
+    expect(status.stdout).toContain(`sqlite3 3.22.0 (${bin})`);
   });
 
   it('a much older sqlite3 fails every step that uses it, each with its newest need', async () => {

@@ -42,7 +42,7 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
           const where = one('link') ? `${env.db} -> ${one('link')}${one('real') && one('real') !== one('link') ? ` (${one('real')})` : ''}` : env.db;
           const size = one('size') ? `${(Number(one('size')) / 1024 / 1024).toFixed(1)} MB` : undefined;
           const schema = one('fingerprint') ? `schema ${one('fingerprint')}, ${one('migrations')} migrations` : one('fingerprint_error') ? `schema ? (${one('fingerprint_error')})` : undefined;
-          out.push(`    db ${where}${one('db') === 'missing' ? ' (MISSING)' : ''}${[size, schema].filter(Boolean).map((s) => `, ${s}`).join('')}`);
+          out.push(`    db ${where}${one('db') === 'missing' ? ' (MISSING)' : ''}${[size, schema, one('sqlite3') && `sqlite3 ${one('sqlite3')}`].filter(Boolean).map((s) => `, ${s}`).join('')}`);
         }
         if (env.health) out.push(`    health ${env.health}: ${one('health') === '000' ? 'no answer' : `HTTP ${one('health')}`}`);
       }
