@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { bg } from '../harness/cli.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { envsYaml, localTarget } from './targets.js';
+import { envsYaml, localTarget, sshTarget } from './targets.js';
 
 // The composite action (action.yml) run the way a GitHub runner runs it: each step's `run:` script
 // with `bash --noprofile --norc -eo pipefail`, its `env:` with `${{ inputs.X }}` substituted as text,
@@ -81,12 +81,8 @@ interface ActionResult {
   npmCalls: string;
 }
 
-describe('the composite action (action.yml) in a simulated GitHub runner', () => {
-  let sb: Sandbox;
-  let fakeBin: string;
-  let runs = 0;
-
-  async function runAction(inputs: Record<string, string>): Promise<ActionResult> {
+function actionRunner(root: string, fakeBin: string, extraEnv: Record<string, string> = {}) {
+  return async function runAction(inputs: Record<string, string>): Promise<ActionResult> {
     const temp = mkdtempSync(join(tmpdir(), 'bg-runner-'));
     const summary = join(temp, 'summary.md');
     const npmLog = join(temp, 'npm-calls');
@@ -99,7 +95,7 @@ describe('the composite action (action.yml) in a simulated GitHub runner', () =>
         const script = join(temp, `step-${i}.sh`);
         writeFileSync(script, step.run);
         const env = Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, substitute(String(v), inputs)]));
-        const cwd = resolve(sb.root, substitute(step['working-directory'] ?? '.', inputs));
+        const cwd = resolve(root, substitute(step['working-directory'] ?? '.', inputs));
         expect(step.shell).toBe('bash');
         const r = await execa('bash', ['--noprofile', '--norc', '-eo', 'pipefail', script], {
           cwd,
@@ -110,12 +106,13 @@ describe('the composite action (action.yml) in a simulated GitHub runner', () =>
             HOME: process.env.HOME,
             CI: 'true',
             GITHUB_ACTIONS: 'true',
-            GITHUB_WORKSPACE: sb.root,
+            GITHUB_WORKSPACE: root,
             GITHUB_ACTION_PATH: REPO,
             GITHUB_OUTPUT: outputFile,
             GITHUB_STEP_SUMMARY: summary,
             RUNNER_TEMP: temp,
             FAKE_NPM_LOG: npmLog,
+            ...extraEnv,
             ...env,
           },
           extendEnv: false,
@@ -133,14 +130,32 @@ describe('the composite action (action.yml) in a simulated GitHub runner', () =>
       }
       res.summary = readFileSync(summary, 'utf8');
       res.npmCalls = existsSync(npmLog) ? readFileSync(npmLog, 'utf8') : '';
-      runs++;
       return res;
     } finally {
       rmSync(temp, { recursive: true, force: true });
     }
   }
+}
 
-  const expectOutputKeys = (r: ActionResult) => expect(Object.keys(r.stepOutputs.bg ?? {}).sort()).toEqual(['exit-code', 'outcome', 'run-id']);
+/** A stand-in for npm: the action's own `npm ci` would reinstall this checkout; it records how it was called. */
+function fakeNpm(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bg-fake-npm-'));
+  writeFileSync(join(dir, 'npm'), '#!/bin/sh\nprintf "%s\\n" "$*" >> "$FAKE_NPM_LOG"\n');
+  chmodSync(join(dir, 'npm'), 0o755);
+  return dir;
+}
+
+const expectOutputKeys = (r: ActionResult) => expect(Object.keys(r.stepOutputs.bg ?? {}).sort()).toEqual(['exit-code', 'outcome', 'run-id']);
+
+describe('the composite action (action.yml) in a simulated GitHub runner', () => {
+  let sb: Sandbox;
+  let fakeBin: string;
+  let runs = 0;
+
+  const runAction = (inputs: Record<string, string>) => {
+    runs++;
+    return actionRunner(sb.root, fakeBin)(inputs);
+  };
 
   beforeAll(() => {
     sb = makeSandbox('bg-action-');
@@ -162,10 +177,7 @@ steps:
     );
     mkdirSync(join(sb.root, 'migrations'));
     writeFileSync(join(sb.root, 'migrations', '001-add.sql'), 'ALTER TABLE time_entries ADD COLUMN user_id INTEGER NOT NULL;\n');
-    // The action's own `npm ci` would reinstall this checkout: a stand-in records how it was called.
-    fakeBin = mkdtempSync(join(tmpdir(), 'bg-fake-npm-'));
-    writeFileSync(join(fakeBin, 'npm'), '#!/bin/sh\nprintf "%s\\n" "$*" >> "$FAKE_NPM_LOG"\n');
-    chmodSync(join(fakeBin, 'npm'), 0o755);
+    fakeBin = fakeNpm();
   });
   afterAll(() => {
     sb.remove();
@@ -304,6 +316,48 @@ steps:
 
   it('ran every command the action is for', () => {
     expect(runs).toBeGreaterThanOrEqual(10);
+  });
+});
+
+describe('the composite action against a real sshd: ssh-key and known-hosts inputs', () => {
+  const target = sshTarget();
+  let sb: Sandbox;
+  let fakeBin: string;
+  let home: string;
+  let runAction: ReturnType<typeof actionRunner>;
+
+  beforeAll(async () => {
+    await target.setup();
+    const sshd = target.sshd();
+    sb = makeSandbox('bg-action-ssh-');
+    // No key file in the inventory: the key comes from the ssh-key input (BG_SSH_KEY) only.
+    writeFileSync(join(sb.root, 'hosts.yaml'), `hosts:\n  prod:\n    ssh: { host: 127.0.0.1, port: ${sshd.port}, user: ${sshd.user} }\n${envsYaml(sb, 'http://127.0.0.1:1/')}`);
+    fakeBin = fakeNpm();
+    // An empty home: no ~/.ssh of this machine's user can make a test pass.
+    home = mkdtempSync(join(tmpdir(), 'bg-action-home-'));
+    runAction = actionRunner(sb.root, fakeBin, { HOME: home, BG_SSH_CONFIG: '/dev/null', SSH_AUTH_SOCK: '' });
+  });
+  afterAll(async () => {
+    await target.teardown();
+    sb.remove();
+    rmSync(fakeBin, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('connects with the key and host keys given as inputs; without the host key it is unreachable (exit 5)', async () => {
+    const sshd = target.sshd();
+    const inputs = { host: 'prod', 'ssh-key': sshd.clientKeyText, 'known-hosts': readFileSync(sshd.knownHostsPath, 'utf8') };
+    const run = await runAction({ ...inputs, command: 'run', playbook: fixture('e2e-failing-verify') });
+    expect(run.exitCode, run.stderr).toBe(1);
+    expect(run.outputs['outcome']).toBe('failed');
+    expect(run.stdout + run.stderr).not.toContain(sshd.clientKeyText.trim().split('\n')[1]!);
+    const status = await runAction({ ...inputs, command: 'status', args: '--json' });
+    expect(status.exitCode, status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as Array<{ lastRun: { id: string; outcome: string } }>)[0]!.lastRun.id).toBe(run.outputs['run-id']);
+
+    const stranger = await runAction({ host: 'prod', 'ssh-key': sshd.clientKeyText, command: 'status' });
+    expect(stranger.exitCode).toBe(5);
+    expect(stranger.outputs).toEqual({ 'exit-code': '5', outcome: 'unreachable', 'run-id': '' });
   });
 });
 
