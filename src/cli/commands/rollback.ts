@@ -33,7 +33,8 @@ export interface RollbackArgs extends HostArgs {
 
 /** `bg rollback`: undo a finished or interrupted run from the journal on its host. */
 export async function rollbackCommand(args: RollbackArgs): Promise<number> {
-  const out = (s: string) => process.stdout.write(s + '\n');
+  // --json: stdout holds only the JSON events; the words for people go to stderr.
+  const out = (s: string) => (args.json ? process.stderr : process.stdout).write(s + '\n');
   return withHosts(args, async (hosts) => {
     if (hosts.length !== 1) throw new UsageError('bg rollback works on one host at a time: name a single host');
     const { name, config, transport } = hosts[0]!;
