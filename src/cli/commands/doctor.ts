@@ -20,12 +20,10 @@ const DOCTOR_RUN_ID = '19700101T000000.000Z-d0c7';
 
 /**
  * Placeholders for variables a built-in playbook requires: doctor needs its checks, not its
- * values (no check depends on them). `restore` needs a real backup id: `bg restore --dry-run`
- * with `bg plan restore --check` covers it.
+ * values (no check depends on them).
  */
-const PLACEHOLDERS: Record<string, Record<string, string> | null> = {
+const PLACEHOLDERS: Record<string, Record<string, string>> = {
   env: { key: 'BG_DOCTOR', value: 'x' },
-  restore: null,
 };
 
 interface Collected {
@@ -40,14 +38,10 @@ export function collectChecks(host: ResolvedHost): Collected {
   const files = readdirSync(BUILTIN_PLAYBOOKS).filter((f) => f.endsWith('.yaml')).sort();
   for (const f of files) {
     const name = f.replace(/\.yaml$/, '');
-    if (Object.hasOwn(PLACEHOLDERS, name) && PLACEHOLDERS[name] === null) {
-      out.notApplicable.push({ playbook: name, reason: 'needs a backup id: bg restore --dry-run … checks it' });
-      continue;
-    }
     const pb = loadPlaybook(join(BUILTIN_PLAYBOOKS, f));
     let plan: Plan;
     try {
-      plan = planRun({ playbook: pb.value, source: pb.source, host, vars: (Object.hasOwn(PLACEHOLDERS, name) && PLACEHOLDERS[name]) || {}, runId: DOCTOR_RUN_ID, environment: process.env });
+      plan = planRun({ playbook: pb.value, source: pb.source, host, vars: Object.hasOwn(PLACEHOLDERS, name) ? PLACEHOLDERS[name]! : {}, runId: DOCTOR_RUN_ID, environment: process.env });
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       // Drop the location in bg's own file; keep what the host lacks.

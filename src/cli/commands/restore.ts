@@ -22,8 +22,8 @@ export interface RestoreArgs extends HostArgs {
 }
 
 /**
- * `bg restore`: the built-in `restore` playbook (playbooks/restore.yaml) run like `bg run restore
- * --var env=E --var backup=ID`, so it takes the lock, journals, verifies and `bg rollback` undoes
+ * `bg restore`: bg's own `restore` playbook (playbooks/commands/restore.yaml) run like `bg run
+ * playbooks/commands/restore.yaml --var env=E --var backup=ID`, so it takes the lock, journals, verifies and `bg rollback` undoes
  * it. First, read-only: the backup must be one of the env's on every host (else exit 2), and
  * what restoring would discard is shown (exit 2 without --accept-data-loss). The restore step
  * checks that again with the app stopped, under the lock.
@@ -53,7 +53,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   if (discards.length && !args.acceptDataLoss && !args.dryRun)
     throw new BgError(`restoring would discard the rows listed above; nothing was changed. Pass --accept-data-loss to restore anyway (the database as it is now is kept aside, and bg rollback puts it back)`, ExitCode.badInput);
   return runCommand({
-    playbook: join(BUILTIN_PLAYBOOKS, 'restore.yaml'),
+    playbook: join(BUILTIN_PLAYBOOKS, 'commands', 'restore.yaml'),
     host: args.host,
     inventory: args.inventory,
     acceptNewHostKey: args.acceptNewHostKey,
