@@ -494,7 +494,7 @@ describe('bg rollback itself loses its connection', () => {
     expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
     expect((await run(['rollback', '--host', 'prod'])).exitCode).toBe(0);
     await expectBaseline();
-  });
+  }, 150_000); // five bg commands, two of them phase2 under a real pm2: ~50 s alone
 });
 
 describe('bugs found by the fault tests (fixed; the comments say what they were)', () => {
