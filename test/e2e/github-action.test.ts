@@ -310,6 +310,30 @@ steps:
   });
 });
 
+describe('docs/github-actions.md uses the action as it is', () => {
+  it('every `with:` key is an input, every `steps.ID.outputs.X` an output, and every workflow parses', () => {
+    const md = readFileSync(join(REPO, 'docs', 'github-actions.md'), 'utf8');
+    const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    let uses = 0;
+    for (const block of blocks) {
+      const doc = parse(block) as { jobs?: Record<string, { steps: Array<{ id?: string; uses?: string; with?: Record<string, unknown> }> }> } | unknown[];
+      const steps = Array.isArray(doc) ? (doc as Array<{ id?: string; uses?: string; with?: Record<string, unknown> }>) : Object.values(doc.jobs ?? {}).flatMap((j) => j.steps);
+      const ids = new Set<string>();
+      for (const step of steps) {
+        if (!/\/bg@/.test(step.uses ?? '')) continue;
+        uses++;
+        if (step.id) ids.add(step.id);
+        for (const key of Object.keys(step.with ?? {})) expect(Object.keys(action.inputs), `with: ${key}`).toContain(key);
+      }
+      for (const [, id, out] of block.matchAll(/steps\.([\w-]+)\.outputs\.([\w-]+)/g)) {
+        expect(ids.has(id!), `steps.${id}`).toBe(true);
+        expect(Object.keys(action.outputs)).toContain(out);
+      }
+    }
+    expect(uses).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('the composite action against a real sshd: ssh-key and known-hosts inputs', () => {
   const target = sshTarget();
   let sb: Sandbox;
