@@ -1,13 +1,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-// The tests run real sqlite3, curl and OpenSSH: install them when missing (Debian, as root),
+// The tests run real sqlite3, curl, OpenSSH and shellcheck: install them when missing (Debian, as root),
 // so that a fresh machine needs nothing but `npm test`.
 const NEEDED: Array<{ check: () => boolean; pkg: string }> = [
   { check: () => spawnSync('sqlite3', ['--version']).status === 0, pkg: 'sqlite3' },
   { check: () => spawnSync('curl', ['--version']).status === 0, pkg: 'curl' },
   { check: () => existsSync('/usr/sbin/sshd'), pkg: 'openssh-server' },
   { check: () => spawnSync('ssh-keygen', ['-?']).error === undefined, pkg: 'openssh-client' },
+  // test/e2e/github-action.test.ts checks action.yml's scripts with it.
+  { check: () => spawnSync('shellcheck', ['--version']).status === 0, pkg: 'shellcheck' },
 ];
 
 export default async function setup(): Promise<void> {
