@@ -37,8 +37,17 @@ describe('CI output and secrets', () => {
   });
 
   it('plain CI output has no escape codes either', async () => {
-    const r = await run(['run', fixture('e2e-failing-verify'), '--host', 'box'], { CI: 'true' });
+    // NO_COLOR and FORCE_COLOR unset: only bg's own CI detection keeps the log plain.
+    const r = await run(['run', fixture('e2e-failing-verify'), '--host', 'box'], { CI: 'true', FORCE_COLOR: undefined });
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^✔ 1\. Write a marker$/m);
+    expect(r.stderr).toContain('"Claim something false" failed on box: verify exited 1');
+    expect(r.stderr).toMatch(/box: rolled back/);
     expect(r.stdout + r.stderr).not.toMatch(/\u001b\[/);
+    // The check can fail: the same run with --color prints escape codes.
+    const coloured = await run(['run', fixture('e2e-failing-verify'), '--host', 'box', '--color'], { CI: 'true', FORCE_COLOR: undefined });
+    expect(coloured.exitCode, coloured.stderr).toBe(1);
+    expect(coloured.stdout + coloured.stderr).toMatch(/\u001b\[\d+m/);
   });
 
   it('a secret reaches the host intact but no output, plan or journal', async () => {
