@@ -3,6 +3,7 @@ import { BgError, ConnectionError, ExitCode, UsageError } from '../errors.js';
 import { createTransport, type TransportOptions } from '../transport/index.js';
 import type { Transport } from '../transport/transport.js';
 import { holdHostSession } from './signals.js';
+import { withLibrary } from '../remote/install.js';
 
 const DEFAULT_CONNECT_TIMEOUT_S = 15;
 // ssh2's own handshake timer covers the handshake; this outer bound also covers what it does not
@@ -42,7 +43,8 @@ async function connectOne(name: string, config: HostConfig, opts: TransportOptio
   });
   try {
     await Promise.race([t.connect(), timedOut]);
-    return t;
+    // Every command gets bg's remote library (src/remote), installed on the host once per hash.
+    return withLibrary(t, config.journal);
   } catch (e) {
     await t.close().catch(() => undefined);
     throw e;

@@ -4,7 +4,7 @@
 // aside (never deleted), and the row counts of both are reported.
 import { BG_PM2_PROCS, BG_PM2_WAIT_ONLINE, BG_WAIT_RELEASED } from './pm2-sh.js';
 import { quotePath, shellQuote } from './quote.js';
-import { script, shLib } from './sh-lib.js';
+import { script, shFn, shLib } from './sh-lib.js';
 import { BG_COUNTS, BG_EXTRA, BG_SQL, BG_SQLQ } from './sqlite-sh.js';
 
 export interface RestoreShOptions {
@@ -32,11 +32,8 @@ export interface RestoreShOptions {
   recordVerified?: boolean;
 }
 
-/** `bg_mark_verified FILE RESULT`: the backup's "as last verified" line (UTC time and result). */
-export const BG_MARK_VERIFIED = {
-  name: 'bg_mark_verified',
-  code: `bg_mark_verified() { printf '%s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" > "$1.verified" 2>/dev/null || true; }`,
-};
+/** `bg_mark_verified FILE RESULT` (src/remote/db.sh). */
+export const BG_MARK_VERIFIED = shFn('bg_mark_verified');
 
 /** The script that stops the app, swaps `from` in for the database, and starts the app again. */
 export function restoreDbScript(o: RestoreShOptions): string {

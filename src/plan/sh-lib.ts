@@ -1,30 +1,21 @@
-// A tiny library of POSIX sh functions that actions prepend to their scripts. Each script
-// carries only the functions it calls (and what those call), so dry-run output stays readable.
+// Names of the remote library's shell functions (src/remote/*.sh). The library is installed on the
+// host and sourced before every command (src/remote/install.ts), so a command only calls them.
 
-/** One shell function (or variable) definition and the definitions it relies on. */
+/** A function of the remote library, by name (its code is in src/remote/*.sh). */
 export interface ShFn {
   name: string;
-  /** The definition, one line or several, valid POSIX sh. */
-  code: string;
-  deps?: readonly ShFn[];
 }
 
-export function shFn(name: string, code: string, deps: readonly ShFn[] = []): ShFn {
-  return { name, code, deps };
+export function shFn(name: string): ShFn {
+  return { name };
 }
 
-/** The definitions of `fns` and everything they depend on, dependencies first, each once. */
-export function shLib(...fns: readonly ShFn[]): string {
-  const seen = new Set<string>();
-  const out: string[] = [];
-  const visit = (f: ShFn) => {
-    if (seen.has(f.name)) return;
-    seen.add(f.name);
-    for (const d of f.deps ?? []) visit(d);
-    out.push(f.code);
-  };
-  fns.forEach(visit);
-  return out.join('\n');
+/**
+ * Nothing: kept so that a script may still say which library functions it calls. The library is
+ * sourced in front of every command (src/remote/assemble.ts), never pasted into one.
+ */
+export function shLib(..._fns: readonly ShFn[]): string {
+  return '';
 }
 
 /** A script: lines joined with newlines, empty entries dropped. */

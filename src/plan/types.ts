@@ -86,4 +86,10 @@ export interface Plan {
   /** Secrets the commands refer to ("$BG_SECRET_NAME"), with the environment variable each comes from (null: inline in the inventory or playbook). Values are never in a plan. */
   secrets: Record<string, string | null>;
   steps: PlanStep[];
+  /**
+   * The remote library (src/remote/*.sh) the commands call, by sha256: set when the run is
+   * journaled (run.json), so that `bg rollback` of this run sources the same code. Absent in plans
+   * of bg versions before the library: their commands carry their own functions.
+   */
+  library?: { hash: string };
 }

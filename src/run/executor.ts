@@ -9,6 +9,8 @@ import { recordSession } from './sessions.js';
 import type { RunMeta } from './run-meta.js';
 import { runStep, undoStep, type StepContext } from './step-runner.js';
 import { oneLine } from '../cli/sanitize.js';
+import { library } from '../remote/library.js';
+import { libraryAvailable } from '../remote/install.js';
 
 export interface HostRun {
   plan: Plan;
@@ -171,7 +173,8 @@ async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, 
   try {
     // Interrupted (Ctrl-C, SIGTERM) before a step began: begin none, journal nothing, undo nothing.
     if (opts.signal?.aborted) throw new Error(`interrupted before the first step on ${host}: nothing was changed`);
-    await journal.start(plan, meta);
+    // run.json names the library the commands call: `bg rollback` of this run sources that one.
+    await journal.start({ ...plan, library: { hash: library().hash } }, meta);
     const steps = hostTask.newListr(
       plan.steps.map((step) => ({
         // Titles and outputs show user values and host output: escaped for the terminal (cli/sanitize.ts).
@@ -246,6 +249,12 @@ export async function executeRollback(run: { plan: Plan; transport: Transport; s
   const journal = new Journal(transport, plan.journalDir);
   // Until the rollback says otherwise, nothing is undone.
   let outcome: RollbackOutcome = { left: steps, notUndone: [] };
+  // The undo commands call the library of the run that wrote them: on the host, or this bg's own.
+  const lib = plan.library?.hash;
+  if (lib && steps.length) {
+    const available = await libraryAvailable(transport, lib);
+    if (!available.ok) return { ...outcome, error: new Error(`cannot undo run ${plan.runId} on ${plan.host.name}: ${available.message}`) };
+  }
   await new Listr(
     [
       {
@@ -298,7 +307,7 @@ async function rollback(plan: Plan, newestFirst: PlanStep[], transport: Transpor
         try {
           await journal.record('undo-start', step.index);
           // Not cancellable by the Ctrl-C that may have caused the rollback.
-          await undoStep(step, stepContext(transport, t, step, opts, undefined, plan.journalDir));
+          await undoStep(step, { ...stepContext(transport, t, step, opts, undefined, plan.journalDir), library: plan.library?.hash });
           await journal.record('undone', step.index);
           opts.emit({ type: 'undo-done', host, step: step.index });
           handled++;

@@ -2,6 +2,7 @@ import type { Command, PlanStep, Probe, RetryPolicy } from '../plan/types.js';
 import type { CommandResult, Transport } from '../transport/transport.js';
 import { ConnectionError } from '../errors.js';
 import { StepFailure, type Phase } from './step-error.js';
+import { stepCommand } from '../remote/assemble.js';
 
 /** What the runner tells the outside world; renderers and the JSON stream listen. */
 export interface StepObserver {
@@ -19,6 +20,8 @@ export interface StepContext {
   commandPrefix?: string;
   /** Put before the step's first command only, once (the journal's step-start line). */
   firstCommandPrefix?: string;
+  /** The remote library the commands call (an earlier run's hash for `bg rollback`); default this bg's. */
+  library?: string;
 }
 
 /** Run one step: capture, commands, then verify probes. Throws StepFailure on the first failure. */
@@ -37,9 +40,9 @@ async function runOnce(step: PlanStep, phase: Phase, command: Command, ctx: Step
   // Interrupted before this command was sent: send nothing (a command killed as it starts may
   // still have done part of its work).
   if (ctx.signal?.aborted) throw new StepFailure(ctx.transport.host, step, phase, command, interrupted());
-  const prefix = (ctx.firstCommandPrefix ?? '') + (ctx.commandPrefix && step.mutates ? ctx.commandPrefix : '');
+  const cmd = stepCommand({ journalLine: ctx.firstCommandPrefix, sessionRecord: step.mutates ? ctx.commandPrefix : undefined, command: command.cmd });
   ctx.firstCommandPrefix = undefined;
-  const result = await exec(prefix ? { ...command, cmd: prefix + command.cmd } : command, ctx);
+  const result = await exec({ ...command, cmd }, ctx);
   ctx.observer?.command?.({ phase, command, result, attempt: 1 });
   if (result.exitCode !== 0) throw new StepFailure(ctx.transport.host, step, phase, command, result);
   return result;
@@ -67,7 +70,7 @@ async function exec(command: Command, ctx: StepContext): Promise<CommandResult> 
   try {
     const timeoutMs = command.timeoutMs ?? ctx.commandTimeoutMs;
     const timeoutSource = command.timeoutMs ? "the step's timeout:" : ctx.commandTimeoutMs ? 'the run\'s command timeout' : undefined;
-    return await ctx.transport.exec(command.cmd, { timeoutMs, timeoutSource, signal: ctx.signal });
+    return await ctx.transport.exec(command.cmd, { timeoutMs, timeoutSource, signal: ctx.signal, library: ctx.library });
   } catch (e) {
     if (!(e instanceof ConnectionError)) throw e;
     return { exitCode: 255, stdout: '', stderr: `bg: ${e.reason}`, durationMs: 0, connectionLost: true };

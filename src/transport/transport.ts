@@ -23,6 +23,8 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Text written to the command's standard input. */
   stdin?: string;
+  /** The remote library (sha256) the command needs, when not this bg's own: an earlier run's (src/remote/install.ts). */
+  library?: string;
 }
 
 /**

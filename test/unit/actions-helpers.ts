@@ -1,7 +1,12 @@
 // Helpers for test/unit/actions-*.test.ts: plan a playbook given as YAML text against an inventory
 // (the fixture one, or YAML text), and run a step's commands through a real sh on this machine.
 import { spawnSync } from 'node:child_process';
-import { loadInventory, loadYamlFile } from '../../src/config/load.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { library } from '../../src/remote/library.js';
+import { loadInventory } from '../../src/cli/load.js';
+import { loadYamlFile } from '../../src/config/parse.js';
 import { inventorySchema } from '../../src/config/inventory-schema.js';
 import { playbookSchema } from '../../src/config/playbook-schema.js';
 import { InputError, formatProblem } from '../../src/errors.js';
@@ -58,8 +63,19 @@ export interface ShResult {
   stderr: string;
 }
 
+// The remote library, as a host has it installed (src/remote/install.ts): every command sources it.
+let libFile: string | undefined;
+export function libraryFile(): string {
+  if (!libFile) {
+    libFile = join(mkdtempSync(join(tmpdir(), 'bg-lib-')), 'lib.sh');
+    writeFileSync(libFile, library().text);
+  }
+  return libFile;
+}
+
+/** A command as a host runs it: through sh, with the remote library sourced first. */
 export function sh(cmd: string, env: Record<string, string> = {}): ShResult {
-  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env } });
+  const r = spawnSync('sh', ['-c', `. '${libraryFile()}'; ${cmd}`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -1,6 +1,7 @@
 // The sqlite3 version pre-flight: version parsing, every action's declared features against what
 // its scripts really use, the host-side check run by a real sh against stand-in sqlite3 programs
 // (random versions, hostile --version output, random step names), and same-machine detection.
+import { functionsUsed } from '../../src/remote/library.js';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,14 +55,16 @@ const SAMPLES: Record<string, string> = {
   shell: 'with: { command: "true" }',
   restore: 'env: blue\nwith: { backup: 20261121T122255.123Z-3fa1 }',
 };
-const scriptsOf = (s: PlanStep) => [...s.capture, ...s.run, ...s.verify, ...s.undo, ...(s.discardCheck ?? [])].map((c) => c.cmd).join('\n');
+// The step's commands and the code of every library function they call (src/remote/*.sh).
+const withLibrary = (cmds: string[]) => [...cmds, ...functionsUsed(cmds).map((f) => f.code)].join('\n');
+const scriptsOf = (s: PlanStep) => withLibrary([...s.capture, ...s.run, ...s.verify, ...s.undo, ...(s.discardCheck ?? [])].map((c) => c.cmd));
 
 describe('declared sqlite3 needs', () => {
   for (const name of Object.keys(ACTIONS)) {
     it(`${name}: every SQLite feature its scripts use is declared (sqlite-needs.ts)`, () => {
       expect(Object.hasOwn(SAMPLES, name), `add a sample step for action ${name} to this test`).toBe(true);
       const p = plan(oneStep(name, SAMPLES[name]!));
-      const text = [...p.steps.map(scriptsOf), ...p.preflight.map((c) => c.cmd), ...p.gates.map((g) => g.cmd)].join('\n');
+      const text = [...p.steps.map(scriptsOf), withLibrary([...p.preflight.map((c) => c.cmd), ...p.gates.map((g) => g.cmd)])].join('\n');
       const used = ALL_FEATURES.filter((f) => f.detect.test(text)).map((f) => f.name);
       const declared = (Object.hasOwn(SQLITE_NEEDS, name) ? SQLITE_NEEDS[name]! : []).map((f) => f.name);
       expect(declared).toEqual(expect.arrayContaining(used));

@@ -5,7 +5,6 @@ import { PlanProblem } from '../action.js';
 import type { ResolvedEnv, ResolvedHost } from '../host-model.js';
 import { quotePath, shellQuote } from '../quote.js';
 import { shFn, type ShFn } from '../sh-lib.js';
-import { BG_EXTRA } from '../sqlite-sh.js';
 
 /** `with.envs`, `with.migrations_table`, `with.migrations_column`: common parameters. */
 export const dbParams = {
@@ -47,26 +46,5 @@ export function envTable(envs: DbEnv[]): string {
   ].join('\n');
 }
 
-/**
- * `bg_pick_base MIGRATIONS_TABLE COLUMN`: prints, for every pair, the rows one env holds and the
- * other lacks; sets `bg_base` to the first env (in `$envs` order) whose database holds every row of
- * every other, or '' when there is none. Needs `envs` and `db_of` (see envTable).
- */
-export const BG_PICK_BASE: ShFn = shFn(
-  'bg_pick_base',
-  [
-    'bg_pick_base() {',
-    "  bg_base=''",
-    '  for bg_c in $envs; do',
-    '    bg_ok=1',
-    '    for bg_o in $envs; do',
-    '      [ "$bg_o" != "$bg_c" ] || continue',
-    '      bg_x=$(bg_extra "$(db_of "$bg_c")" "$(db_of "$bg_o")" "$1" "$2") || return 1',
-    `      if [ -n "$bg_x" ]; then bg_ok=0; echo "rows in $bg_o that $bg_c lacks: $(printf '%s\\n' "$bg_x" | sed 's/|/ /' | tr '\\n' ',' | sed 's/,$//; s/,/, /g')"; else echo "$bg_c holds every row of $bg_o"; fi`,
-    '    done',
-    '    [ "$bg_ok" = 0 ] || [ -n "$bg_base" ] || bg_base=$bg_c',
-    '  done',
-    '}',
-  ].join('\n'),
-  [BG_EXTRA],
-);
+/** `bg_pick_base TABLE COLUMN` (src/remote/db.sh): needs `envs` and `db_of` (see envTable). */
+export const BG_PICK_BASE: ShFn = shFn('bg_pick_base');

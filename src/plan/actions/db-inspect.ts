@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { PlanProblem, type ActionDef } from '../action.js';
 import { shellQuote } from '../quote.js';
 import { script, shFn, shLib } from '../sh-lib.js';
-import { BG_SQL } from '../sqlite-sh.js';
 import { BG_PICK_BASE, dbEnvs, dbParams, envTable } from './db-common.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
@@ -15,27 +14,8 @@ const params = z
   })
   .strict();
 
-// Per table: rows, newest rowid, and the newest value of a created/updated/_at column if any.
-const TABLES_SQL = `SELECT group_concat(printf('SELECT %Q, count(*), %s, %s FROM "%w"', m.name, CASE WHEN upper(m.sql) LIKE '%WITHOUT%ROWID%' THEN 'NULL' ELSE 'max(rowid)' END, coalesce((SELECT printf('%Q || '' '' || coalesce(max("%w"), ''-'')', c.name, c.name) FROM pragma_table_info(m.name) c WHERE c.name LIKE '%created%' OR c.name LIKE '%updated%' OR c.name LIKE '%\\_at' ESCAPE '\\' ORDER BY c.name LIKE '%updated%' DESC, c.cid LIMIT 1), 'NULL'), m.name), ' UNION ALL ') FROM sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'`;
-
-/** `bg_report_db LABEL DB`: path, size, journal mode, and per table rows and newest write. */
-export const BG_REPORT_DB = shFn(
-  'bg_report_db',
-  [
-    `BG_TABLES_SQL=${shellQuote(TABLES_SQL)}`,
-    'bg_report_db() {',
-    '  [ -f "$2" ] || { echo "bg: $1: database $2 does not exist" >&2; return 1; }',
-    '  bg_real=$(readlink -f "$2")',
-    `  if [ "$bg_real" = "$2" ]; then echo "$1: $2"; else echo "$1: $2 -> $bg_real"; fi`,
-    `  bg_wal=0; [ ! -f "$bg_real-wal" ] || bg_wal=$(wc -c < "$bg_real-wal" | tr -d ' ')`,
-    `  echo "  $(wc -c < "$bg_real" | tr -d ' ') bytes + $bg_wal bytes of WAL, journal mode $(bg_sql "$bg_real" 'PRAGMA journal_mode')"`,
-    '  bg_q=$(bg_sql "$bg_real" "$BG_TABLES_SQL") || return 1',
-    '  [ -n "$bg_q" ] || { echo "  no tables"; return 0; }',
-    `  bg_sql "$bg_real" '.separator "\\t"' "$bg_q ORDER BY 1" | awk -F '\\t' '{ printf "  %-28s %9s rows   newest rowid %-8s %s\\n", $1, $2, ($3 == "" ? "-" : $3), $4 }'`,
-    '}',
-  ].join('\n'),
-  [BG_SQL],
-);
+/** `bg_report_db LABEL DB` (src/remote/db.sh). */
+export const BG_REPORT_DB = shFn('bg_report_db');
 
 /** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
 export const dbInspectSqlite = [SQLITE.pragmaFunctions, SQLITE.printf];

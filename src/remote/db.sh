@@ -1,0 +1,34 @@
+# shellcheck shell=sh
+# Comparing and reporting the databases of several envs; marking backups verified.
+
+# bg_pick_base TABLE COLUMN: sets bg_base to the first env of $envs whose database holds every row of the others (needs envs, db_of).
+# shellcheck disable=SC2154 # envs and db_of come from the caller's env table
+bg_pick_base() {
+  bg_base=''
+  for bg_c in $envs; do
+    bg_ok=1
+    for bg_o in $envs; do
+      [ "$bg_o" != "$bg_c" ] || continue
+      bg_x=$(bg_extra "$(db_of "$bg_c")" "$(db_of "$bg_o")" "$1" "$2") || return 1
+      if [ -n "$bg_x" ]; then bg_ok=0; echo "rows in $bg_o that $bg_c lacks: $(printf '%s\n' "$bg_x" | sed 's/|/ /' | tr '\n' ',' | sed 's/,$//; s/,/, /g')"; else echo "$bg_c holds every row of $bg_o"; fi
+    done
+    [ "$bg_ok" = 0 ] || [ -n "$bg_base" ] || bg_base=$bg_c
+  done
+}
+
+# bg_report_db LABEL DB: path, size, journal mode, and per table rows and newest write.
+# shellcheck disable=SC1003 # SQL text inside one single-quoted word
+BG_TABLES_SQL='SELECT group_concat(printf('\''SELECT %Q, count(*), %s, %s FROM "%w"'\'', m.name, CASE WHEN upper(m.sql) LIKE '\''%WITHOUT%ROWID%'\'' THEN '\''NULL'\'' ELSE '\''max(rowid)'\'' END, coalesce((SELECT printf('\''%Q || '\'''\'' '\'''\'' || coalesce(max("%w"), '\'''\''-'\'''\'')'\'', c.name, c.name) FROM pragma_table_info(m.name) c WHERE c.name LIKE '\''%created%'\'' OR c.name LIKE '\''%updated%'\'' OR c.name LIKE '\''%\_at'\'' ESCAPE '\''\'\'' ORDER BY c.name LIKE '\''%updated%'\'' DESC, c.cid LIMIT 1), '\''NULL'\''), m.name), '\'' UNION ALL '\'') FROM sqlite_master m WHERE m.type = '\''table'\'' AND m.name NOT LIKE '\''sqlite\_%'\'' ESCAPE '\''\'\'''
+bg_report_db() {
+  [ -f "$2" ] || { echo "bg: $1: database $2 does not exist" >&2; return 1; }
+  bg_real=$(readlink -f "$2")
+  if [ "$bg_real" = "$2" ]; then echo "$1: $2"; else echo "$1: $2 -> $bg_real"; fi
+  bg_wal=0; [ ! -f "$bg_real-wal" ] || bg_wal=$(wc -c < "$bg_real-wal" | tr -d ' ')
+  echo "  $(wc -c < "$bg_real" | tr -d ' ') bytes + $bg_wal bytes of WAL, journal mode $(bg_sql "$bg_real" 'PRAGMA journal_mode')"
+  bg_q=$(bg_sql "$bg_real" "$BG_TABLES_SQL") || return 1
+  [ -n "$bg_q" ] || { echo "  no tables"; return 0; }
+  bg_sql "$bg_real" '.separator "\t"' "$bg_q ORDER BY 1" | awk -F '\t' '{ printf "  %-28s %9s rows   newest rowid %-8s %s\n", $1, $2, ($3 == "" ? "-" : $3), $4 }'
+}
+
+# bg_mark_verified FILE RESULT: record a backup's last verification (UTC time and result) in FILE.verified.
+bg_mark_verified() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" > "$1.verified" 2>/dev/null || true; }

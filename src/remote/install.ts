@@ -1,0 +1,40 @@
+// Every command bg sends to a host runs with the remote library sourced (see assemble.ts). The
+// library is installed on the host once per content hash: a command finds it there (no extra
+// round trip), and only when it is missing is it installed (one round trip) and the command,
+// which did not start, sent again.
+import type { CommandResult, ExecOptions, Transport } from '../transport/transport.js';
+import { installCommand, librarySourced, LIBRARY_MISSING, LIBRARY_MISSING_EXIT, libraryPath } from './assemble.js';
+import { library, type Library } from './library.js';
+
+/** A transport whose commands have the library sourced. `journal` is the host's journal root. */
+export function withLibrary(inner: Transport, journal: string, lib: Library = library()): Transport {
+  let installing: Promise<CommandResult> | undefined;
+  // A host where the library cannot be installed (read-only journal, no sha256sum) gets it inline.
+  let inline = false;
+  const install = () => (installing ??= inner.exec(installCommand(journal, lib.hash), { stdin: lib.text, timeoutMs: 60_000, timeoutSource: 'installing the remote library' }));
+  return {
+    host: inner.host,
+    kind: inner.kind,
+    connect: () => inner.connect(),
+    close: () => inner.close(),
+    async exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+      const hash = options.library ?? lib.hash;
+      if (inline && hash === lib.hash) return inner.exec(`${lib.text}\n${command}`, options);
+      const r = await inner.exec(librarySourced(journal, hash, command), options);
+      if (!missing(r)) return r;
+      if (hash !== lib.hash)
+        return { ...r, stderr: `bg: the remote library sha256:${hash} that this run used is not on ${inner.host} (${libraryPath(journal, hash)}), and this bg carries sha256:${lib.hash}; run the bg version that made the run, or undo by hand` };
+      const installed = await install();
+      if (installed.exitCode !== 0) inline = true;
+      return inline ? inner.exec(`${lib.text}\n${command}`, options) : inner.exec(librarySourced(journal, hash, command), options);
+    },
+  };
+}
+
+const missing = (r: CommandResult) => r.exitCode === LIBRARY_MISSING_EXIT && r.stderr.includes(LIBRARY_MISSING);
+
+/** Whether the library of `hash` is on the host, or can be put there (it is this bg's own). */
+export async function libraryAvailable(t: Transport, hash: string): Promise<{ ok: true } | { ok: false; message: string }> {
+  const r = await t.exec('true', { library: hash });
+  return r.exitCode === 0 ? { ok: true } : { ok: false, message: r.stderr.trim() || `exit ${r.exitCode}` };
+}
