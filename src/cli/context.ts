@@ -1,5 +1,5 @@
 import type { HostConfig, Inventory } from '../config/inventory-schema.js';
-import { findInventory, findPlaybook, loadInventory, loadPlaybook } from '../config/load.js';
+import { findInventory, findPlaybook, loadInventory, loadPlaybook } from './load.js';
 import { InputError, formatProblem, type Problem } from '../errors.js';
 import { resolveHost, type ResolvedHost } from '../plan/host-model.js';
 import { planRun } from '../plan/planner.js';

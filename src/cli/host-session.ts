@@ -1,5 +1,5 @@
 import type { HostConfig } from '../config/inventory-schema.js';
-import { findInventory, loadInventory } from '../config/load.js';
+import { findInventory, loadInventory } from './load.js';
 import type { Transport } from '../transport/transport.js';
 import { closeAll, connectAll } from './connect.js';
 import { selectHosts } from './hosts.js';

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BgError, ExitCode, formatInternalError } from '../errors.js';
@@ -6,8 +5,7 @@ import { boundedNumber, hostList, lastBoolean, lockWaitOption, planOptions, sing
 import { earlyOutputFlags } from './options.js';
 import { inGithubActions, isCi } from './output.js';
 import { installGithubGuard, multiLine } from './sanitize.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+import { packageVersion } from './package-info.js';
 
 const EXIT_CODES = `Exit codes:
   0  done
@@ -221,7 +219,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
     .strict()
     .recommendCommands()
     .epilogue(`${EXIT_CODES}\n\nDocs: README.md in the package (npm docs bg-deploy)`)
-    .version(pkg.version)
+    .version(packageVersion())
     .alias('h', 'help')
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {

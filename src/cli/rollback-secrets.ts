@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { HostConfig } from '../config/inventory-schema.js';
 import type { Playbook } from '../config/playbook-schema.js';
-import { findPlaybook, loadPlaybook } from '../config/load.js';
+import { findPlaybook, loadPlaybook } from './load.js';
 import { BgError, ExitCode } from '../errors.js';
 import { resolveVars } from '../plan/vars.js';
 import { parseVars } from './vars.js';

@@ -1,7 +1,7 @@
 // Where a YAML file written by `bg init` finds bg's JSON Schema: a reference that works for
 // everyone who clones the project, never an absolute path of the machine that ran `bg init`.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+// Pure: which project declares bg-deploy is looked up on the CLI side (src/cli/schema-ref.ts).
+import { join, relative, sep } from 'node:path';
 
 /** The npm package bg is published as (its command stays `bg`). */
 export const PACKAGE_NAME = 'bg-deploy';
@@ -12,32 +12,23 @@ export function schemaUrl(version: string, name: string): string {
 }
 
 /**
- * The `$schema` value for a file in `fromDir`. When the project at or above `projectDir` declares
- * bg-deploy in its package.json (so `npm ci` of any clone puts it in node_modules), a relative
- * path into that node_modules; otherwise the versioned URL of the same schema.
+ * The `$schema` value for a file in `fromDir`: when `project` (a directory whose package.json
+ * declares bg-deploy, so `npm ci` of any clone puts it in node_modules) is known, a relative path
+ * into its node_modules; otherwise the versioned URL of the same schema.
  */
-export function schemaRef(fromDir: string, projectDir: string, name: string, version: string): string {
-  const project = declaringProject(projectDir);
-  if (project) {
-    const rel = relative(fromDir, join(project, 'node_modules', PACKAGE_NAME, 'schemas', name)).split(sep).join('/');
-    return rel.startsWith('.') ? rel : `./${rel}`;
-  }
-  return schemaUrl(version, name);
+export function schemaRefFor(fromDir: string, project: string | undefined, name: string, version: string): string {
+  if (!project) return schemaUrl(version, name);
+  const rel = relative(fromDir, join(project, 'node_modules', PACKAGE_NAME, 'schemas', name)).split(sep).join('/');
+  return rel.startsWith('.') ? rel : `./${rel}`;
 }
 
-/** The nearest directory at or above `dir` whose package.json lists bg-deploy as a dependency. */
-export function declaringProject(dir: string): string | undefined {
-  for (let d = dir; ; d = dirname(d)) {
-    const pkgFile = join(d, 'package.json');
-    if (existsSync(pkgFile)) {
-      try {
-        const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as Record<string, Record<string, string> | undefined>;
-        const sections = [pkg.dependencies, pkg.devDependencies, pkg.optionalDependencies];
-        if (sections.some((s) => s && typeof s === 'object' && PACKAGE_NAME in s)) return d;
-      } catch {
-        // An unreadable package.json is no declaration; keep looking upward.
-      }
-    }
-    if (dirname(d) === d) return undefined;
+/** Whether a package.json's text lists bg-deploy as a dependency (any kind); unparsable text does not. */
+export function declaresPackage(packageJson: string): boolean {
+  try {
+    const pkg = JSON.parse(packageJson) as Record<string, Record<string, string> | undefined>;
+    const sections = [pkg.dependencies, pkg.devDependencies, pkg.optionalDependencies];
+    return sections.some((s) => s && typeof s === 'object' && PACKAGE_NAME in s);
+  } catch {
+    return false;
   }
 }

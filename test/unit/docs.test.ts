@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { schemaRef, schemaUrl } from '../../src/config/schema-ref.js';
+import { schemaRef, schemaUrl } from '../../src/cli/schema-ref.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 

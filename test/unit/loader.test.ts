@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadInventory, loadPlaybook } from '../../src/config/load.js';
+import { loadInventory, loadPlaybook } from '../../src/cli/load.js';
 import { InputError, formatProblem } from '../../src/errors.js';
 
 const fx = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, InputError } from '../../errors.js';
-import { BUILTIN_PLAYBOOKS, loadPlaybook } from '../../config/load.js';
+import { BUILTIN_PLAYBOOKS, loadPlaybook } from '../load.js';
 import { resolveHost, type ResolvedHost } from '../../plan/host-model.js';
 import { planRun } from '../../plan/planner.js';
 import type { Command, Gate, Plan } from '../../plan/types.js';

@@ -1,17 +1,15 @@
 import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BgError, ExitCode } from '../../errors.js';
-import { schemaRef } from '../../config/schema-ref.js';
-
-const PACKAGE = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+import { schemaRef } from '../schema-ref.js';
+import { PACKAGE_ROOT as PACKAGE, packageVersion } from '../package-info.js';
 
 /** `bg init`: a hosts.yaml and playbooks/ to start from, never over existing files. */
 export function initCommand(args: { dir?: string; json?: boolean; _?: Array<string | number> }, write = (s: string) => process.stdout.write(s)): number {
   const root = resolve(targetDir(args));
   const files = new Map<string, string>();
   // The schema path must work in every clone, not only here: see src/config/schema-ref.ts.
-  const version = (JSON.parse(readFileSync(join(PACKAGE, 'package.json'), 'utf8')) as { version: string }).version;
+  const version = packageVersion();
   const schemaLine = (from: string, name: string) => `# yaml-language-server: $schema=${schemaRef(from, root, name, version)}`;
   const withSchema = (text: string, from: string, name: string) => [schemaLine(from, name), ...text.split('\n').filter((l) => !l.startsWith('# yaml-language-server:'))].join('\n');
 

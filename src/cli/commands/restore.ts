@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { BgError, ExitCode, UsageError } from '../../errors.js';
-import { BUILTIN_PLAYBOOKS } from '../../config/load.js';
+import { BUILTIN_PLAYBOOKS } from '../package-info.js';
 import { backupFileOf } from '../../plan/actions/restore.js';
 import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
 import { resolveHost } from '../../plan/host-model.js';

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { isMap, parseDocument } from 'yaml';
-import { BUILTIN_PLAYBOOKS, findInventory, loadInventory, loadPlaybook, readInputFile, type Loaded } from '../../config/load.js';
+import { BUILTIN_PLAYBOOKS, findInventory, loadInventory, loadPlaybook, readInputFile, type Loaded } from '../load.js';
 import type { Inventory } from '../../config/inventory-schema.js';
 import type { Playbook } from '../../config/playbook-schema.js';
 import { ExitCode, InputError, formatProblem, type Problem } from '../../errors.js';

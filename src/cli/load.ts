@@ -1,28 +1,16 @@
+// Finding and reading the inventory and playbooks: the file side of src/config/parse.ts, which
+// only parses and checks text.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { InputError, UsageError, type Problem } from '../errors.js';
-import { DEFAULT_INVENTORY_YAML } from './default-inventory.js';
-import { hostProblems, inventorySchema, type Inventory } from './inventory-schema.js';
-import { playbookSchema, type Playbook } from './playbook-schema.js';
-import { parseYaml, problemAt, validateWith, type YamlSource } from './yaml-source.js';
+import { join } from 'node:path';
+import { DEFAULT_INVENTORY_YAML } from '../config/default-inventory.js';
+import type { Inventory } from '../config/inventory-schema.js';
+import { parseInventory, parsePlaybook, type Loaded } from '../config/parse.js';
+import type { Playbook } from '../config/playbook-schema.js';
+import { InputError, UsageError } from '../errors.js';
+import { BUILTIN_PLAYBOOKS } from './package-info.js';
 
-export interface Loaded<T> {
-  value: T;
-  source: YamlSource;
-}
-
-/** The package's own playbooks/ folder (built-in playbooks). */
-export const BUILTIN_PLAYBOOKS = resolve(dirname(fileURLToPath(import.meta.url)), '../../playbooks');
-
-/** Parse and validate one YAML file; all problems come back together, nothing throws. */
-export function loadYamlFile<T>(file: string, text: string, schema: import('zod').ZodType<T>): { loaded?: Loaded<T>; problems: Problem[] } {
-  const { source, problems } = parseYaml(file, text);
-  if (problems.length) return { problems };
-  const { value, problems: invalid } = validateWith(source, schema);
-  if (invalid.length || value === undefined) return { problems: invalid };
-  return { loaded: { value, source }, problems: [] };
-}
+export type { Loaded } from '../config/parse.js';
+export { BUILTIN_PLAYBOOKS } from './package-info.js';
 
 /**
  * The text of an input file, or exit 2 naming it: a directory, an unreadable file or a dangling
@@ -44,7 +32,7 @@ export function readInputFile(file: string, what: string): string {
 }
 
 /** Names of the YAML files in a directory, or none when it is not a readable directory. */
-function yamlNames(dir: string): string[] {
+export function yamlNames(dir: string): string[] {
   try {
     return readdirSync(dir).filter((f) => /\.ya?ml$/.test(f));
   } catch {
@@ -63,23 +51,10 @@ export function findInventory(explicit?: string, env = process.env, cwd = proces
   return undefined;
 }
 
-/** Load and check the inventory, including cross-references (groups naming hosts). */
+/** Read and check the inventory (undefined: the embedded default). */
 export function loadInventory(file: string | undefined): Loaded<Inventory> {
-  const name = file ?? '(built-in default inventory)';
-  const text = file ? readInputFile(file, 'the inventory') : DEFAULT_INVENTORY_YAML;
-  const { loaded, problems } = loadYamlFile(name, text, inventorySchema);
-  if (!loaded) throw new InputError(problems, `invalid inventory ${name}`);
-  const refs: Problem[] = [];
-  for (const [host, cfg] of Object.entries(loaded.value.hosts))
-    for (const p of hostProblems(cfg)) refs.push(problemAt(loaded.source, ['hosts', host, ...p.field], p.message));
-  for (const [group, members] of Object.entries(loaded.value.groups)) {
-    if (Object.hasOwn(loaded.value.hosts, group)) refs.push(problemAt(loaded.source, ['groups', group], `group \`${group}\` has the name of a host`));
-    members.forEach((m, i) => {
-      if (!Object.hasOwn(loaded.value.hosts, m)) refs.push(problemAt(loaded.source, ['groups', group, i], `unknown host \`${m}\``));
-    });
-  }
-  if (refs.length) throw new InputError(refs, `invalid inventory ${name}`);
-  return loaded;
+  if (!file) return parseInventory('(built-in default inventory)', DEFAULT_INVENTORY_YAML);
+  return parseInventory(file, readInputFile(file, 'the inventory'));
 }
 
 /** Resolve a playbook argument: a path, ./playbooks/NAME.yaml, then the built-in NAME. */
@@ -95,9 +70,8 @@ export function findPlaybook(arg: string, cwd = process.cwd()): string {
   throw new UsageError(`no playbook \`${arg}\` (looked for ${candidates.join(', ')}); known: ${[...known].sort().join(', ') || 'none'}`);
 }
 
+/** Read and check a playbook; a built-in one is named by its place in the package. */
 export function loadPlaybook(file: string): Loaded<Playbook> {
   const shown = file.startsWith(BUILTIN_PLAYBOOKS) ? `playbooks/${file.slice(BUILTIN_PLAYBOOKS.length + 1)} (built-in)` : file;
-  const { loaded, problems } = loadYamlFile(shown, readInputFile(file, 'the playbook'), playbookSchema);
-  if (!loaded) throw new InputError(problems, `invalid playbook ${shown}`);
-  return loaded;
+  return parsePlaybook(shown, readInputFile(file, 'the playbook'));
 }
