@@ -2,6 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { EventSink, RunEvent } from '../run/events.js';
 import type { HostOutcome } from '../run/executor.js';
+import { HOST_STATUS } from '../run/outcomes.js';
 import { fence, githubCommand, githubData, githubProperty, markdownCell, markdownText, multiLine, oneLine } from './sanitize.js';
 
 const tail = (s: string, n: number) => s.trimEnd().split('\n').slice(-n).join('\n');
@@ -108,7 +109,7 @@ export class SummaryCollector {
 export function writeStepSummary(file: string, title: string, outcomes: HostOutcome[], collected: SummaryCollector): void {
   const md: string[] = [`## bg: ${markdownText(title)}`, ''];
   for (const o of outcomes) {
-    const icon = o.status === 'done' ? '✅' : o.status === 'not-started' ? '⏭️' : o.status === 'rolled-back' ? '↩️' : '❌';
+    const icon = o.status === HOST_STATUS.done ? '✅' : o.status === HOST_STATUS.notStarted ? '⏭️' : o.status === HOST_STATUS.rolledBack ? '↩️' : '❌';
     md.push(`### ${icon} ${markdownText(o.host)}: ${o.status} (exit ${o.exitCode}, ${(o.durationMs / 1000).toFixed(1)}s, run ${markdownText(o.runId)})`, '');
     const rows = collected.steps.get(o.host) ?? [];
     if (rows.length) {
@@ -117,7 +118,7 @@ export function writeStepSummary(file: string, title: string, outcomes: HostOutc
       md.push('');
     }
     if (o.failure) md.push(fence(tail(o.failure.message, 30)), '');
-    if (o.status === 'failed-no-rollback' || o.status === 'rollback-incomplete')
+    if (o.status === HOST_STATUS.failedNoRollback || o.status === HOST_STATUS.rollbackIncomplete)
       md.push(`To undo: \`bg rollback --host ${o.host} --run ${o.runId}\``, '');
   }
   appendFileSync(file, md.join('\n') + '\n');

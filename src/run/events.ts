@@ -1,4 +1,7 @@
+import type { HostStatus } from './outcomes.js';
 import type { Phase } from './step-error.js';
+
+export type { HostStatus } from './outcomes.js';
 
 /** Everything a run reports, in order; `--json` prints these one per line. */
 export type RunEvent =
@@ -13,7 +16,5 @@ export type RunEvent =
   | { type: 'undo-failed'; host: string; step: number; error: string }
   | { type: 'undo-skipped'; host: string; step: number; reason: string }
   | { type: 'run-end'; host: string; runId: string; outcome: HostStatus; exitCode: number; durationMs: number };
-
-export type HostStatus = 'done' | 'rolled-back' | 'rollback-incomplete' | 'failed-no-rollback' | 'preflight-failed' | 'not-started';
 
 export type EventSink = (event: RunEvent) => void;

@@ -5,6 +5,8 @@ import type { JournaledRun } from './journal.js';
 import { parseMeta, parseRunJson, parseSeq, RUN_ID } from './journal-schema.js';
 import { parseLog, type LoggedEvent } from './journal-state.js';
 import type { RunMeta } from './run-meta.js';
+import { RUN_FILES, runEntry, runsDir, type RunFile } from './journal-layout.js';
+import { JOURNAL_STATE } from './outcomes.js';
 
 /** A run directory on the host, as listed: its place in the host's order and whether it has a journal. */
 export interface RunRef {
@@ -29,11 +31,11 @@ export interface RunSummary {
 
 /** One run read back whole, for bg rollback. */
 export type RunRead =
-  | { id: string; state: 'ok'; doc: JournaledRun; events: LoggedEvent[] }
+  | { id: string; state: typeof JOURNAL_STATE.ok; doc: JournaledRun; events: LoggedEvent[] }
   /** No run.json and no step in the log: it never started changing the host. */
-  | { id: string; state: 'no-journal' }
+  | { id: string; state: typeof JOURNAL_STATE.noJournal }
   /** Damaged: `problem` names the file (host:path) and what is wrong with it. */
-  | { id: string; state: 'corrupt'; problem: string };
+  | { id: string; state: typeof JOURNAL_STATE.corrupt; problem: string };
 
 // The same, as a shell `case` pattern that rejects every other name before it is used as a key.
 const SAFE_NAME = '*[!0-9A-Za-z.-]*';
@@ -50,14 +52,14 @@ export function orderRuns(runs: RunRef[]): RunRef[] {
 
 /** The runs recorded on a host, oldest first (see orderRuns), in one round trip. */
 export async function listRuns(transport: Transport, journalDir: string): Promise<RunRef[]> {
-  const runs = joinPath(journalDir, 'runs');
+  const runs = runsDir(journalDir);
   const body = [
     `cd ${quotePath(runs)} 2>/dev/null || exit 0`,
     'for d in *; do',
     `  case $d in ${SAFE_NAME}) continue ;; esac`,
     '  [ -d "$d" ] || continue',
-    '  bg_rec "$d/seq" "$d/seq"',
-    '  bg_has "$d/run.json" "$d/run.json"',
+    `  bg_rec "$d/${RUN_FILES.seq}" "$d/${RUN_FILES.seq}"`,
+    `  bg_has "$d/${RUN_FILES.run}" "$d/${RUN_FILES.run}"`,
     'done',
   ].join('\n');
   const records = await framedRead(transport, body, `the runs in ${runs}`);
@@ -67,11 +69,11 @@ export async function listRuns(transport: Transport, journalDir: string): Promis
     if (!RUN_ID.test(id)) continue;
     const ref = byId.get(id) ?? { id, hasJournal: false };
     byId.set(id, ref);
-    if (file === 'run.json') ref.hasJournal = rec.state === 'present';
-    if (file === 'seq' && rec.state !== 'missing') {
+    if (file === RUN_FILES.run) ref.hasJournal = rec.state === 'present';
+    if (file === RUN_FILES.seq && rec.state !== 'missing') {
       const seq = rec.state === 'present' ? parseSeq(rec.content) : { ok: false as const, problem: 'cannot be read' };
       if (seq.ok) ref.seq = seq.value;
-      else ref.problem = `${transport.host}:${joinPath(runs, `${id}/seq`)}: ${seq.problem}`;
+      else ref.problem = `${transport.host}:${joinPath(runs, runEntry(id, RUN_FILES.seq))}: ${seq.problem}`;
     }
   }
   return orderRuns([...byId.values()]);
@@ -91,24 +93,25 @@ function recordsById(records: FramedRecord[]): Map<string, Map<string, FramedRec
 export async function readSummaries(transport: Transport, journalDir: string, runs: RunRef[]): Promise<RunSummary[]> {
   const valid = runs.filter((r) => RUN_ID.test(r.id));
   if (valid.length === 0) return [];
-  const dir = joinPath(journalDir, 'runs');
-  const body = [`cd ${quotePath(dir)} || exit 0`, ...valid.map((r) => `bg_rec ${shellQuote(`${r.id}/meta.json`)} ${shellQuote(`${r.id}/meta.json`)}; bg_rec ${shellQuote(`${r.id}/log`)} ${shellQuote(`${r.id}/log`)}`)].join('\n');
+  const dir = runsDir(journalDir);
+  const rec = (id: string, file: RunFile) => `bg_rec ${shellQuote(runEntry(id, file))} ${shellQuote(runEntry(id, file))}`;
+  const body = [`cd ${quotePath(dir)} || exit 0`, ...valid.map((r) => `${rec(r.id, RUN_FILES.meta)}; ${rec(r.id, RUN_FILES.log)}`)].join('\n');
   const files = recordsById(await framedRead(transport, body, `the journals in ${dir}`));
   return valid.map((ref) => {
     const f = files.get(ref.id);
-    const where = (name: string) => `${transport.host}:${joinPath(dir, `${ref.id}/${name}`)}`;
+    const where = (name: RunFile) => `${transport.host}:${joinPath(dir, runEntry(ref.id, name))}`;
     const problems: string[] = ref.problem ? [ref.problem] : [];
     let meta: RunMeta | undefined;
-    const m = f?.get('meta.json');
+    const m = f?.get(RUN_FILES.meta);
     if (m?.state === 'present') {
       const parsed = parseMeta(m.content);
       if (parsed.ok) meta = parsed.value;
-      else problems.push(`${where('meta.json')}: ${parsed.problem}`);
-    } else if (m?.state === 'unreadable') problems.push(`${where('meta.json')}: cannot be read`);
-    const l = f?.get('log');
+      else problems.push(`${where(RUN_FILES.meta)}: ${parsed.problem}`);
+    } else if (m?.state === 'unreadable') problems.push(`${where(RUN_FILES.meta)}: cannot be read`);
+    const l = f?.get(RUN_FILES.log);
     const log = l?.state === 'present' ? parseLog(l.content) : { events: [] as LoggedEvent[] };
-    if (log.problem) problems.push(`${where('log')}: ${log.problem}`);
-    if (l?.state === 'unreadable') problems.push(`${where('log')}: cannot be read`);
+    if (log.problem) problems.push(`${where(RUN_FILES.log)}: ${log.problem}`);
+    if (l?.state === 'unreadable') problems.push(`${where(RUN_FILES.log)}: cannot be read`);
     return { id: ref.id, seq: ref.seq, meta, events: log.events, hasJournal: ref.hasJournal, ...(problems.length ? { problem: problems.join('; ') } : {}) };
   });
 }
@@ -117,32 +120,33 @@ export async function readSummaries(transport: Transport, journalDir: string, ru
 export async function readRuns(transport: Transport, journalDir: string, ids: string[]): Promise<RunRead[]> {
   const valid = ids.filter((id) => RUN_ID.test(id));
   if (valid.length === 0) return [];
-  const dir = joinPath(journalDir, 'runs');
-  const body = [`cd ${quotePath(dir)} || exit 0`, ...valid.map((id) => `bg_rec ${shellQuote(`${id}/run.json`)} ${shellQuote(`${id}/run.json`)}; bg_rec ${shellQuote(`${id}/log`)} ${shellQuote(`${id}/log`)}`)].join('\n');
+  const dir = runsDir(journalDir);
+  const rec = (id: string, file: RunFile) => `bg_rec ${shellQuote(runEntry(id, file))} ${shellQuote(runEntry(id, file))}`;
+  const body = [`cd ${quotePath(dir)} || exit 0`, ...valid.map((id) => `${rec(id, RUN_FILES.run)}; ${rec(id, RUN_FILES.log)}`)].join('\n');
   const files = recordsById(await framedRead(transport, body, `the journals in ${dir}`));
   return valid.map((id): RunRead => {
     const f = files.get(id);
-    const where = (name: string) => `${transport.host}:${joinPath(dir, `${id}/${name}`)}`;
-    const runJson = f?.get('run.json');
-    const logRec = f?.get('log');
-    if (logRec?.state === 'unreadable') return { id, state: 'corrupt', problem: `${where('log')}: cannot be read` };
+    const where = (name: RunFile) => `${transport.host}:${joinPath(dir, runEntry(id, name))}`;
+    const runJson = f?.get(RUN_FILES.run);
+    const logRec = f?.get(RUN_FILES.log);
+    if (logRec?.state === 'unreadable') return { id, state: JOURNAL_STATE.corrupt, problem: `${where(RUN_FILES.log)}: cannot be read` };
     const log = logRec?.state === 'present' ? parseLog(logRec.content) : { events: [] as LoggedEvent[] };
-    if (log.problem) return { id, state: 'corrupt', problem: `${where('log')}: ${log.problem}` };
+    if (log.problem) return { id, state: JOURNAL_STATE.corrupt, problem: `${where(RUN_FILES.log)}: ${log.problem}` };
     if (!runJson || runJson.state === 'missing') {
       // run.json is in place before the first step starts (Journal.start): a log that records a
       // step without it means the journal was damaged afterwards, not that nothing ran.
-      if (log.events.some((e) => e.event === 'step-start')) return { id, state: 'corrupt', problem: `${where('run.json')}: missing, but the log records steps that started` };
-      return { id, state: 'no-journal' };
+      if (log.events.some((e) => e.event === 'step-start')) return { id, state: JOURNAL_STATE.corrupt, problem: `${where(RUN_FILES.run)}: missing, but the log records steps that started` };
+      return { id, state: JOURNAL_STATE.noJournal };
     }
-    if (runJson.state === 'unreadable') return { id, state: 'corrupt', problem: `${where('run.json')}: cannot be read` };
+    if (runJson.state === 'unreadable') return { id, state: JOURNAL_STATE.corrupt, problem: `${where(RUN_FILES.run)}: cannot be read` };
     const doc = parseRunJson(runJson.content);
-    if (!doc.ok) return { id, state: 'corrupt', problem: `${where('run.json')}: ${doc.problem}` };
-    return { id, state: 'ok', doc: doc.value as JournaledRun, events: log.events };
+    if (!doc.ok) return { id, state: JOURNAL_STATE.corrupt, problem: `${where(RUN_FILES.run)}: ${doc.problem}` };
+    return { id, state: JOURNAL_STATE.ok, doc: doc.value as JournaledRun, events: log.events };
   });
 }
 
 /** One run (see readRuns). */
 export async function readRun(transport: Transport, journalDir: string, id: string): Promise<RunRead> {
   const [r] = await readRuns(transport, journalDir, [id]);
-  return r ?? { id, state: 'corrupt', problem: `${transport.host}: ${id} is not a run id` };
+  return r ?? { id, state: JOURNAL_STATE.corrupt, problem: `${transport.host}: ${id} is not a run id` };
 }

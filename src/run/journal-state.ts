@@ -1,6 +1,9 @@
 import type { Plan, PlanStep } from '../plan/types.js';
 import type { JournalEvent } from './journal.js';
 import { parseLogLine } from './journal-schema.js';
+import { statusFromEnd, type RunStatus } from './outcomes.js';
+
+export type { RunStatus } from './outcomes.js';
 
 export interface LoggedEvent {
   t: string;
@@ -8,8 +11,6 @@ export interface LoggedEvent {
   step?: number;
   detail?: string;
 }
-
-export type RunStatus = 'done' | 'rolled-back' | 'rollback-incomplete' | 'failed, not rolled back' | 'interrupted';
 
 export interface RunState {
   status: RunStatus;
@@ -37,13 +38,6 @@ export function parseLog(text: string): { events: LoggedEvent[]; problem?: strin
   return { events };
 }
 
-const BY_DETAIL: Record<string, RunStatus> = {
-  done: 'done',
-  'rolled back': 'rolled-back',
-  'rollback incomplete': 'rollback-incomplete',
-  'failed, not rolled back': 'failed, not rolled back',
-};
-
 /** What a run did, from its plan and log: pure, so that rollback's decisions are testable. */
 export function runState(plan: Plan, events: LoggedEvent[]): RunState {
   const started = new Set<number>();
@@ -58,7 +52,5 @@ export function runState(plan: Plan, events: LoggedEvent[]): RunState {
   }
   const toUndo = plan.steps.filter((s) => s.mutates && started.has(s.index) && !undone.has(s.index)).reverse();
   // The last run-end wins: a later `bg rollback` appends its own.
-  const detail = end?.detail ?? '';
-  const status: RunStatus = !end ? 'interrupted' : toUndo.length === 0 && detail !== 'done' ? 'rolled-back' : (BY_DETAIL[detail] ?? 'interrupted');
-  return { status, startedAt: events[0]?.t, endedAt: end?.t, toUndo, failedStep };
+  return { status: statusFromEnd(end, toUndo.length === 0), startedAt: events[0]?.t, endedAt: end?.t, toUndo, failedStep };
 }

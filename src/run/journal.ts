@@ -3,6 +3,7 @@ import type { RunMeta } from './run-meta.js';
 import { quotePath, shellQuote } from '../plan/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { BgError, ExitCode } from '../errors.js';
+import { JOURNAL_FILES, RUN_FILES } from './journal-layout.js';
 
 /** What run.json holds. */
 export interface JournaledRun {
@@ -39,9 +40,10 @@ export class Journal {
    */
   async start(plan: Plan, meta: RunMeta): Promise<void> {
     const dir = quotePath(this.dir);
+    const [run, tmp, metaFile, seq] = [RUN_FILES.run, `${RUN_FILES.run}.tmp`, RUN_FILES.meta, RUN_FILES.seq].map((f) => `${dir}/${f}`);
     // meta.json duplicates run.json's header so that `bg history` need not read whole plans.
-    const writeMeta = `printf '%s\\n' ${shellQuote(JSON.stringify(meta))} > ${dir}/meta.json`;
-    const writeRun = `mkdir -p ${dir} && cat > ${dir}/run.json.tmp && ${takeSeq(dir)} && ${writeMeta} && sync ${dir}/run.json.tmp ${dir}/meta.json ${dir}/seq && mv ${dir}/run.json.tmp ${dir}/run.json`;
+    const writeMeta = `printf '%s\\n' ${shellQuote(JSON.stringify(meta))} > ${metaFile}`;
+    const writeRun = `mkdir -p ${dir} && cat > ${tmp} && ${takeSeq(dir)} && ${writeMeta} && sync ${tmp} ${metaFile} ${seq} && mv ${tmp} ${run}`;
     this.pending.push(this.line('run-start'));
     const doc: JournaledRun = { version: 1, meta, plan };
     await this.flush(writeRun, JSON.stringify(doc, null, 2) + '\n');
@@ -66,7 +68,7 @@ export class Journal {
   }
 
   private append(): string {
-    const log = `${quotePath(this.dir)}/log`;
+    const log = `${quotePath(this.dir)}/${RUN_FILES.log}`;
     return `{ t=$(date -u +%Y-%m-%dT%H:%M:%SZ); { ${this.pending.join('; ')}; } >> ${log} && sync ${log}; }`;
   }
 
@@ -94,14 +96,16 @@ export class Journal {
  * rebuilt from the highest number any run recorded, so the order never goes backwards.
  */
 function takeSeq(runDir: string): string {
+  const { seq } = JOURNAL_FILES;
   const steps = [
+    // RUNDIR is JOURNAL/runs/ID (journal-layout.ts).
     `j=$(dirname -- "$(dirname -- ${runDir})")`,
-    `c=$(cat "$j/seq" 2>/dev/null)`,
-    `case $c in ''|*[!0-9]*) c=$(cat "$j"/runs/*/seq 2>/dev/null | grep -x '[0-9][0-9]*' | sort -n | tail -n 1) ;; esac`,
+    `c=$(cat "$j/${seq}" 2>/dev/null)`,
+    `case $c in ''|*[!0-9]*) c=$(cat "$j"/${JOURNAL_FILES.runs}/*/${RUN_FILES.seq} 2>/dev/null | grep -x '[0-9][0-9]*' | sort -n | tail -n 1) ;; esac`,
     // Leading zeros would make $(( )) read the number as octal.
     'c=${c#"${c%%[!0]*}"}',
     'n=$((${c:-0} + 1))',
-    `printf '%s\\n' "$n" > "$j/seq.tmp" && sync "$j/seq.tmp" && mv -f "$j/seq.tmp" "$j/seq" && printf '%s\\n' "$n" > ${runDir}/seq`,
+    `printf '%s\\n' "$n" > "$j/${seq}.tmp" && sync "$j/${seq}.tmp" && mv -f "$j/${seq}.tmp" "$j/${seq}" && printf '%s\\n' "$n" > ${runDir}/${RUN_FILES.seq}`,
   ];
   return `{ ${steps.join('; ')}; }`;
 }

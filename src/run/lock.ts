@@ -1,8 +1,11 @@
 import { LockedError, BgError, ExitCode } from '../errors.js';
-import { joinPath, quotePath, shellQuote } from '../plan/quote.js';
+import { quotePath, shellQuote } from '../plan/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { describeHolder, type RunMeta } from './run-meta.js';
 import { parseMeta } from './journal-schema.js';
+import { LOCK_FILES, lockDir } from './journal-layout.js';
+
+const INFO = LOCK_FILES.info;
 
 const HELD = 3;
 
@@ -23,7 +26,7 @@ export class HostLock {
     journalDir: string,
     private readonly meta: RunMeta,
   ) {
-    this.dir = joinPath(journalDir, 'lock');
+    this.dir = lockDir(journalDir);
   }
 
   /**
@@ -57,7 +60,7 @@ export class HostLock {
     try {
       // Renamed away first, then deleted: `rm -rf` of the lock itself would leave it empty for a
       // moment, and an empty lock can be replaced by another run's rename while rm still works on it.
-      const r = await this.transport.exec(`if grep -qF ${shellQuote(`"runId":"${this.meta.runId}"`)} ${d}/info.json 2>/dev/null; then g=${d}.gone.$$ && mv -T ${d} "$g" && rm -rf "$g"; fi`, { timeoutMs: 60_000 });
+      const r = await this.transport.exec(`if grep -qF ${shellQuote(`"runId":"${this.meta.runId}"`)} ${d}/${INFO} 2>/dev/null; then g=${d}.gone.$$ && mv -T ${d} "$g" && rm -rf "$g"; fi`, { timeoutMs: 60_000 });
       if (r.exitCode !== 0) return (r.stderr || `exit ${r.exitCode}`).trim().split('\n').pop();
       this.held = false;
       return undefined;
@@ -72,8 +75,8 @@ export type LockInfo = Partial<RunMeta> & { problem?: string };
 
 /** Read the lock of a host: undefined when free. */
 export async function readLock(transport: Transport, journalDir: string): Promise<LockInfo | undefined> {
-  const d = quotePath(joinPath(journalDir, 'lock'));
-  const r = await transport.exec(`if [ -d ${d} ]; then cat ${d}/info.json 2>/dev/null; exit 0; else exit 1; fi`, { timeoutMs: 60_000 });
+  const d = quotePath(lockDir(journalDir));
+  const r = await transport.exec(`if [ -d ${d} ]; then cat ${d}/${INFO} 2>/dev/null; exit 0; else exit 1; fi`, { timeoutMs: 60_000 });
   return r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
 }
 
@@ -82,11 +85,11 @@ export async function readLock(transport: Transport, journalDir: string): Promis
  * remove a lock another run took in the meantime). Returns whether it removed it.
  */
 export async function removeLock(transport: Transport, journalDir: string, onlyRunId?: string): Promise<boolean> {
-  const d = quotePath(joinPath(journalDir, 'lock'));
-  const guard = onlyRunId ? `grep -qF ${shellQuote(`"runId":"${onlyRunId}"`)} ${d}/info.json 2>/dev/null || exit 3; ` : '';
+  const d = quotePath(lockDir(journalDir));
+  const guard = onlyRunId ? `grep -qF ${shellQuote(`"runId":"${onlyRunId}"`)} ${d}/${INFO} 2>/dev/null || exit 3; ` : '';
   const r = await transport.exec(`${guard}[ -e ${d} ] || exit 0; g=${d}.gone.$$ && mv -T ${d} "$g" && rm -rf "$g"`, { timeoutMs: 60_000 });
   if (r.exitCode === 3 && onlyRunId) return false;
-  if (r.exitCode !== 0) throw new BgError(`cannot remove the lock on ${transport.host} (${joinPath(journalDir, 'lock')}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
+  if (r.exitCode !== 0) throw new BgError(`cannot remove the lock on ${transport.host} (${lockDir(journalDir)}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
   return true;
 }
 
@@ -97,13 +100,13 @@ function acquireScript(lockDir: string): string {
     `d=${d}; t="$d.new.$$"`,
     'mkdir -p "$(dirname -- "$d")" || exit 1',
     'rm -rf "$t"; mkdir "$t" || exit 1',
-    `{ cat > "$t/info.json" && sync "$t/info.json"; } || { rm -rf "$t"; echo "bg: cannot write the lock's info in $t (disk full?)" >&2; exit 1; }`,
+    `{ cat > "$t/${INFO}" && sync "$t/${INFO}"; } || { rm -rf "$t"; echo "bg: cannot write the lock's info in $t (disk full?)" >&2; exit 1; }`,
     // -T: never move into an existing lock directory; an empty one (left by an older bg) is replaced.
     // The holder may release between our rename and our look at its lock: then try again.
     'i=0',
     'while :; do',
     '  mv -T "$t" "$d" 2>/dev/null && exit 0',
-    '  info=$(cat "$d/info.json" 2>/dev/null)',
+    `  info=$(cat "$d/${INFO}" 2>/dev/null)`,
     `  if [ -d "$d" ]; then rm -rf "$t"; printf '%s\\n' "$info"; exit ${HELD}; fi`,
     '  i=$((i + 1))',
     `  [ "$i" -lt 5 ] || { rm -rf "$t"; echo "bg: cannot create the lock $d" >&2; exit 1; }`,
@@ -112,9 +115,9 @@ function acquireScript(lockDir: string): string {
 }
 
 function parseInfo(text: string): LockInfo {
-  if (!text.trim()) return { problem: 'the lock has no info.json (left by a run that could not write it?)' };
+  if (!text.trim()) return { problem: `the lock has no ${INFO} (left by a run that could not write it?)` };
   const r = parseMeta(text);
-  return r.ok ? r.value : { problem: `the lock's info.json is damaged: ${r.problem}` };
+  return r.ok ? r.value : { problem: `the lock's ${INFO} is damaged: ${r.problem}` };
 }
 
 /** The lock wait's poll interval, cut short by an abort (Ctrl-C must not wait for the next poll). */

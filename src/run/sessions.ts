@@ -1,4 +1,5 @@
-import { joinPath, quotePath } from '../plan/quote.js';
+import { quotePath } from '../plan/quote.js';
+import { RUN_FILES, runFile } from './journal-layout.js';
 import type { Transport } from '../transport/transport.js';
 
 // A command whose connection died goes on running on the host: sshd does not stop it. Each
@@ -7,7 +8,7 @@ import type { Transport } from '../transport/transport.js';
 
 /** The file a run's commands record themselves in. */
 export function sessionsFile(runDir: string): string {
-  return joinPath(runDir, 'sessions');
+  return runFile(runDir, RUN_FILES.sessions);
 }
 
 /** Put before a command: records "PID STARTTIME" of the shell that runs it (Linux /proc). */

@@ -1,6 +1,7 @@
 import { listRuns, readSummaries, type RunSummary } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
 import { holderGone } from '../../run/run-meta.js';
+import { shownOutcome } from '../../run/outcomes.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { oneLine } from '../sanitize.js';
 
@@ -42,9 +43,7 @@ function row(host: string, s: RunSummary, lockedBy?: string): Row {
   const first = s.events[0]?.t;
   const ends = s.events.filter((e) => e.event === 'run-end');
   const end = ends.at(-1);
-  const outcome = s.problem
-    ? `unreadable: ${s.problem}`
-    : (end?.detail ?? (lockedBy === s.id ? 'running' : !s.hasJournal ? 'no journal (nothing ran)' : 'interrupted (bg rollback can undo it)'));
+  const outcome = shownOutcome({ ...s, lastEnd: end?.detail }, lockedBy, { hint: true });
   const ms = first && end ? Date.parse(end.t) - Date.parse(first) : NaN;
   const secs = Number.isFinite(ms) ? ms / 1000 : undefined;
   return {

@@ -13,6 +13,7 @@ import { chooseRenderer, eventSink, fanOut } from '../output.js';
 import { SummaryCollector, writeStepSummary } from '../github.js';
 import { printPlans, type PrintArgs } from './plan.js';
 import { multiLine, oneLine } from '../sanitize.js';
+import { HOST_STATUS } from '../../run/outcomes.js';
 
 export interface RunArgs extends PrintArgs {
   dryRun?: boolean;
@@ -137,7 +138,7 @@ export function worst(outcomes: HostOutcome[]): number {
   const found = SEVERITY.find((c) => codes.includes(c as ExitCode));
   if (found !== undefined) return found;
   // A code outside the contract, or a host not done with exit 0: still never success.
-  if (codes.some((c) => c !== ExitCode.ok) || outcomes.some((o) => o.status !== 'done')) return ExitCode.internal;
+  if (codes.some((c) => c !== ExitCode.ok) || outcomes.some((o) => o.status !== HOST_STATUS.done)) return ExitCode.internal;
   return ExitCode.ok;
 }
 
@@ -148,19 +149,19 @@ function report(outcomes: HostOutcome[], args: RunArgs, leftLocks: Map<string, s
   for (const o of outcomes) {
     const secs = (o.durationMs / 1000).toFixed(1);
     switch (o.status) {
-      case 'done':
+      case HOST_STATUS.done:
         out(color.green(`✔ ${o.host}: ${o.stepsDone} steps done in ${secs}s (run ${o.runId})`));
         break;
-      case 'not-started':
+      case HOST_STATUS.notStarted:
         err(color.yellow(`- ${o.host}: ${multiLine(o.failure?.message ?? 'not started')}; nothing was changed there`));
         break;
       default:
         err(color.red(`✖ ${multiLine(o.failure?.message ?? 'failed')}`));
-        if (o.status === 'preflight-failed') break;
-        if (o.status === 'rolled-back') err(color.yellow(`↩ ${o.host}: rolled back; the host is as it was before run ${o.runId}`));
-        if (o.status === 'failed-no-rollback')
+        if (o.status === HOST_STATUS.preflightFailed) break;
+        if (o.status === HOST_STATUS.rolledBack) err(color.yellow(`↩ ${o.host}: rolled back; the host is as it was before run ${o.runId}`));
+        if (o.status === HOST_STATUS.failedNoRollback)
           err(color.yellow(`${o.host}: left as it is (--no-rollback). To undo: bg rollback --host ${o.host} --run ${o.runId}`));
-        if (o.status === 'rollback-incomplete') {
+        if (o.status === HOST_STATUS.rollbackIncomplete) {
           err(color.red(`${o.host}: ROLLBACK INCOMPLETE — a person must look.`));
           if (o.undoFailure) err(multiLine(o.undoFailure.message));
           err('Not undone, newest first:');

@@ -2,7 +2,7 @@ import { ExitCode, LockedError } from '../../errors.js';
 import { readLock, removeLock } from '../../run/lock.js';
 import { describeHolder, holderGone } from '../../run/run-meta.js';
 import { liveSessions } from '../../run/sessions.js';
-import { joinPath } from '../../plan/quote.js';
+import { runDir } from '../../run/journal-layout.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine } from '../sanitize.js';
 
@@ -28,7 +28,7 @@ export async function unlockCommand(args: UnlockArgs, write = (s: string) => pro
       if (!gone && !args.force)
         throw new LockedError(name, `${describeHolder(lock)}\nthat run may still be going (it was not started from this machine, or its process is alive); if you are sure it is gone: bg unlock --host ${name} --force`);
       // Its bg process is gone, but commands whose connection died may still run on the host.
-      const live = lock.runId ? await liveSessions(transport, joinPath(config.journal, `runs/${lock.runId}`)) : [];
+      const live = lock.runId ? await liveSessions(transport, runDir(config.journal, lock.runId)) : [];
       if (live.length && !args.force)
         throw new LockedError(name, `${describeHolder(lock)}\nits bg process is gone, but commands of that run still run on ${name}:\n  ${live.join('\n  ')}\nwait for them to end (or stop them); --force removes the lock anyway`);
       await removeLock(transport, config.journal);
