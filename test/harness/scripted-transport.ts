@@ -1,0 +1,78 @@
+// A scripted fake host on top of the recording transport: rules say how a command that contains
+// (or matches) some text ends, in order of definition; a rule can answer differently on each
+// call, hang until the command's AbortSignal or timeout, or drop the connection. Anything no rule
+// matches succeeds with no output.
+import { ConnectionError } from '../../src/errors.js';
+import type { ExecOptions } from '../../src/transport/transport.js';
+import { RecordingTransport, type Reply } from './recording-transport.js';
+
+type Match = string | RegExp | ((command: string) => boolean);
+/** One answer: a result, 'hang' (until aborted or timed out), or 'lose' (the connection dies). */
+export type Outcome = Reply | 'hang' | 'lose';
+
+interface Rule {
+  match: Match;
+  outcomes: Outcome[];
+  calls: number;
+}
+
+export class ScriptedTransport extends RecordingTransport {
+  private readonly rules: Rule[] = [];
+  private lost = false;
+
+  constructor(host = 'testhost', kind: 'local' | 'ssh' = 'ssh') {
+    super(host, (command, options) => this.answer(command, options), kind);
+  }
+
+  /**
+   * Commands matching `match` end with `outcomes` in turn; the last one repeats. Earlier rules win.
+   * Returns the transport, so rules chain.
+   */
+  on(match: Match, ...outcomes: Outcome[]): this {
+    this.rules.push({ match, outcomes: outcomes.length ? outcomes : [{}], calls: 0 });
+    return this;
+  }
+
+  /** Commands matching `match` exit with `code`, saying `stderr`. */
+  fail(match: Match, code = 1, stderr = 'scripted failure'): this {
+    return this.on(match, { exitCode: code, stderr });
+  }
+
+  /** How many commands a rule's match has answered (by the match given to on()). */
+  calls(match: Match): number {
+    return this.rules.find((r) => r.match === match)?.calls ?? 0;
+  }
+
+  private async answer(command: string, options: ExecOptions): Promise<Reply> {
+    if (this.lost) throw new ConnectionError(this.host, 'connection lost to testhost; no further command was sent');
+    const rule = this.rules.find((r) => matches(r.match, command));
+    if (!rule) return {};
+    const outcome = rule.outcomes[Math.min(rule.calls, rule.outcomes.length - 1)]!;
+    rule.calls++;
+    if (outcome === 'lose') {
+      this.lost = true;
+      return { exitCode: 255, stderr: "bg: connection lost to testhost; the command's outcome on the host is unknown", connectionLost: true };
+    }
+    if (outcome === 'hang') return hang(options);
+    return outcome;
+  }
+}
+
+function matches(m: Match, command: string): boolean {
+  if (typeof m === 'string') return command.includes(m);
+  if (m instanceof RegExp) return m.test(command);
+  return m(command);
+}
+
+/** Never ends by itself: as a real transport, 130 when aborted, 124 at the command's timeout. */
+function hang(options: ExecOptions): Promise<Reply> {
+  return new Promise((resolve) => {
+    const timer = options.timeoutMs ? setTimeout(() => resolve({ exitCode: 124, timedOut: true, signal: 'SIGTERM', stderr: 'bg: the command did not finish (scripted)' }), options.timeoutMs) : undefined;
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve({ exitCode: 130, signal: 'SIGINT', stderr: 'bg: interrupted' });
+    };
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
