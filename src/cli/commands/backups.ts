@@ -39,7 +39,8 @@ export function backupsScript(host: ResolvedHost): string {
     '[ -d "$dir" ] || exit 0',
     'cd "$dir" || exit 1',
     `ls -1 | grep -E ${shellQuote(pattern)} | while IFS= read -r f; do`,
-    '  [ -f "$f" ] || continue',
+    // Plain files only: bg writes its backups so; a symlink may point anywhere (bg restore refuses it).
+    '  [ -f "$f" ] && [ ! -L "$f" ] || continue',
     '  echo "@@file $f $(wc -c < "$f" | tr -d \' \') $(stat -c %Y "$f")"',
     '  [ ! -f "$f.counts" ] || head -n 1000 "$f.counts" | sed \'s/^/@@count /\'',
     '  [ ! -f "$f.verified" ] || head -n 1 "$f.verified" | sed \'s/^/@@verified /\'',

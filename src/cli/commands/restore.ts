@@ -41,6 +41,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       const file = joinPath((host.backups ?? DEFAULT_BACKUPS).dir, named.file);
       const r = await transport.exec(host.commandPrefix + discardScript(env.db, file), { timeoutMs: 120_000 });
       if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
+      if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
       if (r.exitCode !== 0) throw new BgError(`cannot compare ${env.db} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
       if (r.stdout.trim()) found.push({ host: name, env: args.env, backup: file, discards: r.stdout.trim() });
     }
@@ -65,11 +66,15 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   });
 }
 
-/** Exit 3 when the backup is not there; else print the rows of the database that the backup lacks. */
+/**
+ * Exit 3 when the backup is not there, 4 when it is a symlink (bg writes backups as plain files: a
+ * link is someone else's, and may point anywhere); else print the rows of the database that the backup lacks.
+ */
 function discardScript(db: string, backup: string): string {
   return script(
     `db=${quotePath(db)}; bak=${quotePath(backup)}; mt=${shellQuote('migrations')}`,
     shLib(BG_EXTRA),
+    '[ ! -L "$bak" ] || exit 4',
     '[ -f "$bak" ] || exit 3',
     '[ -f "$db" ] || exit 0',
     'x=$(bg_extra "$bak" "$db" "$mt") || exit 1',
