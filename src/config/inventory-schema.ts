@@ -63,7 +63,8 @@ export const hostSchema = z
       .optional(),
     journal: z.string().min(1).default('~/.bg').describe('Directory on the host for journals and the lock'),
     vars: z.record(name, varValue).default({}),
-    path: z.array(z.string().min(1)).default([]).describe('Directories put in front of PATH for every command (e.g. where nvm put node)'),
+    // A `:` would make one entry two directories in PATH (the value would stop being one path).
+    path: z.array(z.string().min(1).regex(/^[^:]*$/, 'a directory for PATH cannot contain `:` (give each directory as its own entry)')).default([]).describe('Directories put in front of PATH for every command (e.g. where nvm put node)'),
     environment: z
       .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'), z.union([z.string(), z.number()]))
       .default({})
