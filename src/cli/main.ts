@@ -1,7 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BgError, ExitCode, formatInternalError } from '../errors.js';
-import { boundedNumber, hostList, lastBoolean, lockWaitOption, planOptions, single } from './options.js';
+import { boundedNumber, hostList, lastBoolean, lockWaitOption, planOptions, playbookArg, single } from './options.js';
 import { earlyOutputFlags } from './options.js';
 import { inGithubActions, isCi } from './output.js';
 import { installGithubGuard, multiLine } from './sanitize.js';
@@ -55,7 +55,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
     .option('json', { type: 'boolean', global: true, coerce: lastBoolean, describe: 'Machine-readable output: one JSON document (or one event per line for run and rollback) on stdout' })
     .option('color', { type: 'boolean', global: true, coerce: lastBoolean, describe: '--no-color: no colour codes (as NO_COLOR=1); --color: colours even in CI' })
     .command(
-      'run <playbook>',
+      'run [playbook]',
       'Run a playbook on one or more hosts',
       (y) =>
         planOptions(y)
@@ -67,15 +67,15 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .example('$0 run phase1 --host prod --dry-run', 'preview every command')
           .example('$0 run phase2 --host prod', 'run it'),
       async (a) => {
-        code = await (await import('./commands/run.js')).runCommand(a as never);
+        code = await (await import('./commands/run.js')).runCommand(playbookArg(a) as never);
       },
     )
     .command(
-      'plan <playbook>',
+      'plan [playbook]',
       'Show the plan for a playbook (same as run --dry-run)',
       (y) => planOptions(y).example('$0 plan phase1 --host prod --json', 'the plan as JSON'),
       async (a) => {
-        code = await (await import('./commands/plan.js')).printPlans(a as never);
+        code = await (await import('./commands/plan.js')).printPlans(playbookArg(a) as never);
       },
     )
     .command(

@@ -55,10 +55,21 @@ export const lockWaitOption = {
   coerce: boundedNumber('lock-wait', { min: 0, max: MAX_WAIT_SECONDS, unit: 'seconds' }),
 };
 
+/**
+ * The playbook of `bg run`/`bg plan`, also after `--` (`bg run -- -odd.yaml`), where yargs puts it
+ * in `_`: exactly one, else exit 2 (a second name after `--` was silently ignored before).
+ */
+export function playbookArg<T extends { playbook?: unknown; _: Array<string | number> }>(a: T): T & { playbook: string } {
+  const given = [...(a.playbook === undefined ? [] : [String(a.playbook)]), ...a._.slice(1).map(String)];
+  if (given.length === 0) throw new UsageError('name a playbook: a name from ./playbooks or the built-ins, or a path (after -- when it starts with -)');
+  if (given.length > 1) throw new UsageError(`one playbook at a time; got ${given.map((x) => JSON.stringify(x)).join(', ')}`);
+  return { ...a, playbook: given[0]! };
+}
+
 /** Options shared by `bg run` and `bg plan`. */
 export function planOptions<T>(y: Argv<T>) {
   return y
-    .positional('playbook', { type: 'string', demandOption: true, describe: 'Playbook name (./playbooks/NAME.yaml or built-in) or path', coerce: single('playbook') })
+    .positional('playbook', { type: 'string', describe: 'Playbook name (./playbooks/NAME.yaml or built-in) or path (after -- when it starts with -)', coerce: single('playbook') })
     .option('host', { alias: 'H', type: 'string', demandOption: true, describe: 'Host(s) or group(s) from the inventory, comma-separated (or repeated)', coerce: hostList('host') })
     .option('var', { type: 'string', array: true, describe: 'Set a playbook variable: --var NAME=value (repeatable)', coerce: (v: unknown) => (Array.isArray(v) ? v : [v]).map((x) => String(x ?? '')) })
     .option('json', { type: 'boolean', coerce: lastBoolean, describe: 'JSON: the plan (plan, --dry-run: an array, one plan per host), or one event per line (run)' })
