@@ -17,6 +17,8 @@ export interface LogsArgs extends HostArgs {
 
 /** How much of a log one read brings back at most (per file): a flood is skipped, not buffered. */
 const MAX_READ = 1024 * 1024;
+/** Longest line the first read shows (bytes); longer lines are cut there. */
+const MAX_LINE = 64 * 1024;
 
 interface LogFile {
   host: string;
@@ -59,7 +61,9 @@ export async function logsCommand(args: LogsArgs, write = (s: string) => process
       else write(`${oneLine(f.prefix)}${oneLine(line)}\n`);
     };
     for (const f of files) {
-      const r = await f.transport.exec(tailScript(f.path, lines), { timeoutMs: 60_000 });
+      // Each line cut at MAX_LINE bytes on the host: one giant line (an app dumping a blob without a
+      // newline) must not travel whole (it made bg logs fail, and hold it all in memory).
+      const r = await f.transport.exec(`{\n${tailScript(f.path, lines)}\n} | cut -b 1-${MAX_LINE}`, { timeoutMs: 60_000 });
       if (r.exitCode !== 0) throw new BgError(`cannot read ${f.path} on ${f.host}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
       const { header, body } = splitHeader(r.stdout);
       f.offset = Math.max(0, Number(header.split(' ')[1]) || 0);
