@@ -109,7 +109,16 @@ describe.each(targets())('bg run on the $name host', (target) => {
   });
 
   it('CI output has no escape codes', async () => {
-    const r = await run(['run', fixture('e2e-core'), '--host', 'box']);
+    // Without the harness's NO_COLOR (and any FORCE_COLOR of the runner): bg itself must keep the log plain.
+    const plain = { ...env, NO_COLOR: undefined, FORCE_COLOR: undefined, CI: 'true' };
+    const r = await bg(['run', fixture('e2e-core'), '--host', 'box'], { cwd: sb.root, env: plain });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout, r.stdout).toMatch(/^✔ 3\. Mark the release$/m);
+    expect(r.stdout).toMatch(/box: 4 steps done/);
     expect(r.stdout + r.stderr).not.toMatch(/\u001b\[/);
+    // The check can fail: asked for colours, the same run does print escape codes.
+    const coloured = await bg(['run', fixture('e2e-core'), '--host', 'box', '--color'], { cwd: sb.root, env: plain });
+    expect(coloured.exitCode, coloured.stderr).toBe(0);
+    expect(coloured.stdout).toMatch(/\u001b\[\d+m/);
   });
 });
