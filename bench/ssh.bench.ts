@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, it } from 'vitest';
 import { makeSandbox, type Sandbox } from '../test/harness/sandbox.js';
 import { sshClientEnv, startSshd, type SshdHandle } from '../test/harness/sshd.js';
+import { createSshTransport } from '../src/transport/ssh.js';
 import { median, report, timeCommand, times } from './stats.js';
 
 const BG = fileURLToPath(new URL('../bin/bg.js', import.meta.url));
@@ -106,4 +107,39 @@ it('10 hosts vs 1 host', async () => {
     [`waiting steps: ${HOSTS} hosts in parallel (ms, median of 5)`]: Math.round(median(tenW)),
     'waiting steps: ratio': +(median(tenW) / median(oneW)).toFixed(2),
   });
+});
+
+// Moved here from test/e2e/ssh-transport.test.ts (timings are figures, not test assertions):
+// the transport's connect time, per-command latency (TCP_NODELAY, NOTES.md) and its cap of 8
+// commands at a time on one connection.
+it('ssh transport: connect, per-command latency, 20 concurrent commands', async () => {
+  const h = hosts[0]!;
+  const saved = process.env.BG_KNOWN_HOSTS;
+  process.env.BG_KNOWN_HOSTS = h.knownHostsPath;
+  const t = createSshTransport('bench', { host: h.host, port: h.port, user: h.user, key: h.clientKeyPath }, { homeDir: sb.root });
+  try {
+    const c0 = performance.now();
+    await t.connect();
+    const connectMs = performance.now() - c0;
+    const perCommand = await times(40, async () => {
+      const s = performance.now();
+      await t.exec('true');
+      return performance.now() - s;
+    });
+    const s = performance.now();
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => t.exec(`sleep 0.3; echo ${i}`)));
+    const concurrentMs = performance.now() - s;
+    if (results.some((r) => r.exitCode !== 0)) throw new Error('a concurrent command failed');
+    const med = median(perCommand);
+    report('ssh-transport', {
+      'connect (ms)': Math.round(connectMs),
+      'exec `true` (ms, median of 40)': +med.toFixed(1),
+      'target: under 30 ms (with Nagle on, every command stalls ~40 ms)': med < 30 ? 'met' : 'MISSED',
+      '20 × `sleep 0.3` at once (ms; 3 waves of 8 ≈ 900, unbounded ≈ 300)': Math.round(concurrentMs),
+    });
+  } finally {
+    await t.close();
+    if (saved === undefined) delete process.env.BG_KNOWN_HOSTS;
+    else process.env.BG_KNOWN_HOSTS = saved;
+  }
 });

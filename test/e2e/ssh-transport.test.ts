@@ -128,42 +128,27 @@ describe('commands', () => {
   it('runs 20 concurrent commands on one connection, at most 8 at a time', async () => {
     const t = transport(main);
     await t.connect();
-    const started = performance.now();
-    const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => t.exec(`sleep 0.3; echo ${i}`)),
-    );
-    const elapsed = performance.now() - started;
-    expect(results.map((r) => r.exitCode)).toEqual(Array(20).fill(0));
-    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
-    // 20 commands in waves of 8 need 3 rounds of 0.3 s; unbounded they would take one.
-    expect(elapsed).toBeGreaterThan(850);
-    expect(elapsed).toBeLessThan(5000);
-  });
-
-  it('keeps per-command latency low (TCP_NODELAY)', async () => {
-    const t = transport(main);
-    const c0 = performance.now();
-    await t.connect();
-    const connectMs = performance.now() - c0;
-    const times: number[] = [];
-    for (let i = 0; i < 40; i++) {
-      const s = performance.now();
-      await t.exec('true');
-      times.push(performance.now() - s);
+    // Each command counts the commands running beside it on the host (a file each, while it runs).
+    // Timings (3 waves of 0.3 s, per-command latency) are measured in bench/ssh.bench.ts.
+    const dir = `/tmp/bg-concurrent-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => t.exec(`mkdir -p ${dir} && touch ${dir}/${i} && n=$(ls ${dir} | wc -l) && sleep 0.5 && rm ${dir}/${i} && echo "${i} $n"`)),
+      );
+      expect(results.map((r) => r.exitCode)).toEqual(Array(20).fill(0));
+      expect(results.map((r) => r.stdout.split(' ')[0])).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+      const running = results.map((r) => Number(r.stdout.split(' ')[1]));
+      expect(Math.max(...running)).toBeLessThanOrEqual(8);
+      expect(Math.max(...running)).toBeGreaterThan(1); // they did run side by side
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    times.sort((a, b) => a - b);
-    const median = times[20]!;
-    console.log(`ssh connect ${connectMs.toFixed(1)} ms; exec median ${median.toFixed(1)} ms, p90 ${times[36]!.toFixed(1)} ms`);
-    // With Nagle on, every command stalls ~40 ms (NOTES.md).
-    expect(median).toBeLessThan(30);
   });
 
   it('kills a command that exceeds its timeout and reports timedOut', async () => {
     const t = transport(main);
-    const s = performance.now();
     const seconds = uniqueSleep(7);
     const r = await t.exec(`cd /tmp && sleep ${seconds}; echo not reached`, { timeoutMs: 300 });
-    expect(performance.now() - s).toBeLessThan(2500);
     expect(r).toMatchObject({ exitCode: 124, timedOut: true, stdout: '' });
     expect(r.signal).toMatch(/^SIG/);
     // sshd signals the whole process group: the sleep is gone too.
@@ -180,10 +165,11 @@ describe('commands', () => {
     await t.connect();
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 200);
-    const s = performance.now();
-    const r = await t.exec(`sleep ${uniqueSleep(7)}`, { signal: ac.signal });
-    expect(performance.now() - s).toBeLessThan(2500);
+    const seconds = uniqueSleep(7);
+    const r = await t.exec(`sleep ${seconds}`, { signal: ac.signal });
+    // Killed, not finished: 130, and the sleep is gone.
     expect(r.exitCode).toBe(130);
+    expect(pidsOf(['sleep', seconds])).toEqual([]);
     expect(r.timedOut).toBeUndefined();
   });
 
@@ -195,10 +181,10 @@ describe('commands', () => {
     await new Promise((r) => setTimeout(r, 300));
     const pids = await main.sessionPids();
     expect(pids.length).toBeGreaterThan(0);
-    const killedAt = performance.now();
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     const r = await pending;
-    expect(performance.now() - killedAt).toBeLessThan(2000);
+    // Promptly: the result is in while the orphaned command still runs on the host.
+    expect(pidsOf(['sleep', seconds]).length).toBeGreaterThan(0);
     expect(r.exitCode).toBe(255);
     expect(r.stderr).toBe(`bg: connection lost to ${main.user}@127.0.0.1:${main.port}; the command's outcome on the host is unknown`);
     const next = await t.exec('true').then(
@@ -384,9 +370,7 @@ describe('reaching hosts', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     try {
       const port = (silent.address() as net.AddressInfo).port;
-      const s = performance.now();
       const err = await connectError(transport(main, { port, connect_timeout: 0.5 }));
-      expect(performance.now() - s).toBeLessThan(2000);
       expect(err.reason).toMatch(/timed out after .* s/);
     } finally {
       silent.close();
