@@ -4,6 +4,8 @@
  * the continuous writer, and a clean stop.
  */
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,8 +119,10 @@ describe('example app under pm2', () => {
     expect(r.stderr).toContain('Failed 004_broken.sql');
     const pending = await d.migrate('green', { args: ['--pending'], env: { MIGRATIONS_DIR: dir } });
     expect(pending.stdout.trim()).toBe('004_broken.sql');
+    // The real sqlite3 CLI is part of the suite's setup: a failure to read the database fails the test.
     const tables = await execa('sqlite3', [d.green.db, "SELECT name FROM sqlite_master WHERE name = 'half_done'"], { reject: false });
-    if (tables.exitCode === 0) expect(tables.stdout.trim()).toBe(''); // sqlite3 CLI is optional here
+    expect(tables.exitCode, tables.stderr).toBe(0);
+    expect(tables.stdout.trim()).toBe('');
     expect((await d.health('green')).body.migrations).toBe(3);
   });
 
@@ -187,17 +191,59 @@ describe('example app under pm2', () => {
 
   it('writer keeps going through a pm2 restart and only counts 201s as acknowledged', async () => {
     const d = deployment();
-    const w = writer(d.green.url, { tag: 'through-restart', intervalMs: 2 });
-    await w.waitForAcks(10);
-    const oldPid = await d.pid('green');
-    await d.pm2(['restart', d.green.app]);
-    await d.waitHealthy('green', { notPid: oldPid, timeoutMs: 10_000 });
-    const n = w.acked.length;
-    await w.waitForAcks(n + 10);
-    const report = await w.stop();
-    const rows = (await getJson(`${d.green.entries}?limit=10000`)).body as { entries: Array<{ id: number; description: string }> };
-    const byId = new Map(rows.entries.map((r) => [r.id, r.description]));
-    for (const a of report.acked) expect(byId.get(a.id)).toBe(a.description);
+    // In front of the real app: every third write the app committed (201 with its id) reaches the
+    // writer as a 500 with the same body, as a proxy failing after the commit would answer.
+    const sent: Record<number, number> = {};
+    const answeredAs500: number[] = [];
+    let n201 = 0;
+    const front = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      let status = 502;
+      let body = '{"error":"app down"}';
+      try {
+        const up = await fetch(`${d.green.url}${req.url}`, { method: req.method, headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks), signal: AbortSignal.timeout(5000) });
+        status = up.status;
+        body = await up.text();
+        if (status === 201 && ++n201 % 3 === 0) {
+          answeredAs500.push((JSON.parse(body) as { id: number }).id);
+          status = 500;
+        }
+      } catch {
+        // the app is restarting: 502
+      }
+      sent[status] = (sent[status] ?? 0) + 1;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    try {
+      const w = writer(`http://127.0.0.1:${(front.address() as AddressInfo).port}`, { tag: 'through-restart', intervalMs: 2 });
+      await w.waitForAcks(10);
+      const oldPid = await d.pid('green');
+      await d.pm2(['restart', d.green.app]);
+      await d.waitHealthy('green', { notPid: oldPid, timeoutMs: 10_000 });
+      const n = w.acked.length;
+      await w.waitForAcks(n + 10);
+      const report = await w.stop();
+      const rows = (await getJson(`${d.green.entries}?limit=10000`)).body as { entries: Array<{ id: number; description: string }> };
+      const byId = new Map(rows.entries.map((r) => [r.id, r.description]));
+      for (const a of report.acked) expect(byId.get(a.id)).toBe(a.description);
+
+      // Only the 201s are acknowledged: each answer the writer got is either an ack or a failure.
+      expect(report.acked).toHaveLength(sent[201] ?? 0);
+      expect(report.attempts).toBe(report.acked.length + report.failures);
+      for (const [status, count] of Object.entries(sent)) if (status !== '201') expect(report.failuresByReason[`HTTP ${status}`]).toBe(count);
+      // Rows the app committed but answered with a 500 are in the database, never in `acked`.
+      expect(answeredAs500.length).toBeGreaterThan(0);
+      const ackedIds = new Set(report.ids);
+      for (const id of answeredAs500) {
+        expect(byId.has(id), `row ${id}`).toBe(true);
+        expect(ackedIds.has(id), `row ${id}`).toBe(false);
+      }
+    } finally {
+      front.closeAllConnections(); // the writer's keep-alive sockets would hold close() open
+      await new Promise<void>((r) => front.close(() => r()));
+    }
   });
 
   it('envPrefix() puts the npm pm2 and PM2_HOME in front of a shell command; inventoryYaml() is a bg host block', async () => {
