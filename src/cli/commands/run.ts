@@ -1,11 +1,12 @@
 import { color } from 'listr2';
-import { BgError, ExitCode } from '../../errors.js';
+import { ExitCode } from '../../errors.js';
 import type { Plan } from '../../plan/types.js';
 import type { EventSink } from '../../run/events.js';
 import { trapInterrupts, type Interrupts } from '../signals.js';
 import { executeRuns, type HostOutcome } from '../../run/executor.js';
 import { closeAll, connectAll } from '../connect.js';
 import { HostLock } from '../../run/lock.js';
+import { withLocks } from '../../run/with-lock.js';
 import { withSecrets } from '../../transport/secrets.js';
 import { runMeta } from '../../run/run-meta.js';
 import { planFromArgs } from '../context.js';
@@ -65,24 +66,19 @@ async function runLocked(
   // Hosts where a step started: what a second signal leaves for a person to finish.
   const track: EventSink = (e) => void (e.type === 'step-start' && touched.add(e.host));
   try {
-    await lockAll(runs.map((r) => r.lock), args.lockWait ?? 0, interrupts.signal);
-    started();
-    const outcomes = await executeRuns(
-      runs,
-      {
+    const holds = runs.map((r) => ({ host: r.plan.host.name, lock: r.lock }));
+    const interrupted = 'interrupted before the run started: nothing ran and no lock of this run is left';
+    const { value: outcomes, left: leftLocks } = await withLocks(holds, { waitSeconds: args.lockWait ?? 0, signal: interrupts.signal, interrupted }, () => {
+      started();
+      return executeRuns(runs, {
         renderer: chooseRenderer(args),
         emit: fanOut(track, eventSink(args), summary.sink),
         noRollback: args.rollback === false,
         allowBreaking: args.allowBreaking,
         batchSize: args.serial,
         signal: interrupts.signal,
-      },
-    );
-    const leftLocks = new Map<string, string>();
-    for (const r of runs) {
-      const why = await r.lock.release();
-      if (why) leftLocks.set(r.plan.host.name, why);
-    }
+      });
+    });
     report(outcomes, args, leftLocks);
     // The summary is a courtesy: it never changes the outcome's exit code.
     if (process.env.GITHUB_STEP_SUMMARY)
@@ -93,23 +89,7 @@ async function runLocked(
       }
     return worst(outcomes);
   } finally {
-    await Promise.all(runs.map((r) => r.lock.release()));
     await closeAll(transports);
-  }
-}
-
-/**
- * Take every host's lock or none: a run never starts on some hosts while another holds the rest.
- * Interrupted while waiting (or right as the last lock was taken): every lock taken is released
- * and nothing runs (exit 3).
- */
-async function lockAll(locks: HostLock[], waitSeconds: number, signal: AbortSignal): Promise<void> {
-  const results = await Promise.allSettled(locks.map((l) => l.acquire(waitSeconds, signal)));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed || signal.aborted) {
-    await Promise.allSettled(locks.map((l) => l.release()));
-    const interrupted = new BgError('interrupted before the run started: nothing ran and no lock of this run is left', ExitCode.locked);
-    throw signal.aborted ? interrupted : failed!.reason;
   }
 }
 

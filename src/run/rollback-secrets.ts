@@ -1,15 +1,15 @@
-import { existsSync } from 'node:fs';
 import type { HostConfig } from '../config/inventory-schema.js';
 import type { Playbook } from '../config/playbook-schema.js';
-import { findPlaybook, loadPlaybook } from './load.js';
 import { BgError, ExitCode } from '../errors.js';
 import { resolveVars } from '../plan/vars.js';
-import { parseVars } from './vars.js';
 
 export interface RecordedPlaybook {
   name: string;
   file: string;
 }
+
+/** The run's playbook as the operator has it on this machine (found by the CLI: src/cli/operator-playbook.ts). */
+export type OperatorPlaybook = (recorded: RecordedPlaybook) => { vars: Playbook['vars']; file: string } | undefined;
 
 /**
  * The secrets a run's undo commands need, for `bg rollback`.
@@ -26,16 +26,16 @@ export function resolveRollbackSecrets(opts: {
   playbook: RecordedPlaybook;
   host: string;
   config: HostConfig;
-  /** `bg rollback --var NAME=VALUE`: for a secret the run was given with --var. */
-  cliVars?: string[];
+  /** `bg rollback --var NAME=VALUE`, parsed (only when a secret is needed): for a secret the run was given with --var. */
+  cliVars: () => Record<string, string>;
+  operatorPlaybook: OperatorPlaybook;
   environment?: Record<string, string | undefined>;
-  cwd?: string;
 }): Record<string, string> {
   const environment = opts.environment ?? process.env;
   const names = recordedNames(opts.recorded);
   if (names.length === 0) return {};
-  const cli = parseVars(opts.cliVars);
-  const playbook = operatorPlaybook(opts.playbook, opts.cwd);
+  const cli = opts.cliVars();
+  const playbook = opts.operatorPlaybook(opts.playbook);
   const where = playbook ? `the playbook ${playbook.file}` : `the playbook \`${opts.playbook.name}\` (not found here: looked in ./playbooks, the built-ins and ${opts.playbook.file})`;
   const resolved = resolveVars([playbook?.vars ?? {}, opts.config.vars, cli], environment, [where, `the inventory's host ${opts.host}`, '--var']);
   const out: Record<string, string> = {};
@@ -71,29 +71,4 @@ function recordedNames(recorded: unknown): string[] {
   const bad = names.find((n) => !SHELL_NAME.test(n));
   if (bad !== undefined) throw new BgError(`the journal’s run.json is corrupt: plan.secrets names \`${JSON.stringify(bad).slice(1, -1)}\`, not a variable name`, ExitCode.badInput);
   return names;
-}
-
-/**
- * The run's playbook on this machine, found as `bg run` finds it: ./playbooks/NAME.yaml, the
- * built-in, else the path the run recorded if it still holds a playbook of that name.
- */
-function operatorPlaybook(recorded: RecordedPlaybook, cwd = process.cwd()): { vars: Playbook['vars']; file: string } | undefined {
-  const candidates: string[] = [];
-  if (typeof recorded.name === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(recorded.name) && !/\.ya?ml$/.test(recorded.name)) {
-    try {
-      candidates.push(findPlaybook(recorded.name, cwd));
-    } catch {
-      // not found by name: try the recorded path
-    }
-  }
-  if (typeof recorded.file === 'string' && recorded.file.startsWith('/') && /\.ya?ml$/.test(recorded.file) && existsSync(recorded.file)) candidates.push(recorded.file);
-  for (const file of candidates) {
-    try {
-      const loaded = loadPlaybook(file);
-      if (loaded.value.name === recorded.name) return { vars: loaded.value.vars, file };
-    } catch {
-      // unreadable or invalid: not the run's playbook
-    }
-  }
-  return undefined;
 }
