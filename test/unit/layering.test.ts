@@ -9,6 +9,11 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { loadInventory, loadPlaybook } from '../../src/cli/load.js';
+import { resolveHost } from '../../src/plan/host-model.js';
+import { planRun } from '../../src/plan/planner.js';
+import { runDir, runsDir, lockDir, stepDir } from '../../src/run/journal-layout.js';
+import { HOST_STATUS, RUN_END, RUN_STATUS, shownOutcome, statusFromEnd } from '../../src/run/outcomes.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SRC = join(ROOT, 'src');
@@ -210,5 +215,49 @@ describe('layering: the import reader', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('defined once: the journal layout and the outcome words', () => {
+  it('the planner puts a run where the journal layout says (runs/ID under the host journal)', () => {
+    const inv = loadInventory(fileURLToPath(new URL('../fixtures/hosts.yaml', import.meta.url))).value;
+    const [name, cfg] = Object.entries(inv.hosts)[0]!;
+    const host = resolveHost(name, cfg);
+    const pb = loadPlaybook(fileURLToPath(new URL('../fixtures/playbooks/release.yaml', import.meta.url)));
+    const id = '20250101T000000.000Z-abcd';
+    const plan = planRun({ playbook: pb.value, source: pb.source, host, vars: { release: 'r1' }, runId: id, environment: {} });
+    expect(plan.journalDir).toBe(runDir(cfg.journal, id));
+    expect(runDir(cfg.journal, id).startsWith(runsDir(cfg.journal) + '/')).toBe(true);
+    expect(stepDir(runDir('/j', id), 3)).toBe(`/j/runs/${id}/steps/3`);
+    expect(lockDir('/j/')).toBe('/j/lock');
+  });
+
+  it('every journal run-end detail reads back as the status it names; none or an unknown one is interrupted', () => {
+    expect(statusFromEnd({ detail: RUN_END.done }, false)).toBe(RUN_STATUS.done);
+    expect(statusFromEnd({ detail: RUN_END.failedNoRollback }, false)).toBe(RUN_STATUS.failedNoRollback);
+    expect(statusFromEnd({ detail: RUN_END.rollbackIncomplete }, false)).toBe(RUN_STATUS.rollbackIncomplete);
+    expect(statusFromEnd({ detail: RUN_END.rolledBack }, true)).toBe(RUN_STATUS.rolledBack);
+    // A later bg rollback undid everything: rolled back, whatever the first run-end said.
+    expect(statusFromEnd({ detail: RUN_END.failedNoRollback }, true)).toBe(RUN_STATUS.rolledBack);
+    expect(statusFromEnd(undefined, false)).toBe(RUN_STATUS.interrupted);
+    fc.assert(
+      fc.property(fc.string(), fc.boolean(), (detail, nothingLeft) => {
+        const s = statusFromEnd({ detail }, nothingLeft);
+        expect(Object.values(RUN_STATUS)).toContain(s);
+        if (!Object.values(RUN_END).includes(detail as never) && !nothingLeft) expect(s).toBe(RUN_STATUS.interrupted);
+      }),
+      { numRuns: 200 },
+    );
+    expect(new Set(Object.values(HOST_STATUS)).size).toBe(Object.keys(HOST_STATUS).length);
+  });
+
+  it('what history and status show for a run', () => {
+    const run = { id: 'A', hasJournal: true };
+    expect(shownOutcome({ ...run, problem: 'h:/j/runs/A/log: line 2: bad' }, undefined)).toBe('unreadable: h:/j/runs/A/log: line 2: bad');
+    expect(shownOutcome({ ...run, lastEnd: RUN_END.done }, 'A')).toBe('done');
+    expect(shownOutcome(run, 'A')).toBe('running');
+    expect(shownOutcome({ ...run, hasJournal: false }, undefined)).toBe('no journal (nothing ran)');
+    expect(shownOutcome(run, undefined)).toBe('interrupted');
+    expect(shownOutcome(run, 'B', { hint: true })).toBe('interrupted (bg rollback can undo it)');
   });
 });
