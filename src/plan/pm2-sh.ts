@@ -1,9 +1,9 @@
-// Shell functions about processes: pm2 apps (through `pm2 jlist`, parsed with the host's node)
+// Names of the library functions about processes (src/remote/pm2.sh, proc.sh): pm2 apps (through `pm2 jlist`, parsed with the host's node)
 // and which processes have a file open (through /proc/PID/fd, compared by inode, so a file that
 // was renamed or replaced after it was opened is still found).
 import { PlanProblem } from './action.js';
 import { shellQuote } from './quote.js';
-import { script, shFn, shLib } from './sh-lib.js';
+import { call, shFn } from './sh-lib.js';
 import type { Command } from './types.js';
 
 /** Library functions (src/remote/pm2.sh, proc.sh). */
@@ -37,14 +37,5 @@ export function pm2App(app: string, field: Array<string | number>, origin: strin
 
 /** Pre-flight: pm2 knows APP (bg starts, stops and restarts apps; it never creates them). */
 export function pm2AppKnown(app: string): Command {
-  return {
-    cmd: script(
-      `app=${shellQuote(app)}`,
-      shLib(BG_PM2_PROCS),
-      'procs=$(bg_pm2_procs "$app") || exit 1',
-      `[ -n "$procs" ] || { echo "bg: pm2 knows no app named $app (check PM2_HOME in the host's environment:)" >&2; exit 1; }`,
-      `printf '%s: %s\\n' "$app" "$(printf '%s\\n' "$procs" | awk '{ print $2 }' | sort | uniq -c | awk '{ printf "%s%s %s", (n++ ? ", " : ""), $1, $2 }')"`,
-    ),
-    label: `pm2 knows the app ${app}`,
-  };
+  return { cmd: call('bg_pm2_known', shellQuote(app)), label: `pm2 knows the app ${app}` };
 }

@@ -45,7 +45,8 @@ export function library(dir = DIR): Library {
  */
 function parseFunctions(file: string, text: string, into: Map<string, LibFunction>): void {
   for (const block of text.split(/\n\s*\n/)) {
-    const m = /^(bg_[a-z0-9_]+)\(\) \{/m.exec(block);
+    // A function, or a variable functions use (an awk or JavaScript program, an SQL statement).
+    const m = /^(bg_[a-z0-9_]+)\(\) \{/m.exec(block) ?? /^(BG_[A-Z0-9_]+)=/m.exec(block);
     if (!m) continue;
     const lines = block.split('\n');
     const comment = lines.find((l) => l.startsWith('# ') && !l.startsWith('# shellcheck'))?.slice(2) ?? '';
@@ -59,12 +60,12 @@ export function functionsUsed(commands: string[], lib: Library = library()): Lib
   const seen = new Set<string>();
   const out: LibFunction[] = [];
   const visit = (text: string) => {
-    for (const m of text.matchAll(/\bbg_[a-z0-9_]+\b/g)) {
+    for (const m of text.matchAll(/\b(?:bg_[a-z0-9_]+|BG_[A-Z0-9_]+)\b/g)) {
       const f = lib.functions.get(m[0]);
       if (!f || seen.has(f.name)) continue;
       seen.add(f.name);
       out.push(f);
-      visit(f.code.slice(f.code.indexOf('{')));
+      visit(f.name.startsWith('bg_') ? f.code.slice(f.code.indexOf(`${f.name}() {`) + f.name.length) : '');
     }
   };
   commands.forEach(visit);

@@ -23,3 +23,82 @@ bg_pm2_wait_online() {
     sleep 0.2
   done
 }
+
+# bg_pm2_known APP: pm2 knows APP (bg starts, stops and restarts apps; it never creates them); prints its processes' states.
+bg_pm2_known() {
+  procs=$(bg_pm2_procs "$1") || exit 1
+  [ -n "$procs" ] || { echo "bg: pm2 knows no app named $1 (check PM2_HOME in the host's environment:)" >&2; exit 1; }
+  printf '%s: %s\n' "$1" "$(printf '%s\n' "$procs" | awk '{ print $2 }' | sort | uniq -c | awk '{ printf "%s%s %s", (n++ ? ", " : ""), $1, $2 }')"
+}
+
+# bg_pm2_capture SD APP: record APP's pm2 processes in SD/pm2-before (APP must be known to pm2).
+bg_pm2_capture() {
+  mkdir -p "$1"
+  procs=$(bg_pm2_procs "$2") || exit 1
+  [ -n "$procs" ] || { echo "bg: pm2 knows no app named $2 (bg does not create pm2 apps: start it once with pm2 start)" >&2; exit 1; }
+  printf '%s\n' "$procs" > "$1/pm2-before"
+}
+
+# bg_pm2_op OP APP [--update-env]: pm2 OP APP (restart, reload, stop, start).
+bg_pm2_op() {
+  pm2 "$1" "$2" ${3:+"$3"} >/dev/null || exit 1
+  echo "pm2 $1 $2${3:+ $3}: done"
+}
+
+# bg_pm2_check_stopped APP: every process of APP is stopped.
+bg_pm2_check_stopped() {
+  procs=$(bg_pm2_procs "$1") || exit 1
+  bad=$(printf '%s\n' "$procs" | awk '$2 != "stopped"')
+  [ -z "$bad" ] || { echo "bg: $1 is not stopped yet (pid status restarts: $bad)" >&2; exit 1; }
+  echo "$1 stopped"
+}
+
+# bg_pm2_check_restarted SD APP: every process of APP is online with a pid other than those in SD/pm2-before (saved as SD/pm2-after).
+bg_pm2_check_restarted() {
+  old=" $(awk '$2 == "online" { print $1 }' "$1/pm2-before" | tr '\n' ' ')"
+  procs=$(bg_pm2_procs "$2") || exit 1
+  [ -n "$procs" ] || { echo "bg: pm2 lists no process of $2" >&2; exit 1; }
+  bad=$(printf '%s\n' "$procs" | BG_OLD="$old" awk '$2 != "online" || $1 == 0 || index(ENVIRON["BG_OLD"], " " $1 " ") { print }')
+  [ -z "$bad" ] || { echo "bg: $2 is not online with a new pid yet (pid status restarts: $bad)" >&2; exit 1; }
+  # What the step left: its undo restarts again only if nothing else has since.
+  printf '%s\n' "$procs" > "$1/pm2-after"
+  echo "$2 online, pid $(printf '%s\n' "$procs" | awk '{ print $1 }' | tr '\n' ' ')"
+}
+
+# bg_pm2_check_stable APP SECONDS: APP's pids and restart counts do not change for SECONDS, all online.
+bg_pm2_check_stable() {
+  a=$(bg_pm2_procs "$1") || exit 1
+  sleep "$2"
+  b=$(bg_pm2_procs "$1") || exit 1
+  [ "$a" = "$b" ] || { echo "bg: $1 did not stay up: within $2 s pm2 went from [$(printf '%s' "$a" | tr '\n' ' ')] to [$(printf '%s' "$b" | tr '\n' ' ')] (pid status restarts): it restarts after starting" >&2; exit 1; }
+  ! printf '%s\n' "$b" | grep -qv ' online ' || { echo "bg: $1 is not online: $(printf '%s' "$b" | tr '\n' ' ')" >&2; exit 1; }
+  echo "$1 stayed online for $2 s, restart count unchanged"
+}
+
+# bg_pm2_undo_restart SD APP SECONDS [--update-env]: restart APP once more (after the other undos), unless one of them did.
+bg_pm2_undo_restart() {
+  [ -f "$1/pm2-before" ] || { echo "nothing to undo: the step never started"; exit 0; }
+  now=$(bg_pm2_procs "$2") || exit 1
+  # Pids other than the ones this step left: an earlier undo (env-set's) restarted it already.
+  if [ -f "$1/pm2-after" ] && [ -n "$now" ] && [ "$(awk '{ print $1 }' "$1/pm2-after")" != "$(printf '%s\n' "$now" | awk '{ print $1 }')" ]; then echo "$2 was restarted since this step: nothing to do"; exit 0; fi
+  pm2 restart "$2" ${4:+"$4"} >/dev/null || exit 1
+  bg_pm2_wait_online "$2" "$3" || exit 1
+  echo "restarted $2 again: it runs on what the other undos put back"
+}
+
+# bg_pm2_undo_stop SD APP SECONDS: start APP again if it was online before the step.
+bg_pm2_undo_stop() {
+  [ -f "$1/pm2-before" ] || { echo "nothing to undo: the step never started"; exit 0; }
+  grep -q ' online ' "$1/pm2-before" || { echo "$2 was not online before: left stopped"; exit 0; }
+  pm2 start "$2" >/dev/null || exit 1
+  bg_pm2_wait_online "$2" "$3" || exit 1
+  echo "started $2 again"
+}
+
+# bg_pm2_undo_start SD APP: stop APP again if it was not online before the step.
+bg_pm2_undo_start() {
+  [ -f "$1/pm2-before" ] || { echo "nothing to undo: the step never started"; exit 0; }
+  ! grep -q ' online ' "$1/pm2-before" || { echo "$2 was already online (pm2 start restarted it): nothing to undo"; exit 0; }
+  pm2 stop "$2" >/dev/null || exit 1
+  echo "stopped $2 again"
+}

@@ -107,8 +107,9 @@ describe('phases over SSH, against real pm2 apps and SQLite databases', () => {
     expect(p2).toContain('.backup');
     expect(p2).toContain('mv -T -- "$db.bg-tmp" "$db"');
     expect(p2).toContain('-samefile "$target"');
-    expect(env).toContain(`line='ALLOWED_ORIGINS="x'\\''; rm -rf / #"'`);
-    expect(env).toMatch(/pm2 restart "\$app" --update-env/);
+    expect(env).toContain(`bg_env_set `);
+    expect(env).toContain(`'ALLOWED_ORIGINS="x'\\''; rm -rf / #"'`);
+    expect(env).toMatch(/bg_pm2_op restart \S+ --update-env/);
     expect(drift).toContain('bg_schema_compare blue');
     expect(state()).toBe(before);
   });

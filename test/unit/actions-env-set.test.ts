@@ -45,14 +45,14 @@ describe('env-set plan', () => {
   it("edits the env's .env with awk, the line quoted for sh, and saves the previous lines for undo", () => {
     const s = plan(oneStep('env-set', 'env: blue\nwith: { key: ALLOWED_ORIGINS, value: "x\'; rm -rf / #" }')).steps[0]!;
     expect(s).toMatchObject({ action: 'env-set', env: 'blue', mutates: true });
-    expect(s.capture[0]!.cmd).toContain('sd="$HOME"/.bg/runs/20261121T120000Z-abcd/steps/1');
-    expect(s.capture[0]!.cmd).toContain('file=/home/ubuntu/TimeTracking-BLUE/server/.env; key=ALLOWED_ORIGINS');
-    expect(s.run[0]!.cmd).toContain(`line='ALLOWED_ORIGINS="x'\\''; rm -rf / #"'`);
-    expect(s.run[0]!.cmd).toContain('mv -f -- "$real.bg-tmp" "$real"');
-    expect(s.verify[0]!.cmd).toContain('[ "$got" = "$line" ]');
-    // The app was restarted after the set (pids changed): undo restarts it to take the old value back.
-    expect(s.undo[0]!.cmd).toContain('pm2 restart "$app" --update-env');
-    expect(s.undo[0]!.cmd).toContain('app=timetracking-server');
+    // Calls of the remote library (src/remote/envfile.sh), every value one quoted word.
+    const sd = '"$HOME"/.bg/runs/20261121T120000Z-abcd/steps/1';
+    const file = '/home/ubuntu/TimeTracking-BLUE/server/.env';
+    expect(s.capture.map((c) => c.cmd)).toEqual([`bg_env_capture ${sd} ${file} ALLOWED_ORIGINS timetracking-server`]);
+    expect(s.run.map((c) => c.cmd)).toEqual([`bg_env_set ${sd} ${file} ALLOWED_ORIGINS 'ALLOWED_ORIGINS="x'\\''; rm -rf / #"'`]);
+    expect(s.verify.map((c) => c.cmd)).toEqual([`bg_env_check ${file} ALLOWED_ORIGINS 'ALLOWED_ORIGINS="x'\\''; rm -rf / #"'`]);
+    // With the app: undo restarts it (--update-env) if it was restarted after the set.
+    expect(s.undo.map((c) => c.cmd)).toEqual([`bg_env_undo ${sd} ${file} ALLOWED_ORIGINS timetracking-server`]);
   });
 
   it('reports bad keys, values and missing fields where they are', () => {

@@ -52,8 +52,8 @@ describe('built-in playbooks', () => {
       '5. health green: green answers its health check',
       '6. health blue: blue answers its health check',
     ]);
-    expect(p.steps[0]!.run[0]!.cmd).toContain(`line='ALLOWED_ORIGINS="https://a.example,x'\\''; rm -rf /"'`);
-    expect(p.steps[2]!.run[0]!.cmd).toContain('pm2 restart "$app" --update-env');
+    expect(p.steps[0]!.run[0]!.cmd).toMatch(/^bg_env_set .* ALLOWED_ORIGINS 'ALLOWED_ORIGINS="https:\/\/a\.example,x'\\''; rm -rf \/"'$/);
+    expect(p.steps[2]!.run[0]!.cmd).toBe('bg_pm2_op restart timetracking-green --update-env');
     const one = plan(builtin('env'), { vars: { key: 'A', value: 'b', envs: 'blue' } });
     expect(one.steps.map((s) => s.env)).toEqual(['blue', 'blue', 'blue']);
     expect(problems(builtin('env'), { vars: { key: 'A', value: 'b', envs: 'blue,purple' } })).toEqual(

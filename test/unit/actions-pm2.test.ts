@@ -33,30 +33,30 @@ function fake(apps: FakeApp[]) {
 describe('pm2 plan', () => {
   it('restart with --update-env: pm2 state captured, online with a new pid, then stable; undone by another restart, last', () => {
     const s = plan(oneStep('pm2', 'env: blue\nwith: { op: restart, update_env: true }')).steps[0]!;
-    expect(s.capture[0]!.cmd).toContain(`printf '%s\\n' "$procs" > "$sd/pm2-before"`);
-    expect(s.run[0]!.cmd).toBe('sd="$HOME"/.bg/runs/20261121T120000Z-abcd/steps/1; app=timetracking-server\npm2 restart "$app" --update-env >/dev/null\necho "pm2 restart $app --update-env: done"');
-    expect(s.verify).toHaveLength(2);
+    const sd = '"$HOME"/.bg/runs/20261121T120000Z-abcd/steps/1';
+    expect(s.capture.map((c) => c.cmd)).toEqual([`bg_pm2_capture ${sd} timetracking-server`]);
+    expect(s.run.map((c) => c.cmd)).toEqual(['bg_pm2_op restart timetracking-server --update-env']);
+    expect(s.verify.map((c) => c.cmd)).toEqual([`bg_pm2_check_restarted ${sd} timetracking-server`, 'bg_pm2_check_stable timetracking-server 2']);
     expect(s.verify[0]!.retry).toEqual({ attempts: 60, intervalMs: 500, factor: 1, maxIntervalMs: 500 });
-    expect(s.verify[1]!.cmd).toContain('sleep 2\n');
     // Undone by restarting again after the other undos, unless one of them restarted it already.
     expect(s.undoLast).toBe(true);
-    expect(s.undo[0]!.cmd).toContain('pm2 restart "$app" --update-env');
-    expect(s.undo[0]!.cmd).toContain('"$sd/pm2-after"');
+    expect(s.undo.map((c) => c.cmd)).toEqual([`bg_pm2_undo_restart ${sd} timetracking-server 30 --update-env`]);
     expect(s).toMatchObject({ mutates: true });
   });
 
   it('stop is undone by start, start by stop', () => {
     const stop = plan(oneStep('pm2', 'env: green\nwith: { op: stop }')).steps[0]!;
-    expect(stop.run[0]!.cmd).toContain('pm2 stop "$app" >/dev/null');
-    expect(stop.undo[0]!.cmd).toContain('pm2 start "$app"');
+    expect(stop.run[0]!.cmd).toBe('bg_pm2_op stop timetracking-green');
+    expect(stop.verify.map((c) => c.cmd)).toEqual(['bg_pm2_check_stopped timetracking-green']);
+    expect(stop.undo[0]!.cmd).toMatch(/^bg_pm2_undo_stop \S+ timetracking-green 30$/);
     const start = plan(oneStep('pm2', 'env: green\nwith: { op: start, stable_for: 0 }')).steps[0]!;
     expect(start.verify).toHaveLength(1);
-    expect(start.undo[0]!.cmd).toContain('pm2 stop "$app"');
+    expect(start.undo[0]!.cmd).toMatch(/^bg_pm2_undo_start \S+ timetracking-green$/);
   });
 
   it('quotes the app name', () => {
     const s = plan(oneStep('pm2', 'env: blue\nwith: { app: "x; rm -rf /" }')).steps[0]!;
-    expect(s.run[0]!.cmd).toContain("app='x; rm -rf /'");
+    expect(s.run[0]!.cmd).toBe("bg_pm2_op restart 'x; rm -rf /'");
   });
 
   it('reports an env without app, an unknown op, and update_env with stop', () => {

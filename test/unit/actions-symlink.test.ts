@@ -21,16 +21,18 @@ function local() {
 describe('symlink plan', () => {
   it('re-points atomically: ln -sfn to a temporary name, then mv -T; a file in the way is hard-linked aside', () => {
     const s = plan(oneStep('symlink', 'env: blue\nwith: { link: database.db, target: "{{ host.shared_db }}" }')).steps[0]!;
-    expect(s.run[0]!.cmd).toContain('link=/home/ubuntu/TimeTracking-BLUE/server/database.db; target=/home/ubuntu/database-shared.db; keep=/home/ubuntu/TimeTracking-BLUE/server/database.db.OLD; tmp="$link.bg-tmp"');
-    expect(s.run[0]!.cmd).toContain('ln -- "$link" "$keep"');
-    expect(s.run[0]!.cmd).toContain('ln -sfn -- "$target" "$tmp"\nmv -T -- "$tmp" "$link"');
-    expect(s.verify[0]!.cmd).toContain('got=$(readlink -- "$link")');
-    expect(s.undo[0]!.cmd).toContain('mv -T -- "$keep" "$link"');
+    // Calls of the remote library (src/remote/links.sh): capture, switch, check, undo.
+    const sd = '"$HOME"/.bg/runs/20261121T120000Z-abcd/steps/1';
+    const link = '/home/ubuntu/TimeTracking-BLUE/server/database.db';
+    expect(s.capture.map((c) => c.cmd)).toEqual([`bg_link_capture ${sd} ${link} ${link}.OLD`]);
+    expect(s.run.map((c) => c.cmd)).toEqual([`bg_link_switch ${link} /home/ubuntu/database-shared.db ${link}.OLD`]);
+    expect(s.verify.map((c) => c.cmd)).toEqual([`bg_link_check ${sd} ${link} /home/ubuntu/database-shared.db ${link}.OLD`]);
+    expect(s.undo.map((c) => c.cmd)).toEqual([`bg_link_undo ${sd} ${link} ${link}.OLD`]);
   });
 
   it('quotes hostile paths and keeps ~/ expandable', () => {
     const s = plan(oneStep('symlink', 'with: { link: "~/x; rm -rf /", target: "it\'s" }')).steps[0]!;
-    expect(s.run[0]!.cmd).toContain(`link="$HOME"/'x; rm -rf /'; target='it'\\''s'; keep="$HOME"/'x; rm -rf /.OLD'`);
+    expect(s.run[0]!.cmd).toBe(`bg_link_switch "$HOME"/'x; rm -rf /' 'it'\\''s' "$HOME"/'x; rm -rf /.OLD'`);
   });
 
   it('needs link and target', () => {

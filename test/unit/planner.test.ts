@@ -53,13 +53,13 @@ describe('planRun', () => {
   it('backs up to a path derived from the run id, and verifies integrity and row counts', () => {
     const backup = plan('release').steps[1]!;
     expect(backup.mutates).toBe(false);
-    expect(backup.run[0]!.cmd).toContain('src=/home/ubuntu/TimeTracking-BLUE/server/database.db; dir=/home/ubuntu/bg-backups; dst=/home/ubuntu/bg-backups/blue-20261121T120000Z-abcd.db');
-    expect(backup.run[0]!.cmd).toContain('VACUUM INTO');
-    expect(backup.run[0]!.cmd).not.toMatch(/\bcp\b/);
+    // Calls of the remote library (src/remote/backup.sh): VACUUM INTO there, never cp of a live file.
+    const db = '/home/ubuntu/TimeTracking-BLUE/server/database.db';
+    const dst = '/home/ubuntu/bg-backups/blue-20261121T120000Z-abcd.db';
+    expect(backup.run[0]!.cmd).toBe(`bg_backup ${db} /home/ubuntu/bg-backups ${dst}`);
     // Pruning: this run's copy stays, the newest 19 others in the host's run order, and any an undo still needs.
-    expect(backup.run[1]!.cmd).toContain('self=blue-20261121T120000Z-abcd.db');
-    expect(backup.run[1]!.cmd).toContain('sort -k1,1nr -k2,2r | tail -n +20');
-    expect(backup.verify[0]!.cmd).toContain('PRAGMA integrity_check');
+    expect(backup.run[1]!.cmd).toBe(`bg_backup_prune /home/ubuntu/bg-backups "$HOME"/.bg/runs blue blue-20261121T120000Z-abcd.db 20 '^blue-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.db$'`);
+    expect(backup.verify.map((c) => c.cmd)).toEqual([`bg_backup_verify ${db} ${dst}`]);
     expect(backup.undo).toEqual([]);
   });
 
@@ -67,7 +67,7 @@ describe('planRun', () => {
     const health = plan('release').steps[3]!;
     expect(health.run).toEqual([]);
     expect(health.verify[0]!.retry).toEqual({ attempts: 4, intervalMs: 500, factor: 1.5, maxIntervalMs: 10_000 });
-    expect(health.verify[0]!.cmd).toContain("url=http://127.0.0.1:3001/api/health");
+    expect(health.verify[0]!.cmd).toBe('bg_http_check http://127.0.0.1:3001/api/health 5');
   });
 
   it('records where the journal goes', () => {
