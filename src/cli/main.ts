@@ -73,7 +73,11 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
     .command(
       'plan [playbook]',
       'Show the plan for a playbook (same as run --dry-run)',
-      (y) => planOptions(y).example('$0 plan phase1 --host prod --json', 'the plan as JSON'),
+      (y) =>
+        planOptions(y)
+          .option('show-library', { type: 'boolean', coerce: lastBoolean, describe: 'Also print the remote library functions the plan calls, once each' })
+          .option('verbose', { type: 'boolean', coerce: lastBoolean, describe: 'Same as --show-library' })
+          .example('$0 plan phase1 --host prod --json', 'the plan as JSON'),
       async (a) => {
         code = await (await import('./commands/plan.js')).printPlans(playbookArg(a) as never);
       },

@@ -6,6 +6,7 @@ import { closeAll, connectAll } from '../connect.js';
 import { planFromArgs, type PlanArgs, type Planned } from '../context.js';
 import { formatPlan } from '../print-plan.js';
 import { multiLine, oneLine } from '../sanitize.js';
+import { library } from '../../remote/library.js';
 
 export interface PrintArgs extends PlanArgs {
   json?: boolean;
@@ -13,6 +14,9 @@ export interface PrintArgs extends PlanArgs {
   check?: boolean;
   acceptNewHostKey?: boolean;
   allowBreaking?: boolean;
+  /** Print the library functions the plan calls (also under --verbose). */
+  showLibrary?: boolean;
+  verbose?: boolean;
 }
 
 /**
@@ -22,8 +26,10 @@ export interface PrintArgs extends PlanArgs {
 export async function printPlans(args: PrintArgs, write = (s: string) => process.stdout.write(s)): Promise<number> {
   const { plans, warnings } = planFromArgs(args);
   for (const w of warnings) process.stderr.write(`bg: warning: ${formatProblem(w)}\n`);
-  if (args.json && !args.check) write(JSON.stringify(plans.map((p) => p.plan), null, 2) + '\n');
-  else if (!args.json) write(plans.map((p) => formatPlan(p.plan)).join('\n'));
+  // --json keeps every exact command, and names the library (sha256) they call.
+  const withLib = (p: Planned['plans'][number]['plan']) => ({ ...p, library: { hash: library().hash } });
+  if (args.json && !args.check) write(JSON.stringify(plans.map((p) => withLib(p.plan)), null, 2) + '\n');
+  else if (!args.json) write(plans.map((p) => formatPlan(p.plan, { showLibrary: args.showLibrary || args.verbose })).join('\n'));
   if (!args.check) return ExitCode.ok;
   return checkHosts(plans, args, write);
 }
@@ -51,7 +57,7 @@ async function checkHosts(plans: Planned['plans'], args: PrintArgs, write: (s: s
   } finally {
     await closeAll(transports);
   }
-  if (args.json) write(JSON.stringify({ plans: plans.map((p) => p.plan), checks: report }, null, 2) + '\n');
+  if (args.json) write(JSON.stringify({ plans: plans.map((p) => ({ ...p.plan, library: { hash: library().hash } })), checks: report }, null, 2) + '\n');
   return code;
 }
 
