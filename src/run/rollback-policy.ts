@@ -8,7 +8,7 @@ import type { Transport } from '../transport/transport.js';
 import type { EventSink } from './events.js';
 import { executeRollback } from './executor.js';
 import type { JournaledRun } from './journal.js';
-import { RUN_FILES } from './journal-layout.js';
+import { RUN_FILES, runDir } from './journal-layout.js';
 import { listRuns, readRun, readRuns, type RunRef } from './journal-reader.js';
 import { runState, type RunState } from './journal-state.js';
 import { HostLock, readLock, removeLock } from './lock.js';
@@ -39,6 +39,9 @@ export async function chooseRollbackTarget(transport: Transport, journal: string
   const read = await readRun(transport, journal, id);
   if (read.state === JOURNAL_STATE.noJournal) return { kind: JOURNAL_STATE.noJournal, id };
   if (read.state === JOURNAL_STATE.corrupt) throw damagedJournal(host, id, read.problem);
+  // The rollback writes to the run directory it read, never to one that run.json names: a journal
+  // moved with the inventory's `journal:`, or a hostile run.json, must not send its lines elsewhere.
+  read.doc.plan.journalDir = runDir(journal, id);
   const state = runState(read.doc.plan, read.events);
   if (state.toUndo.length === 0) return { kind: 'nothing-left', id, doc: read.doc, state };
   await refuseLaterRuns(transport, journal, host, runs, id, force);
