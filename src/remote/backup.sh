@@ -24,7 +24,7 @@ bg_backup() {
   # VACUUM INTO does not fsync its output on older SQLite versions.
   sync "$dst.tmp"
   mv "$dst.tmp" "$dst"
-  printf '%s\n' "$before" > "$dst.counts"
+  printf '%s\n' "$before" | bg_write_file "$dst.counts"
   echo "backed up $src to $dst"
 }
 

@@ -30,5 +30,13 @@ bg_report_db() {
   bg_sql "$bg_real" '.separator "\t"' "$bg_q ORDER BY 1" | awk -F '\t' '{ printf "  %-28s %9s rows   newest rowid %-8s %s\n", $1, $2, ($3 == "" ? "-" : $3), $4 }'
 }
 
+# bg_write_file FILE: standard input into FILE through a new temp file and a rename: a link at FILE is replaced, never followed.
+bg_write_file() {
+  bg_wt=$(mktemp -- "$1.XXXXXX") || return 1
+  if cat > "$bg_wt" && mv -f -- "$bg_wt" "$1"; then return 0; fi
+  rm -f -- "$bg_wt"
+  return 1
+}
+
 # bg_mark_verified FILE RESULT: record a backup's last verification (UTC time and result) in FILE.verified.
-bg_mark_verified() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" > "$1.verified" 2>/dev/null || true; }
+bg_mark_verified() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" | bg_write_file "$1.verified" 2>/dev/null || true; }

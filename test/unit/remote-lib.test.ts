@@ -2,7 +2,7 @@
 // tested directly with a real sh (dash), and its installation on a host (temp + hash check + mv).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -52,7 +52,7 @@ describe('the remote library files', () => {
   it('the hash is the sha256 of the text installed, and functionsUsed follows calls inside functions', () => {
     const lib = library();
     expect(lib.hash).toBe(createHash('sha256').update(lib.text).digest('hex'));
-    expect(functionsUsed(['bg_backup a b c']).map((f) => f.name)).toEqual(['bg_backup', 'bg_snapshot_copy', 'bg_counts_q', 'bg_sql', 'bg_dotq', 'bg_counts', 'bg_sqlq']);
+    expect(functionsUsed(['bg_backup a b c']).map((f) => f.name)).toEqual(['bg_backup', 'bg_snapshot_copy', 'bg_counts_q', 'bg_sql', 'bg_dotq', 'bg_counts', 'bg_sqlq', 'bg_write_file']);
     expect(functionsUsed(['bg_env_check f K K=v']).map((f) => f.name)).toEqual(['bg_env_check', 'bg_env_real', 'bg_env_lines', 'BG_DOTENV_AWK', 'BG_DOTENV_LIST_AWK']);
   });
 });
@@ -69,6 +69,18 @@ describe('library functions through dash', () => {
     expect(dash('bg_counts a.db').stdout).toBe('odd "t"|2\nu|0\n');
     expect(dash('bg_backup a.db bk bk/a-copy.db && bg_backup_verify a.db bk/a-copy.db')).toMatchObject({ code: 0, stdout: 'backed up a.db to bk/a-copy.db\n' });
     expect(readFileSync(join(tmp, 'bk/a-copy.db.verified'), 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ok\n$/);
+  });
+
+  it('.counts and .verified beside a backup replace a link there, never write through it (red team)', () => {
+    execFileSync('sqlite3', [join(tmp, 'l.db'), 'CREATE TABLE t(x); INSERT INTO t VALUES (1);']);
+    mkdirSync(join(tmp, 'lk'), { recursive: true });
+    writeFileSync(join(tmp, 'victim'), 'keep me\n');
+    symlinkSync(join(tmp, 'victim'), join(tmp, 'lk/l-copy.db.counts'));
+    symlinkSync(join(tmp, 'victim'), join(tmp, 'lk/l-copy.db.verified'));
+    expect(dash('bg_backup l.db lk lk/l-copy.db && bg_backup_verify l.db lk/l-copy.db').code).toBe(0);
+    expect(readFileSync(join(tmp, 'victim'), 'utf8')).toBe('keep me\n');
+    expect(lstatSync(join(tmp, 'lk/l-copy.db.verified')).isFile()).toBe(true);
+    expect(readFileSync(join(tmp, 'lk/l-copy.db.counts'), 'utf8')).toBe('t|1\n');
   });
 
   it('bg_link_switch and bg_link_undo take any target as data (property)', () => {
