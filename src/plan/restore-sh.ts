@@ -53,8 +53,12 @@ export function restoreDbScript(o: RestoreShOptions): string {
     // The file itself when the env's path is a symlink (e.g. to the shared database).
     'real=$(readlink -f "$db" || true); [ -n "$real" ] || real=$db',
     `aside="$real.${o.asideTag}-${o.runId}"; [ ! -e "$aside" ] || aside="$aside.$(date +%s)"`,
-    "restart=''",
-    `trap 'rc=$?; [ "$rc" -eq 0 ] || [ -z "$restart" ] || echo "bg: $app is left stopped (the restore did not finish; $db may be missing: put $bak in place before starting it)" >&2' EXIT`,
+    "restart=''; swapped=''",
+    // Stopped half-way (a failure, Ctrl-C, SIGTERM, a timeout): an app this script stopped is started
+    // again whenever a database is in place (the old one, or the restored one); only while neither is
+    // does it stay stopped, and the message says so. INT/TERM exit through this trap too.
+    `trap 'rc=$?; trap - EXIT; [ "$rc" -eq 0 ] || [ -z "$restart" ] || bg_restore_leftover "$app" "$real" "$swapped" "$bak"; exit "$rc"' EXIT`,
+    "trap 'exit 130' INT; trap 'exit 143' TERM",
     app
       ? script(
           `procs=$(bg_pm2_procs "$app")`,
@@ -79,6 +83,7 @@ export function restoreDbScript(o: RestoreShOptions): string {
     'fi',
     'rm -f "$real-wal" "$real-shm" "$real-journal"',
     'mv -f "$real.restore-tmp" "$real"',
+    'swapped=1',
     'echo "restored $real from $bak"',
     'if [ -f "$aside" ]; then',
     `  echo "the ${o.asideTag === 'rolled-back' ? 'migrated' : 'replaced'} database is kept as $aside"`,

@@ -40,3 +40,17 @@ bg_write_file() {
 
 # bg_mark_verified FILE RESULT: record a backup's last verification (UTC time and result) in FILE.verified.
 bg_mark_verified() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" | bg_write_file "$1.verified" 2>/dev/null || true; }
+
+# bg_restore_leftover APP REAL SWAPPED BAK: after a restore stopped half-way, start APP again if a database is in place at REAL; else say it stays stopped.
+bg_restore_leftover() {
+  if [ -f "$2" ]; then
+    if pm2 start "$1" >/dev/null 2>&1; then
+      if [ -n "$3" ]; then echo "bg: the restore stopped after the backup was put in place; started $1 again on the restored database" >&2
+      else echo "bg: the restore stopped before the database was replaced; started $1 again on it, unchanged" >&2; fi
+      return 0
+    fi
+    echo "bg: the restore stopped half-way and pm2 start $1 failed: $1 is left stopped" >&2
+    return 0
+  fi
+  echo "bg: $1 is left stopped (the restore did not finish; $2 is missing: put $4 in place before starting it)" >&2
+}

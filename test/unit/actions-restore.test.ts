@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backupFileOf } from '../../src/plan/actions/restore.js';
-import { oneStep, plan, problems, RUN, runStep, sh, undoStep } from './actions-helpers.js';
+import { libraryFile, oneStep, plan, problems, RUN, runStep, sh, undoStep } from './actions-helpers.js';
 import { fakePm2Daemon } from './fake-pm2-daemon.js';
 
 const FAKE_PM2 = new URL('../fixtures/phases/fake-pm2', import.meta.url).pathname;
@@ -99,6 +99,32 @@ describe('restore through a real sh and sqlite3', () => {
     expect(undo.stdout).toContain('stopped web');
     expect(undo.stdout).toContain('started web');
     expect(sql(db, 'SELECT group_concat(x) FROM t ORDER BY id')).toBe('a,b,written after the backup');
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s while waiting for the file to be released: the app this step stopped is started again, the database unchanged (red team)', async (sig) => {
+    const { db, step, base } = setup(true);
+    const state = () => JSON.parse(readFileSync(join(base, 'pm2.json'), 'utf8'))[0] as { status: string };
+    // A process holding the database open keeps the restore waiting (release_timeout 1s, polled).
+    const holder = spawn('sh', ['-c', `exec 3<"$0"; sleep 30`, db], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const cmd = step.run.map((c) => c.cmd).join('\n');
+      const child = spawn('sh', ['-c', `. '${libraryFile()}'; ${cmd}`], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' }, detached: true });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += String(d)));
+      child.stdout.resume();
+      // Signal once the app is stopped (as bg's transport signals a step's process group).
+      for (let i = 0; i < 50 && state().status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(state().status).toBe('stopped');
+      process.kill(-child.pid!, sig);
+      const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      expect(code).not.toBe(0);
+      expect(stderr).toContain('started web again on it, unchanged');
+      expect(state().status).toBe('online');
+      expect(sql(db, 'SELECT count(*) FROM t')).toBe('3');
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   it('a backup that fails its integrity check is refused, and recorded as failed', () => {
