@@ -5,6 +5,7 @@
 //   process record `…; `                 changing steps (run/sessions.ts recordSession)
 //   host environment `export …; `        in the plan's command already (host-model.ts commandPrefix)
 //   the plan's command                   short calls of library functions with quoted arguments
+import { randomBytes } from 'node:crypto';
 import { joinPath, quotePath } from '../plan/quote.js';
 
 /** Where the library of `hash` lives on a host: JOURNAL/lib/<sha256>.sh. */
@@ -12,8 +13,12 @@ export function libraryPath(journal: string, hash: string): string {
   return joinPath(journal, `lib/${hash}.sh`);
 }
 
-/** What a command prints on stderr when the library it needs is not on the host (exit 125). */
-export const LIBRARY_MISSING = 'bg-remote-library-missing';
+/**
+ * What a command prints on stderr when the library it needs is not on the host (exit 125); bg then
+ * installs it and sends the command again. The marker carries a nonce of this bg process, so that
+ * no command of a user's that prints a fixed text and exits 125 is ever taken for it and run twice.
+ */
+export const LIBRARY_MISSING = `bg-remote-library-missing-${randomBytes(8).toString('hex')}`;
 export const LIBRARY_MISSING_EXIT = 125;
 
 /** `COMMAND` with the library of `hash` sourced first; exits 125 with LIBRARY_MISSING when it is not installed. */

@@ -31,7 +31,8 @@ export function withLibrary(inner: Transport, journal: string, lib: Library = li
   };
 }
 
-const missing = (r: CommandResult) => r.exitCode === LIBRARY_MISSING_EXIT && r.stderr.includes(LIBRARY_MISSING);
+// Only the marker line itself, before anything else ran: the command did not start.
+const missing = (r: CommandResult) => r.exitCode === LIBRARY_MISSING_EXIT && r.stderr.trim().startsWith(`${LIBRARY_MISSING} `) && !r.stderr.trim().includes('\n');
 
 /** Whether the library of `hash` is on the host, or can be put there (it is this bg's own). */
 export async function libraryAvailable(t: Transport, hash: string): Promise<{ ok: true } | { ok: false; message: string }> {
