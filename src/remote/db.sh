@@ -54,3 +54,25 @@ bg_restore_leftover() {
   fi
   echo "bg: $1 is left stopped (the restore did not finish; $2 is missing: put $4 in place before starting it)" >&2
 }
+
+# bg_db_inspect BASE TABLE COLUMN NAME DB APP...: report each env's database and which env holds every row of the others (BASE auto: fail when none does).
+bg_db_inspect() {
+  bg_ib=$1; bg_it=$2; bg_ic=$3; shift 3
+  bg_envs "$@"
+  for bg_ie in $envs; do bg_report_db "$bg_ie" "$(db_of "$bg_ie")" || return 1; done
+  # Through a file, not $(…): bg_pick_base sets bg_base, which a subshell would lose.
+  bg_itmp=$(mktemp) || return 1
+  bg_pick_base "$bg_it" "$bg_ic" > "$bg_itmp" || { rm -f "$bg_itmp"; return 1; }
+  bg_irows=$(cat "$bg_itmp"); rm -f "$bg_itmp"
+  printf '%s\n' "$bg_irows"
+  if [ "$bg_ib" = auto ]; then
+    if [ -z "$bg_base" ]; then
+      { echo "bg: each database holds rows another lacks, so share-db will not choose a base:"; printf '%s\n' "$bg_irows" | grep '^rows in ' | sed 's/^/  /'; echo "  give one (share-db with.base, or --var base=ENV for phase2); the rows only the others hold then stay in their .OLD files"; } >&2
+      return 1
+    fi
+    echo "base for share-db: $bg_base (holds every row of the others)"
+  else
+    bg_ilost=$(printf '%s\n' "$bg_irows" | grep "^rows in .* that $bg_ib lacks:" | sed 's/^rows in \(.*\) that .* lacks: /\1: /' | tr '\n' ';' | sed 's/;$//; s/;/; /g' || true)
+    if [ -z "$bg_ilost" ]; then echo "base for share-db: $bg_ib (given; holds every row of the others)"; else echo "base for share-db: $bg_ib (given); rows it lacks stay in the others' .OLD files: $bg_ilost"; fi
+  fi
+}

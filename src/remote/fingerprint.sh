@@ -51,3 +51,15 @@ bg_schema_compare() {
   rm -rf "$bg_tmp"
   return 1
 }
+
+# bg_schema_check TABLE COLUMN NAME DB NAME DB...: compare the first env's schema with each other's; 1 when one differs or cannot be read.
+bg_schema_check() {
+  bg_sk_t=$1; bg_sk_c=$2; bg_sk_l=$3; bg_sk_d=$4; shift 4; bg_sk_rc=0
+  while [ $# -ge 2 ]; do
+    bg_schema_compare "$bg_sk_l" "$bg_sk_d" "$1" "$2" "$bg_sk_t" "$bg_sk_c"; bg_sk_r=$?
+    [ "$bg_sk_r" -eq 0 ] || bg_sk_rc=1
+    [ "$bg_sk_r" -ne 2 ] || echo "bg: could not read the schema of $bg_sk_l or $1" >&2
+    shift 2
+  done
+  return "$bg_sk_rc"
+}

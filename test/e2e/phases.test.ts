@@ -110,7 +110,7 @@ describe('phases over SSH, against real pm2 apps and SQLite databases', () => {
     expect(env).toContain(`bg_env_set `);
     expect(env).toContain(`'ALLOWED_ORIGINS="x'\\''; rm -rf / #"'`);
     expect(env).toMatch(/bg_pm2_op restart \S+ --update-env/);
-    expect(drift).toContain('bg_schema_compare blue');
+    expect(drift).toMatch(/bg_schema_check migrations name blue \S+ green \S+/);
     expect(state()).toBe(before);
   });
 

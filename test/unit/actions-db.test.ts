@@ -74,9 +74,21 @@ describe('schema-check, db-inspect, share-db plans', () => {
   it("schema-check compares blue's fingerprint with green's; read-only", () => {
     const s = plan(oneStep('schema-check', '')).steps[0]!;
     expect(s).toMatchObject({ mutates: false, run: [], undo: [] });
-    expect(s.verify[0]!.cmd).toContain('bg_schema_compare blue /home/ubuntu/TimeTracking-BLUE/server/database.db green /home/ubuntu/TimeTracking-GREEN/server/database.db migrations name;');
-    const custom = plan(oneStep('schema-check', 'with: { migrations_table: "knex_migrations", migrations_column: "name; x" }')).steps[0]!;
-    expect(custom.verify[0]!.cmd).toContain("knex_migrations 'name; x'");
+    expect(s.verify[0]!.cmd).toBe('bg_schema_check migrations name blue /home/ubuntu/TimeTracking-BLUE/server/database.db green /home/ubuntu/TimeTracking-GREEN/server/database.db');
+    const custom = plan(oneStep('schema-check', 'with: { migrations_table: "-knex_migrations", migrations_column: "name; x" }')).steps[0]!;
+    expect(custom.verify[0]!.cmd).toBe("bg_schema_check -knex_migrations 'name; x' blue /home/ubuntu/TimeTracking-BLUE/server/database.db green /home/ubuntu/TimeTracking-GREEN/server/database.db");
+  });
+
+  it('db-inspect is one call of bg_db_inspect: base, migrations table and column, then NAME DB APP per env', () => {
+    const s = plan(oneStep('db-inspect', '')).steps[0]!;
+    expect(s).toMatchObject({ mutates: false, verify: [], undo: [] });
+    expect(s.run.map((c) => c.cmd)).toEqual([
+      'bg_db_inspect auto migrations name blue /home/ubuntu/TimeTracking-BLUE/server/database.db timetracking-server green /home/ubuntu/TimeTracking-GREEN/server/database.db timetracking-green',
+    ]);
+    const told = plan(oneStep('db-inspect', 'with: { base: green, migrations_table: "it\'s", envs: [green, blue] }')).steps[0]!;
+    expect(told.run[0]!.cmd).toBe(
+      "bg_db_inspect green 'it'\\''s' name green /home/ubuntu/TimeTracking-GREEN/server/database.db timetracking-green blue /home/ubuntu/TimeTracking-BLUE/server/database.db timetracking-server",
+    );
   });
 
   it('share-db: freeze, copy, switch, restart; verified through /proc; undone by putting each .OLD back', () => {

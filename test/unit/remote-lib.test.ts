@@ -103,6 +103,19 @@ describe('library functions through dash', () => {
     );
   });
 
+  it('bg_envs keeps any database path and app name as data: db_of and app_of give them back (property)', () => {
+    const value = fc.string({ minLength: 0, maxLength: 30 }).filter((v) => !v.includes('\0'));
+    fc.assert(
+      fc.property(value, value, value, (db1, app1, db2) => {
+        const args = ['blue', db1, app1, 'green-2', db2, ''].map((v, i) => (i % 3 === 1 ? quotePath(v) : shellQuote(v)));
+        const r = dash(`bg_envs ${args.join(' ')}; printf '%s|' "$envs"; db_of blue; printf '|'; app_of blue; printf '|'; db_of green-2; printf '|'; app_of green-2; db_of purple || printf '|none'`);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toBe(`blue green-2|${db1}|${app1}|${db2}||none`);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it('bg_env_set writes a line holding shell syntax as data, and bg_env_check reads it back', () => {
     writeFileSync(join(tmp, '.env'), 'A=1\n');
     const line = shellQuote(`A='$(touch PWNED) \`id\`'`);

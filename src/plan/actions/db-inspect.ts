@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { PlanProblem, type ActionDef } from '../action.js';
 import { shellQuote } from '../quote.js';
-import { script, shFn, shLib } from '../sh-lib.js';
-import { BG_PICK_BASE, dbEnvs, dbParams, envTable } from './db-common.js';
+import { call, shFn } from '../sh-lib.js';
+import { envArgs } from '../env-args.js';
+import { dbEnvs, dbParams } from './db-common.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
 
@@ -34,26 +35,7 @@ export const dbInspectAction: ActionDef<z.output<typeof params>> = {
     const envs = dbEnvs(host, p.envs);
     if (p.base !== 'auto' && !envs.some((e) => e.name === p.base))
       throw new PlanProblem(`\`base\` must be auto or one of ${envs.map((e) => e.name).join(', ')}`, ['with', 'base']);
-    const report = script(
-      envTable(envs),
-      `base=${shellQuote(p.base)}`,
-      shLib(BG_REPORT_DB, BG_PICK_BASE),
-      'for e in $envs; do bg_report_db "$e" "$(db_of "$e")" || exit 1; done',
-      'tmp=$(mktemp) || exit 1',
-      `bg_pick_base ${shellQuote(p.migrations_table)} ${shellQuote(p.migrations_column)} > "$tmp" || { rm -f "$tmp"; exit 1; }`,
-      'rows=$(cat "$tmp"); rm -f "$tmp"; auto=$bg_base',
-      `printf '%s\\n' "$rows"`,
-      'if [ "$base" = auto ]; then',
-      '  if [ -z "$auto" ]; then',
-      `    { echo "bg: each database holds rows another lacks, so share-db will not choose a base:"; printf '%s\\n' "$rows" | grep '^rows in ' | sed 's/^/  /'; echo "  give one (share-db with.base, or --var base=ENV for phase2); the rows only the others hold then stay in their .OLD files"; } >&2`,
-      '    exit 1',
-      '  fi',
-      '  echo "base for share-db: $auto (holds every row of the others)"',
-      'else',
-      `  lost=$(printf '%s\\n' "$rows" | grep "^rows in .* that $base lacks:" | sed 's/^rows in \\(.*\\) that .* lacks: /\\1: /' | tr '\\n' ';' | sed 's/;$//; s/;/; /g' || true)`,
-      `  if [ -z "$lost" ]; then echo "base for share-db: $base (given; holds every row of the others)"; else echo "base for share-db: $base (given); rows it lacks stay in the others' .OLD files: $lost"; fi`,
-      'fi',
-    );
+    const report = call('bg_db_inspect', shellQuote(p.base), shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...envArgs(envs));
     return {
       mutates: false,
       preflight: [toolPresent('sqlite3'), ...envs.map((e) => databaseIntact(e.db))],

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { ActionDef } from '../action.js';
-import { BG_SCHEMA_COMPARE } from '../fingerprint-sh.js';
 import { quotePath, shellQuote } from '../quote.js';
-import { script, shLib } from '../sh-lib.js';
+import { call } from '../sh-lib.js';
 import { dbEnvs, dbParams } from './db-common.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
@@ -24,17 +23,8 @@ export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
   params,
   build({ params: p, host }) {
     const envs = dbEnvs(host, p.envs);
-    const [first, ...rest] = envs;
-    const mig = `${shellQuote(p.migrations_table)} ${shellQuote(p.migrations_column)}`;
-    const compare = script(
-      shLib(BG_SCHEMA_COMPARE),
-      'rc=0',
-      ...rest.map(
-        (e) =>
-          `bg_schema_compare ${first!.name} ${quotePath(first!.db)} ${e.name} ${quotePath(e.db)} ${mig}; r=$?; [ "$r" -eq 0 ] || rc=1; [ "$r" -ne 2 ] || echo "bg: could not read the schema of ${first!.name} or ${e.name}" >&2`,
-      ),
-      'exit $rc',
-    );
+    // bg_schema_check (src/remote/fingerprint.sh) compares the first env with each other one.
+    const compare = call('bg_schema_check', shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...envs.flatMap((e) => [shellQuote(e.name), quotePath(e.db)]));
     return {
       mutates: false,
       preflight: [toolPresent('sqlite3'), ...envs.map((e) => databaseIntact(e.db))],
