@@ -70,8 +70,8 @@ afterAll(async () => {
 describe('day-to-day commands over SSH, against real pm2 apps and SQLite databases', () => {
   it('bg doctor: reachable, not locked, every check of every built-in playbook passes (exit 0), --json', async () => {
     const r = await run(['doctor', '--host', 'prod']);
-    expect(r.stderr).toBe('');
-    expect(r.exitCode).toBe(0);
+    expect(r.stderr, r.stdout).toBe('');
+    expect(r.exitCode, r.stdout).toBe(0);
     expect(r.stdout).toContain('✔ reachable');
     expect(r.stdout).toContain('✔ not locked');
     expect(r.stdout).toMatch(/✔ sqlite3 is installed .*\[backup, drift, phase1, phase2\]/);
@@ -196,7 +196,7 @@ describe('day-to-day commands over SSH, against real pm2 apps and SQLite databas
     const dry = await run(['restore', '--host', 'prod', '--env', 'blue', '--backup', `blue-${backupRun}.db`, '--dry-run']);
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(`bg-backups/blue-${backupRun}.db`);
-    expect(dry.stdout).toContain('pm2 stop "$app"');
+    expect(dry.stdout).toMatch(/\$ .*bg_restore_db \S+ \S+ timetracking-server /);
     expect(count(d.blue.db)).toBe(before);
   });
 

@@ -551,8 +551,8 @@ describe('bugs found by the fault tests (fixed; the comments say what they were)
       args: ['run', SHARE_DB_PLAYBOOK, '--host', 'prod'], // share-db alone, release_timeout 2s: the leftover freeze ends sooner
       gate: { cmd: 'pm2', step: 1, args: '^stop timetracking-green$' },
       then: 'go',
-      // Released when the rollback below has finished, or after 8 s if it waits for the command.
-      holdUntil: Promise.race([afterRollback, sleep(8000)]),
+      // Released when the rollback below has finished, or after 30 s (8 s was too short on a loaded machine).
+      holdUntil: Promise.race([afterRollback, sleep(30_000)]),
     });
     expectConnectionLostReport(result, runId, { failed: SHARE_DB, left: [`1. ${SHARE_DB}`] });
     try {
@@ -594,7 +594,7 @@ describe('bugs found by the fault tests (fixed; the comments say what they were)
       args: ['run', SHARE_DB_PLAYBOOK, '--host', 'prod'],
       gate: { cmd: 'sqlite3', step: 1, args: '\\.backup ' },
       then: 'go',
-      holdUntil: Promise.race([afterRollback, sleep(8000)]),
+      holdUntil: Promise.race([afterRollback, sleep(30_000)]),
     });
     expect(result.exitCode).toBe(4);
     const first = await run(['rollback', '--host', 'prod']);
