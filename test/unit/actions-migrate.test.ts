@@ -22,26 +22,27 @@ describe('migrate plan', () => {
   });
 
   it("refuses to start without this run's backup (its undo restores it)", () => {
-    expect(step.capture[0]!.cmd).toContain(`bak=/home/ubuntu/bg-backups/green-${RUN}.db`);
-    expect(step.capture[0]!.cmd).toContain('test -f "$bak" || {');
+    expect(step.capture[0]!.cmd).toBe(`bg_migrate_capture "$HOME"/.bg/runs/${RUN}/steps/1 /home/ubuntu/bg-backups/green-${RUN}.db green`);
   });
 
   it('verifies by running the command again: it must say it had nothing to do; and quick_check', () => {
-    expect(step.verify[0]!.cmd).toContain('out=$(npm run migrate:prod 2>&1)');
-    expect(step.verify[0]!.cmd).toContain(`grep -Eiq -- '${DEFAULT_UP_TO_DATE}'`);
-    expect(step.verify[1]!.cmd).toContain("PRAGMA quick_check");
+    expect(step.verify.map((c) => c.cmd)).toEqual([
+      `bg_migrate_again /home/ubuntu/TimeTracking-GREEN/server 'npm run migrate:prod' '${DEFAULT_UP_TO_DATE}'`,
+      'bg_db_ok_after /home/ubuntu/TimeTracking-GREEN/server/database.db migrate',
+    ]);
     const pending = plan(oneStep('migrate', 'env: green\nwith: { pending: node migrate.js --pending }')).steps[0]!;
-    expect(pending.verify[0]!.cmd).toContain('out=$(node migrate.js --pending)');
+    expect(pending.verify[0]!.cmd).toBe("bg_migrate_pending /home/ubuntu/TimeTracking-GREEN/server 'node migrate.js --pending'");
   });
 
-  it("undo: stop the app, wait until nothing has the file open, swap in this run's backup, start the app", () => {
-    const undo = step.undo[0]!.cmd;
-    const order = ['test -f "$bak"', 'pm2 stop "$app"', 'bg_wait_released 15 "$real"', 'cp "$bak" "$real.restore-tmp"', 'mv -f "$real" "$aside"', 'rm -f "$real-wal" "$real-shm" "$real-journal"', 'mv -f "$real.restore-tmp" "$real"', 'pm2 start "$app" >/dev/null; bg_pm2_wait_online'];
-    const at = order.map((s) => undo.indexOf(s));
-    expect(at.every((i) => i >= 0)).toBe(true);
-    expect([...at].sort((a, b) => a - b)).toEqual(at);
-    expect(undo).toContain(`aside="$real.rolled-back-${RUN}"`);
-    expect(step.discardCheck?.[0]!.cmd).toContain('bg_extra "$bak" "$db" "$mt"');
+  it("undo: one call of bg_restore_db after the guard; the discard check names the rows the backup lacks", () => {
+    expect(step.undo[0]!.cmd).toBe(
+      `bg_undo_if "$HOME"/.bg/runs/${RUN}/steps/1/backup 'nothing to undo: the migration never started'\n` +
+        `bg_restore_db /home/ubuntu/TimeTracking-GREEN/server/database.db /home/ubuntu/bg-backups/green-${RUN}.db timetracking-green 15 ${RUN} rolled-back ` +
+        `'bg: cannot undo the migration of green: this run'\\''s backup /home/ubuntu/bg-backups/green-${RUN}.db is missing' quick`,
+    );
+    expect(step.discardCheck?.[0]!.cmd).toBe(
+      `bg_rows_since /home/ubuntu/bg-backups/green-${RUN}.db /home/ubuntu/TimeTracking-GREEN/server/database.db migrations green ${RUN} 'after this run'\\''s backup, not in the restored database'`,
+    );
     expect(planned.preflight.map((c) => c.label)).toEqual(['sqlite3 is installed', '/home/ubuntu/TimeTracking-GREEN/server exists', 'PRAGMA quick_check of /home/ubuntu/TimeTracking-GREEN/server/database.db is ok', 'pm2 knows the app timetracking-green']);
   });
 
@@ -82,7 +83,7 @@ describe('migrate through a real sh and sqlite3', () => {
       blue: { dir: ${JSON.stringify(dir)}, db: database.db${opts.app === false ? '' : ', app: web'}, migrate: "sqlite3 database.db 'ALTER TABLE t ADD COLUMN y'" }
 `;
     const step = plan(oneStep('migrate', 'env: blue\nwith: { pending: "printf \'\'", release_timeout: 1s }'), { host: 'box', inventory }).steps[0]!;
-    return { dir, db, step, state };
+    return { dir, db, step, state, backup: join(backups, `blue-${RUN}.db`) };
   }
 
   it('migrates, and undo restores the backup, keeps the migrated file aside and reports rows written since', () => {
@@ -114,9 +115,9 @@ describe('migrate through a real sh and sqlite3', () => {
   });
 
   it('undo fails loudly when the backup has gone', () => {
-    const { step } = setup();
+    const { step, backup } = setup();
     expect(runStep(step)).toMatchObject({ code: 0 });
-    rmSync(step.capture[0]!.cmd.match(/bak=(\S+)/)![1]!);
+    rmSync(backup);
     const undo = undoStep(step);
     expect(undo.code).toBe(1);
     expect(undo.stderr).toMatch(/cannot undo the migration of blue: this run's backup .* is missing/);

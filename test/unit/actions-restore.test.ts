@@ -38,6 +38,25 @@ describe('restore: which backup an id names', () => {
   });
 });
 
+describe('restore: the commands, exactly', () => {
+  it('run, verify, undo and discard check are calls of the library with every value quoted', () => {
+    const s = plan(oneStep('restore', `env: blue\nwith: { backup: "${OLD}", accept_data_loss: true }`)).steps[0]!;
+    const db = '/home/ubuntu/TimeTracking-BLUE/server/database.db';
+    const from = `/home/ubuntu/bg-backups/blue-${OLD}.db`;
+    const before = `/home/ubuntu/bg-backups/blue-${RUN}.db`;
+    const record = `"$HOME"/.bg/runs/${RUN}/steps/1/backup`;
+    expect(s.run.map((c) => c.cmd)).toEqual([
+      `bg_restore_db ${db} ${from} timetracking-server 15 ${RUN} restored-over 'bg: no backup blue-${OLD}.db in /home/ubuntu/bg-backups (bg backups --host prod lists them)' verify ${before} ${record} 1 blue migrations`,
+    ]);
+    expect(s.verify.map((c) => c.cmd)).toEqual([`bg_restore_verify ${db} ${from}`]);
+    expect(s.undo.map((c) => c.cmd)).toEqual([
+      `bg_undo_if ${record} 'nothing to undo: the restore did not replace the database'\n` +
+        `bg_restore_db ${db} ${before} timetracking-server 15 ${RUN} rolled-back 'bg: cannot undo the restore of blue: the copy taken before it, ${before}, is missing' quick`,
+    ]);
+    expect(s.discardCheck!.map((c) => c.cmd)).toEqual([`bg_rows_since ${before} ${db} migrations blue ${RUN} 'after the restore, not in the database as it was before it' ${record}`]);
+  });
+});
+
 describe('restore through a real sh and sqlite3', () => {
   /** env blue: a WAL database with 3 rows, an older backup with 2, and a stand-in pm2 running `web`. */
   function setup(acceptDataLoss: boolean) {

@@ -4,9 +4,8 @@ import { backupPath } from '../backup-paths.js';
 import { duration } from '../duration.js';
 import { restoreDbScript } from '../restore-sh.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
-import { script, shLib } from '../sh-lib.js';
-import { BG_EXTRA, BG_SQL } from '../sqlite-sh.js';
-import { stepDirVar } from '../step-dir.js';
+import { call, script } from '../sh-lib.js';
+import { stepDir } from '../step-dir.js';
 import { databaseIntact, dirExists, toolPresent } from '../preflight.js';
 import { pm2App, pm2AppKnown } from '../pm2-sh.js';
 import { SQLITE } from '../sqlite-features.js';
@@ -36,7 +35,9 @@ const params = z
   .strict();
 
 /** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
-export const migrateSqlite = [SQLITE.pragmaFunctions, SQLITE.walCheckpointTruncate, SQLITE.printf];
+// VACUUM INTO: the undo calls bg_restore_db, whose code (shared with restore) holds the copy taken
+// before a restore; migrate never takes it, but its required backup step needs 3.27 anyway.
+export const migrateSqlite = [SQLITE.pragmaFunctions, SQLITE.walCheckpointTruncate, SQLITE.printf, SQLITE.vacuumInto];
 
 /**
  * The env's migrate command in its dir. Verified by "nothing pending" afterwards; undone by
@@ -57,35 +58,12 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
     if (!command) throw new PlanProblem(`env \`${env.name}\` has no \`migrate\` command in the inventory; set it or give \`with.command\``, ['with', 'command']);
     const dir = quotePath(env.dir);
     const bak = backupPath(host, env.name, runId);
-    const sd = stepDirVar(input);
 
-    const capture = script(
-      sd,
-      `bak=${quotePath(bak)}`,
-      'mkdir -p "$sd"',
-      `test -f "$bak" || { echo ${shellQuote(`bg: no backup of ${env.name} from this run at ${bak}: put a backup step for ${env.name} before migrate (its undo restores that backup)`)} >&2; exit 1; }`,
-      `printf '%s\\n' "$bak" > "$sd/backup"`,
-    );
-
-    const verifyPending = p.pending
-      ? script(
-          `cd ${dir} || exit 1`,
-          `out=$(${p.pending}) || { echo "bg: the pending check failed" >&2; exit 1; }`,
-          `[ -z "$(printf '%s' "$out" | tr -d '[:space:]')" ] || { echo "bg: still pending after migrate:" >&2; printf '%s\\n' "$out" >&2; exit 1; }`,
-          'echo "no pending migrations"',
-        )
-      : script(
-          `cd ${dir} || exit 1`,
-          `out=$(${command} 2>&1) || { printf '%s\\n' "$out" >&2; echo "bg: the migrate command failed when run again" >&2; exit 1; }`,
-          `printf '%s\\n' "$out" | grep -Eiq -- ${shellQuote(p.up_to_date)} || { printf '%s\\n' "$out" >&2; echo ${shellQuote(`bg: run again, the migrate command did not say it was up to date (expected /${p.up_to_date}/)`)} >&2; exit 1; }`,
-          `printf '%s\\n' "$out" | tail -n 1`,
-        );
-    const verifyIntegrity = script(
-      `db=${quotePath(db)}`,
-      shLib(BG_SQL),
-      `check=$(bg_sql "$db" 'PRAGMA quick_check') || exit 1`,
-      `[ "$check" = ok ] || { echo "bg: quick_check of $db after migrate: $check" >&2; exit 1; }`,
-    );
+    const sd = stepDir(input);
+    const capture = call('bg_migrate_capture', quotePath(sd), quotePath(bak), shellQuote(env.name));
+    // The user's commands travel as one quoted word each; the library runs them with eval, in the env's dir.
+    const verifyPending = p.pending ? call('bg_migrate_pending', dir, shellQuote(p.pending)) : call('bg_migrate_again', dir, shellQuote(command), shellQuote(p.up_to_date));
+    const verifyIntegrity = call('bg_db_ok_after', quotePath(db), 'migrate');
 
     const app = env.app === undefined ? undefined : pm2App(env.app, ['env'], `env ${env.name}'s app in the inventory`);
     const undo = restoreDbScript({
@@ -95,20 +73,12 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
       releaseTimeoutS: Math.ceil(p.release_timeout / 1000),
       runId,
       asideTag: 'rolled-back',
-      preamble: [sd, '[ -f "$sd/backup" ] || { echo "nothing to undo: the migration never started"; exit 0; }'],
+      guard: { file: joinPath(sd, 'backup'), message: 'nothing to undo: the migration never started' },
       missing: `bg: cannot undo the migration of ${env.name}: this run's backup ${bak} is missing`,
     });
 
     // What the undo would discard: rows of the database now that the backup lacks (by content).
-    const discardCheck = script(
-      `db=${quotePath(db)}; bak=${quotePath(bak)}; mt=${shellQuote(p.migrations_table)}`,
-      shLib(BG_EXTRA),
-      '[ -f "$bak" ] && [ -f "$db" ] || exit 0',
-      'x=$(bg_extra "$bak" "$db" "$mt") || exit 1',
-      // ENVIRON, not -v: awk -v would process backslash escapes in the table name.
-      `x=$(printf '%s\n' "$x" | BG_MT="$mt" awk -F '|' 'NF && $1 != ENVIRON["BG_MT"] { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }')`,
-      `[ -z "$x" ] || echo "${env.name}: rows written to $db after this run's backup, not in the restored database (kept aside in $db.rolled-back-${runId}): $x"`,
-    );
+    const discardCheck = call('bg_rows_since', quotePath(bak), quotePath(db), shellQuote(p.migrations_table), shellQuote(env.name), shellQuote(runId), shellQuote("after this run's backup, not in the restored database"));
     // Every migration file, marked applied (named in the migrations table, with or without .sql) or pending.
     const listing = script(
       `d=${quotePath(joinPath(env.dir, p.migrations_dir))}; db=${quotePath(db)}`,

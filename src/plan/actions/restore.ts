@@ -6,8 +6,7 @@ import { pm2App, pm2AppKnown } from '../pm2-sh.js';
 import { databaseIntact, dirExists, spaceForBackups, toolPresent } from '../preflight.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { restoreDbScript } from '../restore-sh.js';
-import { script, shLib } from '../sh-lib.js';
-import { BG_COUNTS, BG_EXTRA, BG_SQL } from '../sqlite-sh.js';
+import { call } from '../sh-lib.js';
 import { stepDir } from '../step-dir.js';
 import type { Command } from '../types.js';
 
@@ -86,26 +85,12 @@ export const restoreAction: ActionDef<z.output<typeof params>> = {
       releaseTimeoutS,
       runId,
       asideTag: 'rolled-back',
-      preamble: [`[ -f ${quotePath(record)} ] || { echo "nothing to undo: the restore did not replace the database"; exit 0; }`],
+      guard: { file: record, message: 'nothing to undo: the restore did not replace the database' },
       missing: `bg: cannot undo the restore of ${env.name}: the copy taken before it, ${before}, is missing`,
     });
-    const verify = script(
-      `db=${quotePath(db)}; bak=${quotePath(from)}`,
-      shLib(BG_SQL, BG_COUNTS),
-      'check=$(bg_sql "$db" "PRAGMA integrity_check")',
-      '[ "$check" = ok ] || { echo "bg: integrity_check of $db after the restore: $check" >&2; exit 1; }',
-      '[ "$(bg_counts "$db")" = "$(bg_counts "$bak")" ] || { echo "bg: row counts of $db differ from the backup $bak" >&2; exit 1; }',
-      'bg_counts "$db" | tr \'\\n\' \' \'',
-    );
+    const verify = call('bg_restore_verify', quotePath(db), quotePath(from));
     // What undoing would discard: rows written to the restored database that the copy taken before lacks.
-    const discardCheck = script(
-      `db=${quotePath(db)}; bak=${quotePath(before)}; mt=${shellQuote(p.migrations_table)}`,
-      shLib(BG_EXTRA),
-      `[ -f ${quotePath(record)} ] && [ -f "$bak" ] && [ -f "$db" ] || exit 0`,
-      'x=$(bg_extra "$bak" "$db" "$mt") || exit 1',
-      `x=$(printf '%s\n' "$x" | BG_MT="$mt" awk -F '|' 'NF && $1 != ENVIRON["BG_MT"] { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }')`,
-      `[ -z "$x" ] || echo "${env.name}: rows written to $db after the restore, not in the database as it was before it (kept aside in $db.rolled-back-${runId}): $x"`,
-    );
+    const discardCheck = call('bg_rows_since', quotePath(before), quotePath(db), shellQuote(p.migrations_table), shellQuote(env.name), shellQuote(runId), shellQuote('after the restore, not in the database as it was before it'), quotePath(record));
     const preflight: Command[] = [toolPresent('sqlite3'), dirExists(env.dir), databaseIntact(db), backupIntact(from), spaceForBackups(host, backups.dir), ...(app ? [pm2AppKnown(app)] : [])];
     return {
       mutates: true,
@@ -121,9 +106,5 @@ export const restoreAction: ActionDef<z.output<typeof params>> = {
 
 /** Pre-flight: the backup to restore exists and passes quick_check (read-only). */
 function backupIntact(file: string): Command {
-  const q = quotePath(file);
-  return {
-    cmd: `test -f ${q} || { echo "bg: no such backup" >&2; exit 1; }; r=$(sqlite3 -bail -cmd '.timeout 10000' ${q} 'PRAGMA quick_check' 2>&1); [ "$r" = ok ] || { printf 'bg: quick_check: %s\\n' "$r" >&2; exit 1; }; echo ok`,
-    label: `the backup ${file} exists and passes quick_check`,
-  };
+  return { cmd: call('bg_backup_ok', quotePath(file)), label: `the backup ${file} exists and passes quick_check` };
 }
