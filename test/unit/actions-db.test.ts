@@ -99,18 +99,22 @@ describe('schema-check, db-inspect, share-db plans', () => {
       "each env's database becomes a symlink to /home/ubuntu/database-shared.db (old file kept as .OLD)",
       'start the apps of blue, green again',
     ]);
-    expect(s.run[1]!.cmd).toContain('bg_sql "$src" ".backup $(bg_dotq "$tmp")"');
-    expect(s.run[2]!.cmd).toContain('ln -- "$db" "$db.OLD"\n  ln -sfn -- "$target" "$db.bg-tmp"\n  mv -T -- "$db.bg-tmp" "$db"');
-    expect(s.verify[0]!.cmd).toContain('find -L /proc/"$pid"/fd -maxdepth 1 -samefile "$target"');
+    const sd = `"$HOME"/.bg/runs/${RUN}/steps/1`;
+    const tail = `${sd} /home/ubuntu/database-shared.db blue /home/ubuntu/TimeTracking-BLUE/server/database.db timetracking-server http://127.0.0.1:3000/api/health green /home/ubuntu/TimeTracking-GREEN/server/database.db timetracking-green http://127.0.0.1:3001/api/health`;
+    expect(s.capture.map((c) => c.cmd)).toEqual([`bg_share_capture ${tail}`]);
+    expect(s.run.map((c) => c.cmd)).toEqual([`bg_share_freeze 15 ${tail}`, `bg_share_copy auto 1 migrations name ${tail}`, `bg_share_switch ${tail}`, `bg_share_restart 30 ${tail}`]);
+    expect(s.verify.map((c) => c.cmd)).toEqual([`bg_share_verify_open ${tail}`, `bg_share_verify_old ${tail}`]);
     expect(s.verify[0]!.retry?.attempts).toBe(20);
-    expect(s.undo[0]!.cmd).toContain('mv -T -- "$db.OLD" "$db"');
-    expect(s.undo[0]!.cmd).toContain(`runid=${RUN}`);
-    expect(s.undo[0]!.cmd).toContain('kept="$shared.rolled-back-$runid"');
+    expect(s.undo.map((c) => c.cmd)).toEqual([`bg_share_undo ${RUN} 15 30 ${tail}`]);
+    expect(s.discardCheck!.map((c) => c.cmd)).toEqual([`bg_share_discard ${RUN} migrations name ${tail}`]);
+    const ready = plan(oneStep('share-db', 'with: { base: green, same_schema: false }'));
+    expect(ready.steps[0]!.run[1]!.cmd).toBe(`bg_share_copy green 0 migrations name ${tail}`);
+    expect(ready.preflight.at(-1)!.cmd).toBe(`bg_share_ready ${tail.slice(sd.length + 1)}`);
   });
 
   it('quotes a hostile shared_db path', () => {
     const inventory = `hosts:\n  h:\n    local: true\n    shared_db: "/srv/x; rm -rf / #'"\n    envs:\n      blue: { dir: /b, db: d.db, app: a }\n      green: { dir: /g, db: d.db, app: b }\n`;
-    expect(plan(oneStep('share-db', ''), { host: 'h', inventory }).steps[0]!.run[0]!.cmd).toContain(`shared='/srv/x; rm -rf / #'\\'''`);
+    expect(plan(oneStep('share-db', ''), { host: 'h', inventory }).steps[0]!.run[0]!.cmd).toContain(` '/srv/x; rm -rf / #'\\''' blue /b/d.db a '' green`);
   });
 
   it('reports what the inventory lacks', () => {

@@ -105,12 +105,15 @@ describe('library functions through dash', () => {
 
   it('bg_envs keeps any database path and app name as data: db_of and app_of give them back (property)', () => {
     const value = fc.string({ minLength: 0, maxLength: 30 }).filter((v) => !v.includes('\0'));
+    // The host sees a path starting with - as ./-… (quotePath); ~ paths are the host's $HOME, left out here.
+    const path = value.filter((v) => v !== '~' && !v.startsWith('~/'));
+    const seen = (p: string) => (p.startsWith('-') ? `./${p}` : p);
     fc.assert(
-      fc.property(value, value, value, (db1, app1, db2) => {
+      fc.property(path, value, path, (db1, app1, db2) => {
         const args = ['blue', db1, app1, 'green-2', db2, ''].map((v, i) => (i % 3 === 1 ? quotePath(v) : shellQuote(v)));
         const r = dash(`bg_envs ${args.join(' ')}; printf '%s|' "$envs"; db_of blue; printf '|'; app_of blue; printf '|'; db_of green-2; printf '|'; app_of green-2; db_of purple || printf '|none'`);
         expect(r.code, r.stderr).toBe(0);
-        expect(r.stdout).toBe(`blue green-2|${db1}|${app1}|${db2}||none`);
+        expect(r.stdout).toBe(`blue green-2|${seen(db1)}|${app1}|${seen(db2)}||none`);
       }),
       { numRuns: 40 },
     );

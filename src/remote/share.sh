@@ -1,0 +1,216 @@
+# shellcheck shell=sh
+# share-db: moving every env onto the host's shared database (freeze, copy, switch, restart, verify) and back.
+# Its steps' state lives in globals (sd, shared, envs, base) and files under SD, as when the steps were inline.
+# SC2015: `[ a ] && [ b ] || fail` is meant (fail when either test fails); SC2086: pid lists split on purpose;
+# SC3013: test -ef is in dash, bash and busybox sh, the shells bg runs on.
+# shellcheck disable=SC2034,SC2154,SC2015,SC2086,SC3013
+
+# bg_share_envs SD SHARED NAME DB APP HEALTH...: sets sd, shared, envs, and what db_of, app_of and health_of return.
+bg_share_envs() {
+  sd=$1; shared=$2; shift 2; envs=''; bg_ei=0
+  while [ $# -ge 4 ]; do
+    bg_ei=$((bg_ei + 1)); envs="$envs${envs:+ }$1"
+    # Only the variable names are built here (from a counter); the values stay data.
+    eval "bg_env_d_$bg_ei=\$2; bg_env_a_$bg_ei=\$3; bg_env_h_$bg_ei=\$4"
+    shift 4
+  done
+}
+
+# health_of NAME: the health URL of env NAME (see bg_share_envs; empty: none).
+health_of() { bg_env_field h "$1"; }
+
+# bg_share_capture SD SHARED NAME DB APP HEALTH...: record in SD/apps which apps of the envs are online (share-db capture).
+bg_share_capture() {
+  bg_share_envs "$@"
+  mkdir -p "$sd"
+  : > "$sd/apps.tmp"
+  for e in $envs; do
+    a=$(app_of "$e"); procs=$(bg_pm2_procs "$a") || exit 1
+    [ -n "$procs" ] || { echo "bg: pm2 knows no app named $a (env $e): check the inventory and PM2_HOME" >&2; exit 1; }
+    if printf '%s\n' "$procs" | grep -q ' online '; then echo "$e online"; else echo "$e down"; fi >> "$sd/apps.tmp"
+  done
+  mv "$sd/apps.tmp" "$sd/apps"
+}
+
+# bg_share_freeze RELEASE_S SD SHARED NAME DB APP HEALTH...: stop the envs' apps and wait until nothing has their databases open (nothing changed when refused).
+bg_share_freeze() {
+  bg_sh_rel=$1; shift; bg_share_envs "$@"
+  set -e
+  for e in $envs; do
+    db=$(db_of "$e")
+    [ -f "$db" ] && [ ! -L "$db" ] || { echo "bg: $db ($e) is not a regular file: already shared? (nothing was changed)" >&2; exit 1; }
+    if [ -e "$db.OLD" ] || [ -L "$db.OLD" ]; then echo "bg: $db.OLD already exists: move it away first (nothing was changed)" >&2; exit 1; fi
+  done
+  if [ -e "$shared" ] || [ -L "$shared" ]; then echo "bg: the shared database $shared already exists: bg will not overwrite it (nothing was changed)" >&2; exit 1; fi
+  mkdir -p "$(dirname "$shared")"
+  for e in $envs; do pm2 stop "$(app_of "$e")" >/dev/null; done
+  set --; for e in $envs; do set -- "$@" "$(db_of "$e")"; done
+  bg_wait_released "$bg_sh_rel" "$@"
+  echo "writes frozen: the apps of $envs are stopped and no process has their databases open"
+}
+
+# bg_share_copy BASE SAME_SCHEMA TABLE COLUMN SD SHARED NAME DB APP HEALTH...: same schema (SAME_SCHEMA 1), pick the base, copy it consistently to SHARED.
+bg_share_copy() {
+  base=$1; bg_sh_same=$2; bg_sh_t=$3; bg_sh_c=$4; shift 4; bg_share_envs "$@"
+  set -e
+  if [ "$bg_sh_same" = 1 ]; then
+    first=''
+    for e in $envs; do
+      if [ -z "$first" ]; then first=$e; continue; fi
+      bg_schema_compare "$first" "$(db_of "$first")" "$e" "$(db_of "$e")" "$bg_sh_t" "$bg_sh_c" >/dev/null || { echo "bg: refusing to share databases whose schemas differ (phase1 brings them level)" >&2; exit 1; }
+    done
+  fi
+  bg_pick_base "$bg_sh_t" "$bg_sh_c" > "$sd/rows"
+  cat "$sd/rows"
+  if [ "$base" = auto ]; then
+    [ -n "$bg_base" ] || { echo "bg: each database holds rows another lacks, so share-db will not choose a base:" >&2; grep '^rows in ' "$sd/rows" | sed 's/^/  /' >&2; echo "  give with.base (phase2: --var base=ENV); the rows only the others hold then stay in their .OLD files" >&2; exit 1; }
+    base=$bg_base
+  fi
+  echo "$base" > "$sd/base"
+  src=$(db_of "$base")
+  for e in $envs; do
+    db=$(db_of "$e")
+    bg_sql "$db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+    [ ! -s "$db-wal" ] || { echo "bg: $db-wal is not empty after a checkpoint" >&2; exit 1; }
+  done
+  tmp="$shared.bg-tmp"
+  rm -f "$tmp" "$tmp-wal" "$tmp-shm" "$tmp-journal"
+  echo "$shared" > "$sd/shared"
+  bg_sql "$src" ".backup $(bg_dotq "$tmp")"
+  sync "$tmp"
+  check=$(bg_sql "$tmp" 'PRAGMA integrity_check')
+  [ "$check" = ok ] || { echo "bg: integrity_check of the copy: $check" >&2; exit 1; }
+  bg_counts "$src" > "$sd/counts"
+  [ "$(bg_counts "$tmp")" = "$(cat "$sd/counts")" ] || { echo "bg: the copy does not hold the rows of $src" >&2; exit 1; }
+  chmod --reference="$src" "$tmp" 2>/dev/null || true
+  mv "$tmp" "$shared"
+  sync "$shared" "$(dirname "$shared")" 2>/dev/null || sync
+  for e in $envs; do db=$(db_of "$e"); rm -f "$db-wal" "$db-shm"; echo "$(wc -c < "$db" | tr -d ' ') $(date -r "$db" +%s%N)" > "$sd/old-$e"; done
+  echo "copied $base ($src) to $shared: integrity ok; rows: $(tr '\n' ' ' < "$sd/counts")"
+}
+
+# bg_share_switch SD SHARED NAME DB APP HEALTH...: each env's database becomes a symlink to SHARED, the old file kept as DB.OLD (a hard link).
+bg_share_switch() {
+  bg_share_envs "$@"
+  set -e
+  target=$(readlink -f "$shared")
+  for e in $envs; do
+    db=$(db_of "$e")
+    echo "$e" >> "$sd/switched"
+    ln -- "$db" "$db.OLD"
+    ln -sfn -- "$target" "$db.bg-tmp"
+    mv -T -- "$db.bg-tmp" "$db"
+    [ "$(readlink -f "$db")" = "$target" ] || { echo "bg: $db does not resolve to $target" >&2; exit 1; }
+    echo "$db -> $target (old file kept as $db.OLD)"
+  done
+}
+
+# bg_share_restart WAIT_S SD SHARED NAME DB APP HEALTH...: start the apps that were online again and wait until they are.
+bg_share_restart() {
+  bg_sh_wait=$1; shift; bg_share_envs "$@"
+  set -e
+  echo started > "$sd/started"
+  for e in $envs; do if grep -qx "$e online" "$sd/apps"; then pm2 start "$(app_of "$e")" >/dev/null; fi; done
+  for e in $envs; do if grep -qx "$e online" "$sd/apps"; then bg_pm2_wait_online "$(app_of "$e")" "$bg_sh_wait"; fi; done
+  echo "the apps of $envs are back, on $shared"
+}
+
+# bg_share_verify_open SD SHARED NAME DB APP HEALTH...: every pm2 process of the envs that were online has SHARED open (/proc/PID/fd, by inode).
+bg_share_verify_open() {
+  bg_share_envs "$@"
+  target=$(readlink -f "$shared")
+  for e in $envs; do
+    db=$(db_of "$e"); a=$(app_of "$e")
+    [ -L "$db" ] && [ "$(readlink -f "$db")" = "$target" ] || { echo "bg: $db does not resolve to $target" >&2; exit 1; }
+    grep -qx "$e online" "$sd/apps" || continue
+    h=$(health_of "$e"); [ -z "$h" ] || curl -s -g --proto =http,https -o /dev/null --max-time 2 --url "$h" || true
+    procs=$(bg_pm2_procs "$a") || exit 1
+    [ -n "$procs" ] || { echo "bg: pm2 lists no process of $a" >&2; exit 1; }
+    for pid in $(printf '%s\n' "$procs" | awk '{ print $1 }'); do
+      [ "$pid" -gt 0 ] || { echo "bg: a process of $a is not running" >&2; exit 1; }
+      [ -r "/proc/$pid/fd" ] || { echo "bg: cannot read /proc/$pid/fd ($a): log in as the user that runs the apps (or root)" >&2; exit 1; }
+      [ -n "$(find -L /proc/"$pid"/fd -maxdepth 1 -samefile "$target" 2>/dev/null)" ] || { echo "bg: pid $pid ($a) does not have $target open" >&2; exit 1; }
+    done
+    echo "$e: $a pid(s) $(printf '%s\n' "$procs" | awk '{ print $1 }' | tr '\n' ' ')have $target open"
+  done
+}
+
+# bg_share_verify_old SD SHARED NAME DB APP HEALTH...: no process has an old database open, the old files are unchanged since the copy, SHARED passes quick_check.
+bg_share_verify_old() {
+  bg_share_envs "$@"
+  for e in $envs; do
+    db=$(db_of "$e")
+    h=$(bg_holders "$db.OLD")
+    [ -z "$h" ] || { echo "bg: process(es) $h still have the old database $db.OLD open: their writes would be lost" >&2; bg_describe_pids $h >&2; exit 1; }
+    [ ! -e "$db-wal" ] || { echo "bg: $db-wal appeared beside the link: a process wrote to the old database after the copy" >&2; exit 1; }
+    [ "$(wc -c < "$db.OLD" | tr -d ' ') $(date -r "$db.OLD" +%s%N)" = "$(cat "$sd/old-$e")" ] || { echo "bg: $db.OLD changed after the copy: a process wrote to it" >&2; exit 1; }
+  done
+  check=$(bg_sql "$shared" 'PRAGMA quick_check') || exit 1
+  [ "$check" = ok ] || { echo "bg: quick_check of $shared: $check" >&2; exit 1; }
+  echo "no process has an old database open; the old files are unchanged since the copy; $shared passes quick_check"
+}
+
+# bg_share_undo RUNID RELEASE_S WAIT_S SD SHARED NAME DB APP HEALTH...: each env back on its own database, SHARED kept aside when used (or removed), apps started again.
+bg_share_undo() {
+  runid=$1; bg_sh_rel=$2; bg_sh_wait=$3; shift 3; bg_share_envs "$@"
+  [ -f "$sd/apps" ] || { echo "nothing to undo: share-db never started"; exit 0; }
+  if [ -f "$sd/started" ] || [ -f "$sd/switched" ]; then
+    for e in $envs; do pm2 stop "$(app_of "$e")" >/dev/null || exit 1; done
+    set --; for e in $envs; do set -- "$@" "$(db_of "$e")"; done; [ ! -e "$shared" ] || set -- "$@" "$shared"
+    bg_wait_released "$bg_sh_rel" "$@" || exit 1
+  fi
+  for e in $envs; do
+    db=$(db_of "$e"); rm -f "$db.bg-tmp"
+    if [ -L "$db" ] && [ -f "$db.OLD" ]; then mv -T -- "$db.OLD" "$db" || exit 1; echo "$e: $db is its own database again"
+    elif [ -f "$db.OLD" ] && [ "$db.OLD" -ef "$db" ]; then rm -f "$db.OLD"
+    elif [ -e "$db.OLD" ] || [ -L "$db" ]; then echo "bg: cannot undo: $db and $db.OLD are not as share-db left them" >&2; exit 1
+    fi
+  done
+  if [ -f "$sd/shared" ]; then
+    rm -f "$shared.bg-tmp" "$shared.bg-tmp-wal" "$shared.bg-tmp-shm" "$shared.bg-tmp-journal"
+    if [ -f "$shared" ] && [ -f "$sd/started" ]; then
+      bg_sql "$shared" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null || exit 1
+      kept="$shared.rolled-back-$runid"; [ ! -e "$kept" ] || kept="$kept.$(date +%s)"
+      mv "$shared" "$kept" || exit 1; rm -f "$shared-wal" "$shared-shm"
+      now=$(bg_counts "$kept" | tr '\n' ' '); was=$(tr '\n' ' ' < "$sd/counts" 2>/dev/null)
+      echo "the shared database is kept as $kept"
+      [ "$now" = "$was" ] || echo "rows per table there: $now (at the copy: $was): rows written while shared are only in $kept"
+    elif [ -f "$shared" ]; then
+      rm -f "$shared" "$shared-wal" "$shared-shm"; echo "removed $shared (no app had used it)"
+    fi
+  fi
+  for e in $envs; do
+    grep -qx "$e online" "$sd/apps" || continue
+    a=$(app_of "$e")
+    bg_pm2_procs "$a" | grep -q ' online ' || pm2 start "$a" >/dev/null || exit 1
+    bg_pm2_wait_online "$a" "$bg_sh_wait" || exit 1
+    echo "$e: $a online on $(db_of "$e")"
+  done
+}
+
+# bg_share_discard RUNID TABLE COLUMN SD SHARED NAME DB APP HEALTH...: the rows written to SHARED while shared that the base's own database lacks.
+bg_share_discard() {
+  runid=$1; bg_sh_t=$2; bg_sh_c=$3; shift 3; bg_share_envs "$@"
+  [ -f "$sd/started" ] && [ -f "$sd/base" ] && [ -f "$shared" ] || exit 0
+  base=$(cat "$sd/base"); old="$(db_of "$base").OLD"
+  [ -f "$old" ] || exit 0
+  x=$(bg_extra "$old" "$shared" "$bg_sh_t" "$bg_sh_c") || exit 1
+  [ -z "$x" ] || echo "rows written to $shared while the envs shared it, not in $base's own database: $(printf '%s\n' "$x" | sed 's/|/ /' | tr '\n' ',' | sed 's/,$//; s/,/, /g') (the shared database is kept as $shared.rolled-back-$runid)"
+}
+
+# bg_share_ready SHARED NAME DB APP HEALTH...: pre-flight: own database files, no .OLD beside them, no SHARED yet, room for the copy.
+bg_share_ready() {
+  bg_share_envs '' "$@"
+  need=0
+  for e in $envs; do
+    db=$(db_of "$e")
+    [ -f "$db" ] && [ ! -L "$db" ] || { echo "bg: $db ($e) is not a regular file: already shared?" >&2; exit 1; }
+    [ ! -e "$db.OLD" ] && [ ! -L "$db.OLD" ] || { echo "bg: $db.OLD exists: move it away first" >&2; exit 1; }
+    n=$(( $(wc -c < "$db") + $( [ -f "$db-wal" ] && wc -c < "$db-wal" || echo 0) )); [ "$n" -le "$need" ] || need=$n
+  done
+  [ ! -e "$shared" ] && [ ! -L "$shared" ] || { echo "bg: the shared database $shared already exists" >&2; exit 1; }
+  d=$(dirname "$shared"); while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+  avail=$(($(df -Pk "$d" | awk 'NR==2 { print $4 }') * 1024))
+  [ "$avail" -gt "$need" ] || { echo "bg: $avail bytes free in $d; the shared copy needs $need" >&2; exit 1; }
+  echo "ready: $avail bytes free in $d, the copy needs at most $need"
+}
