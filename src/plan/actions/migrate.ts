@@ -4,7 +4,7 @@ import { backupPath } from '../backup-paths.js';
 import { duration } from '../duration.js';
 import { restoreDbScript } from '../restore-sh.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
-import { call, script } from '../sh-lib.js';
+import { call } from '../sh-lib.js';
 import { stepDir } from '../step-dir.js';
 import { databaseIntact, dirExists, toolPresent } from '../preflight.js';
 import { pm2App, pm2AppKnown } from '../pm2-sh.js';
@@ -80,14 +80,12 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
     // What the undo would discard: rows of the database now that the backup lacks (by content).
     const discardCheck = call('bg_rows_since', quotePath(bak), quotePath(db), shellQuote(p.migrations_table), shellQuote(env.name), shellQuote(runId), shellQuote("after this run's backup, not in the restored database"));
     // Every migration file, marked applied (named in the migrations table, with or without .sql) or pending.
-    const listing = script(
-      `d=${quotePath(joinPath(env.dir, p.migrations_dir))}; db=${quotePath(db)}`,
-      `[ -d "$d" ] || { echo ${shellQuote(`bg: no migrations directory ${p.migrations_dir} in ${env.dir} (set with.migrations_dir, or with.lint: false)`)} >&2; exit 1; }`,
-      `applied=$(sqlite3 -bail -cmd '.timeout 10000' "$db" ${shellQuote(`SELECT name FROM "${p.migrations_table.replace(/"/g, '""')}"`)} 2>/dev/null || true)`,
-      `ls -1 "$d" | grep '\\.sql$' | sort -V | while IFS= read -r f; do`,
-      `  if printf '%s\\n' "$applied" | grep -qxF -e "$f" -e "\${f%.sql}"; then echo "@@applied $f"; else echo "@@pending $f"; fi`,
-      '  cat "$d/$f"; echo',
-      'done',
+    const listing = call(
+      'bg_migration_files',
+      quotePath(joinPath(env.dir, p.migrations_dir)),
+      quotePath(db),
+      shellQuote(`SELECT name FROM "${p.migrations_table.replace(/"/g, '""')}"`),
+      shellQuote(`bg: no migrations directory ${p.migrations_dir} in ${env.dir} (set with.migrations_dir, or with.lint: false)`),
     );
     return {
       mutates: true,
