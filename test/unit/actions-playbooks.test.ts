@@ -29,9 +29,9 @@ describe('built-in playbooks', () => {
       '6. health blue: Both envs answer their health check (blue)',
       '7. health green: Both envs answer their health check (green)',
     ]);
-    expect(p.steps[0]!.run[0]!.cmd).toContain('base=green');
-    expect(p.steps[4]!.run[1]!.cmd).toContain('base=green');
-    expect(plan(builtin('phase2')).steps[4]!.run[1]!.cmd).toContain('base=auto');
+    expect(p.steps[0]!.run[0]!.cmd).toMatch(/^bg_db_inspect green /);
+    expect(p.steps[4]!.run[1]!.cmd).toMatch(/^bg_share_copy green 1 /);
+    expect(plan(builtin('phase2')).steps[4]!.run[1]!.cmd).toMatch(/^bg_share_copy auto 1 /);
     expect(problems(builtin('phase2'), { vars: { base: 'purple' } })).toEqual([
       expect.stringMatching(/steps\.0\.with\.base: `base` must be auto or one of blue, green/),
       expect.stringMatching(/steps\.3\.with\.base: `base` must be auto or one of blue, green/),
