@@ -115,7 +115,7 @@ describe('defect 2: {{ }} inside "…" or \'…\' of a shell command stays liter
       'quotes',
       'vars: { x: plain }\nsteps:\n  - name: "write {{ vars.x }}"\n    action: shell\n    env: blue\n    with:\n' +
         `      command: printf '%s' '{{ vars.x }}' > out-single; printf '%s' "{{ vars.x }}" > out-double; printf '%s' "$(printf '%s' '{{ vars.x }}')" > out-nested; printf '%s' {{ vars.x }} > out-word\n` +
-        `      verify: test "$(cat out-single)" = '{{ vars.x }}'\n      undo: rm -f out-single out-double out-nested out-word\n`,
+        `      verify: test "$(cat out-single; echo .)" = '{{ vars.x }}.'\n      undo: rm -f out-single out-double out-nested out-word\n`,
     );
   const hostile = ['$(touch CANARY)', "'; touch CANARY; '", '"; touch CANARY; "', '`touch CANARY`', "a\nb'c\"d\\e", '--x %s %n {{ y }} }}', '\\', "'"];
 
