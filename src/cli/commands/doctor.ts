@@ -86,7 +86,9 @@ export async function doctorCommand(args: DoctorArgs, write = (s: string) => pro
       }
       for (const n of found.notApplicable) out.push(`  - ${n.playbook}: does not apply (${oneLine(n.reason)})`);
       const failed = checks.filter((c) => !c.ok).length;
-      out.push(failed || lock ? `  ${failed} of ${checks.length} checks failed${lock ? '; the host is locked' : ''}` : `  all ${checks.length} checks passed`);
+      if (failed || lock) out.push(`  ${failed} of ${checks.length} checks failed${lock ? '; the host is locked' : ''}`);
+      // Reachable and not locked is all that was checked: say so rather than "all 0 checks passed".
+      else out.push(checks.length ? `  all ${checks.length} checks passed` : '  no built-in playbook applies to this host: nothing else to check');
       write(out.join('\n') + '\n');
     }
   });
