@@ -7,13 +7,16 @@ bg_tool() { command -v "$1" >/dev/null && "$1" "$2" | head -n 1; }
 # bg_dir_exists DIR: DIR is a directory (else says so on stderr).
 bg_dir_exists() { test -d "$1" || { printf 'bg: no directory %s\n' "$1" >&2; return 1; }; }
 
-# bg_db_intact DB: DB exists and PRAGMA quick_check prints ok.
-bg_db_intact() {
-  test -f "$1" || { echo "bg: database not found" >&2; return 1; }
+# bg_quick_ok FILE MISSING: FILE exists (else MISSING on stderr) and PRAGMA quick_check prints ok.
+bg_quick_ok() {
+  test -f "$1" || { printf '%s\n' "$2" >&2; return 1; }
   bg_qc=$(bg_sql "$1" 'PRAGMA quick_check' 2>&1)
   [ "$bg_qc" = ok ] || { printf 'bg: quick_check: %s\n' "$bg_qc" >&2; return 1; }
   echo ok
 }
+
+# bg_db_intact DB: DB exists and PRAGMA quick_check prints ok.
+bg_db_intact() { bg_quick_ok "$1" 'bg: database not found'; }
 
 # bg_space_for DIR DB...: the filesystem of DIR (or its nearest existing parent) has more free than twice the DBs with their -wal files.
 bg_space_for() {

@@ -133,12 +133,7 @@ bg_restore_verify() {
 }
 
 # bg_backup_ok FILE: the backup FILE exists and passes quick_check.
-bg_backup_ok() {
-  test -f "$1" || { echo "bg: no such backup" >&2; return 1; }
-  bg_bo=$(bg_sql "$1" 'PRAGMA quick_check' 2>&1)
-  [ "$bg_bo" = ok ] || { printf 'bg: quick_check: %s\n' "$bg_bo" >&2; return 1; }
-  echo ok
-}
+bg_backup_ok() { bg_quick_ok "$1" 'bg: no such backup'; }
 
 # bg_migration_files DIR DB SQL MISSING: each .sql file of DIR, in version order, as "@@applied NAME" (a row of SQL names it, with or without .sql) or "@@pending NAME", then its text.
 bg_migration_files() {
