@@ -52,7 +52,8 @@ export function statusFromEnd(end: { detail?: string } | undefined, nothingLeft:
   if (!end) return RUN_STATUS.interrupted;
   const detail = end.detail ?? '';
   if (nothingLeft && detail !== RUN_END.done) return RUN_STATUS.rolledBack;
-  return BY_END[detail] ?? RUN_STATUS.interrupted;
+  // Own keys only: a detail such as `valueOf` (the host writes the log) is no status.
+  return Object.hasOwn(BY_END, detail) ? BY_END[detail]! : RUN_STATUS.interrupted;
 }
 
 /** The state of one run's journal as read back. */

@@ -47,7 +47,7 @@ export function resolveRollbackSecrets(opts: {
     const fromCli = Object.hasOwn(cli, name) ? cli[name] : undefined;
     if (fromCli === undefined && (opts.recorded as Record<string, unknown>)[name] === '--var')
       throw new BgError(`cannot undo: the run was given the secret \`${name}\` with --var; pass it again: bg rollback --host ${opts.host} --var ${name}=VALUE`, ExitCode.badInput);
-    const value = resolved.secrets[name] ?? fromCli;
+    const value = Object.hasOwn(resolved.secrets, name) ? resolved.secrets[name] : fromCli;
     if (value !== undefined) {
       out[name] = value;
       continue;

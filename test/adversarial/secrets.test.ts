@@ -134,6 +134,13 @@ steps:
     expect(rb.exitCode).toBe(2);
     expect(rb.stderr).toMatch(/secret `stolen`, which is not declared/);
     expect(existsSync(join(sb.blue.dir, 'LEAK'))).toBe(false);
+    // A prototype name is no declared secret either (it resolved to Object's constructor).
+    for (const proto of ['constructor', 'valueOf', 'toString']) {
+      writeFileSync(file, JSON.stringify({ ...doc, plan: { ...doc.plan, secrets: { ...doc.plan.secrets, stolen: undefined, [proto]: null } } }));
+      const p = await run(['rollback', '--host', 'box']);
+      expect(p.exitCode, p.stderr).toBe(2);
+      expect(p.stderr).toContain(`secret \`${proto}\`, which is not declared`);
+    }
     // Without the extra name, `token` resolves from the playbook, not from the env name the journal gives.
     delete doc.plan.secrets.stolen;
     doc.plan.steps[0].undo[0].cmd = doc.plan.steps[0].undo[0].cmd.replace(/; echo .*LEAK$/, '');
