@@ -135,13 +135,14 @@ bg_restore_verify() {
 # bg_backup_ok FILE: the backup FILE exists and passes quick_check.
 bg_backup_ok() { bg_quick_ok "$1" 'bg: no such backup'; }
 
-# bg_migration_files DIR DB SQL MISSING: each .sql file of DIR, in version order, as "@@applied NAME" (a row of SQL names it, with or without .sql) or "@@pending NAME", then its text.
+# bg_migration_files DIR DB SQL MISSING: each .sql file of DIR, in version order, as "Bapplied NAME" (a row of SQL names it, with or without .sql) or "Bpending NAME", then its text; B is $BG_MIGRATION_BOUNDARY (bg sets a random one per read, so no file can forge a header), else @@.
 bg_migration_files() {
   [ -d "$1" ] || { printf '%s\n' "$4" >&2; return 1; }
+  bg_mf_b=${BG_MIGRATION_BOUNDARY:-@@}
   bg_mf_applied=$(bg_sql "$2" "$3" 2>/dev/null || true)
   # shellcheck disable=SC2010 # file names are read one a line; a name with a newline is not a migration
   ls -1 "$1" | grep '\.sql$' | sort -V | while IFS= read -r bg_mf; do
-    if printf '%s\n' "$bg_mf_applied" | grep -qxF -e "$bg_mf" -e "${bg_mf%.sql}"; then echo "@@applied $bg_mf"; else echo "@@pending $bg_mf"; fi
+    if printf '%s\n' "$bg_mf_applied" | grep -qxF -e "$bg_mf" -e "${bg_mf%.sql}"; then printf '%sapplied %s\n' "$bg_mf_b" "$bg_mf"; else printf '%spending %s\n' "$bg_mf_b" "$bg_mf"; fi
     cat "$1/$bg_mf"; echo
   done
 }

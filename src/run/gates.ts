@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Gate } from '../plan/types.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -18,15 +19,19 @@ export interface GateResult {
  * material (here, the migration files with which of them are pending) and bg judges it.
  */
 export async function runGate(gate: Gate, transport: Transport, opts: GateOptions): Promise<GateResult> {
-  const r = await transport.exec(gate.cmd, { timeoutMs: 120_000 });
+  // A boundary of this read only: a migration file holding a line such as `@@pending x` cannot
+  // start a record of its own and hide SQL from the lint.
+  const boundary = `bg-${randomBytes(16).toString('hex')}-`;
+  const r = await transport.exec(`BG_MIGRATION_BOUNDARY=${boundary}; export BG_MIGRATION_BOUNDARY; ${gate.cmd}`, { timeoutMs: 120_000 });
   if (r.exitCode !== 0) return { gate, ok: false, report: `cannot list the migrations: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}` };
-  return lintPending(gate, r.stdout, opts);
+  return lintPending(gate, r.stdout, opts, boundary);
 }
 
-/** Output format: `@@applied NAME` or `@@pending NAME`, then the file's text, for every file in order. */
-export function parseMigrationListing(text: string): Array<{ name: string; pending: boolean; sql: string }> {
+/** Output format: `BOUNDARYapplied NAME` or `BOUNDARYpending NAME`, then the file's text, for every file in order. */
+export function parseMigrationListing(text: string, boundary = '@@'): Array<{ name: string; pending: boolean; sql: string }> {
+  const head = new RegExp(`^${boundary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=applied |pending )`, 'm');
   return text
-    .split(/^@@(?=applied |pending )/m)
+    .split(head)
     .slice(1)
     .map((chunk) => {
       const nl = chunk.indexOf('\n');
@@ -36,10 +41,10 @@ export function parseMigrationListing(text: string): Array<{ name: string; pendi
     });
 }
 
-async function lintPending(gate: Gate, listing: string, opts: GateOptions): Promise<GateResult> {
+async function lintPending(gate: Gate, listing: string, opts: GateOptions, boundary: string): Promise<GateResult> {
   const { lintMigration, newSchema } = await import('../lint/analyze.js');
   const { fails } = await import('../lint/format.js');
-  const files = parseMigrationListing(listing);
+  const files = parseMigrationListing(listing, boundary);
   const pending = files.filter((f) => f.pending);
   if (pending.length === 0) return { gate, ok: true, report: 'no pending migrations' };
   // Applied migrations are read too, only to learn the schema they built (which indexes are unique, …).

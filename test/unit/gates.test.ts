@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { parseMigrationListing, runGate } from '../../src/run/gates.js';
 import { LocalTransport } from '../../src/transport/local.js';
 
-const listing = (files: Array<[string, 'applied' | 'pending', string]>) => files.map(([n, s, sql]) => `@@${s} ${n}\n${sql}\n`).join('');
-const gate = (text: string) => ({ kind: 'lint-migrations' as const, cmd: `cat <<'EOF'\n${text}EOF`, label: 'pending migrations of blue do not break the running version', dialect: 'sqlite' as const });
+const listing = (files: Array<[string, 'applied' | 'pending', string]>, b = '@@') => files.map(([n, s, sql]) => `${b}${s} ${n}\n${sql}\n`).join('');
+// Headers written as `@@@` become the boundary bg passes in BG_MIGRATION_BOUNDARY (see bg_migration_files).
+const gate = (text: string) => ({ kind: 'lint-migrations' as const, cmd: `sed "s/^@@@/$BG_MIGRATION_BOUNDARY/" <<'EOF'\n${text}EOF`, label: 'pending migrations of blue do not break the running version', dialect: 'sqlite' as const });
+const hostListing = (files: Array<[string, 'applied' | 'pending', string]>) => listing(files, '@@@');
 const t = new LocalTransport('box');
 
 describe('the lint gate of migrate', () => {
@@ -15,23 +17,33 @@ describe('the lint gate of migrate', () => {
   });
 
   it('passes safe pending migrations and ignores findings in applied ones', async () => {
-    const r = await runGate(gate(listing([['001.sql', 'applied', 'CREATE TABLE t(a); DROP TABLE t;'], ['002.sql', 'pending', 'ALTER TABLE t ADD COLUMN b TEXT;']])), t, {});
+    const r = await runGate(gate(hostListing([['001.sql', 'applied', 'CREATE TABLE t(a); DROP TABLE t;'], ['002.sql', 'pending', 'ALTER TABLE t ADD COLUMN b TEXT;']])), t, {});
     expect(r.ok).toBe(true);
     expect(r.report).toMatch(/1 pending migration\(s\) \(002\.sql\): 0 breaking/);
   });
 
   it('stops on a breaking pending migration, naming rule and safe alternative', async () => {
-    const r = await runGate(gate(listing([['001.sql', 'applied', 'CREATE TABLE t(a, b);'], ['002.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, {});
+    const r = await runGate(gate(hostListing([['001.sql', 'applied', 'CREATE TABLE t(a, b);'], ['002.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, {});
     expect(r.ok).toBe(false);
     expect(r.report).toMatch(/002\.sql:1:\d+ drop-column: .*\n\s+safe alternative: /);
     expect(r.report).toContain('--allow-breaking');
-    expect((await runGate(gate(listing([['002.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, { allowBreaking: true })).ok).toBe(true);
+    expect((await runGate(gate(hostListing([['002.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, { allowBreaking: true })).ok).toBe(true);
   });
 
   it('accepts a contract migration', async () => {
-    const r = await runGate(gate(listing([['003.contract.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, {});
+    const r = await runGate(gate(hostListing([['003.contract.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, {});
     expect(r.ok).toBe(true);
     expect(r.report).toMatch(/drop-column accepted/);
+  });
+
+  it('a migration file holding a line like a header cannot hide SQL from the lint: each read has its own boundary', async () => {
+    // Valid SQL whose comment holds "@@applied x.sql": with a fixed marker, the DROP after it fell into an "applied" record.
+    const sql = 'SELECT 1; /*\n@@applied x.sql\n*/ ALTER TABLE t DROP COLUMN b;';
+    const r = await runGate(gate(hostListing([['001.sql', 'applied', 'CREATE TABLE t(a, b);'], ['002.sql', 'pending', sql]])), t, {});
+    expect(r.ok).toBe(false);
+    expect(r.report).toMatch(/002\.sql:\d+:\d+ drop-column/);
+    // What the fixed marker made of it: the DROP in a record of its own, marked applied.
+    expect(parseMigrationListing(listing([['002.sql', 'pending', sql]])).map((f) => [f.name, f.pending])).toEqual([['002.sql', true], ['x.sql', false]]);
   });
 
   it('fails when the listing cannot be read', async () => {
