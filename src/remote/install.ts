@@ -31,8 +31,9 @@ export function withLibrary(inner: Transport, journal: string, lib: Library = li
   };
 }
 
-// Only the marker line itself, before anything else ran: the command did not start.
-const missing = (r: CommandResult) => r.exitCode === LIBRARY_MISSING_EXIT && r.stderr.trim().startsWith(`${LIBRARY_MISSING} `) && !r.stderr.trim().includes('\n');
+// The marker (with this process's nonce) as the last line: the command did not start. Lines before
+// it are the login shell's own noise (a .bashrc that prints on every SSH command, e.g. pyenv's).
+const missing = (r: CommandResult) => r.exitCode === LIBRARY_MISSING_EXIT && (r.stderr.trimEnd().split('\n').pop() ?? '').startsWith(`${LIBRARY_MISSING} `);
 
 /** Whether the library of `hash` is on the host, or can be put there (it is this bg's own). */
 export async function libraryAvailable(t: Transport, hash: string): Promise<{ ok: true } | { ok: false; message: string }> {

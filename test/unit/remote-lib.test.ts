@@ -160,3 +160,19 @@ describe('installing the library on a host', () => {
     expect(readdirSync(join(j, 'lib'))).toEqual([]);
   });
 });
+
+describe('withLibrary on a host whose login shell prints on stderr', () => {
+  it('installs the missing library and sends the command again, although noise comes before the marker (a .bashrc running pyenv)', async () => {
+    const { withLibrary } = await import('../../src/remote/install.js');
+    const { LocalTransport } = await import('../../src/transport/local.js');
+    const local = new LocalTransport('box');
+    // What root's .bashrc did on the CI host: a line on stderr before every command.
+    const noisy = { ...local, host: 'box', kind: local.kind, connect: () => local.connect(), close: () => local.close(), exec: (cmd: string, o?: object) => local.exec(`echo "pyenv: cannot rehash" >&2; ${cmd}`, o) };
+    const journal = mkdtempSync(join(tmp, 'noisy-'));
+    const t = withLibrary(noisy, journal);
+    const r = await t.exec('bg_sqlq "it\'s"');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe("'it''s'");
+    expect(existsSync(join(journal, 'lib', `${library().hash}.sh`))).toBe(true);
+  });
+});
