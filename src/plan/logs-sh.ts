@@ -1,10 +1,9 @@
 // Read-only shell behind `bg logs`: where pm2 writes an app's logs (from `pm2 jlist`, never
-// starting a daemon: see BG_PM2_PROCS), and bounded reads of those files. bg reads the files
+// starting a daemon: see bg_pm2_procs in src/remote/pm2.sh), and bounded reads of those files. bg reads the files
 // rather than `pm2 logs --nostream`, which prints coloured headers to stdout, interleaves the two
 // files unpredictably and exits 0 for an app it does not know.
-import { BG_PM2_PROCS } from './pm2-sh.js';
 import { quotePath, shellQuote } from './quote.js';
-import { script, shLib } from './sh-lib.js';
+import { script } from './sh-lib.js';
 
 // Reads `pm2 jlist` on stdin; prints {"out":[...],"err":[...]}: the log files of every process named argv[1].
 const PATHS_JS = `let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const l=s.split("\\n").reverse().find(x=>/^\\s*\\[(\\{|\\])/.test(x));if(l===undefined){console.error("bg: pm2 jlist printed no process list");process.exit(3)}const o=new Set(),e=new Set();for(const p of JSON.parse(l)){if(p.name!==process.argv[1])continue;const v=p.pm2_env||{};if(v.pm_out_log_path)o.add(v.pm_out_log_path);if(v.pm_err_log_path)e.add(v.pm_err_log_path)}console.log(JSON.stringify({out:[...o],err:[...e]}))})`;
@@ -13,7 +12,6 @@ const PATHS_JS = `let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const 
 export function logPathsScript(app: string): string {
   return script(
     `app=${shellQuote(app)}`,
-    shLib(BG_PM2_PROCS),
     'procs=$(bg_pm2_procs "$app") || exit 3',
     `[ -n "$procs" ] || { echo "bg: pm2 knows no app named $app (check PM2_HOME in the host's environment:)" >&2; exit 3; }`,
     // bg_pm2_procs has just checked that the daemon runs: this jlist starts none. Bounded like it.

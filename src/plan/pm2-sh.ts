@@ -3,15 +3,8 @@
 // was renamed or replaced after it was opened is still found).
 import { PlanProblem } from './action.js';
 import { shellQuote } from './quote.js';
-import { call, shFn } from './sh-lib.js';
+import { call } from './sh-lib.js';
 import type { Command } from './types.js';
-
-/** Library functions (src/remote/pm2.sh, proc.sh). */
-export const BG_PM2_PROCS = shFn('bg_pm2_procs');
-export const BG_PM2_WAIT_ONLINE = shFn('bg_pm2_wait_online');
-export const BG_HOLDERS = shFn('bg_holders');
-export const BG_DESCRIBE_PIDS = shFn('bg_describe_pids');
-export const BG_WAIT_RELEASED = shFn('bg_wait_released');
 
 /**
  * Why pm2 would not read APP as the name of one app, or undefined. pm2 7 has no safe way to pass

@@ -1,13 +1,9 @@
 // The read-only script behind `bg status`: one `key=value` line per fact about one env.
-import { BG_SCHEMA } from './fingerprint-sh.js';
 import type { ResolvedEnv } from './host-model.js';
-import { BG_PM2_PROCS } from './pm2-sh.js';
 import { quotePath, shellQuote } from './quote.js';
-import { shLib } from './sh-lib.js';
 
 export function envStatusScript(env: ResolvedEnv, commandPrefix: string): string {
   const lines = [
-    shLib(BG_SCHEMA, BG_PM2_PROCS),
     `dir=${quotePath(env.dir)}`,
     `[ -d "$dir" ] && echo "dir=ok" || echo "dir=missing"`,
   ];

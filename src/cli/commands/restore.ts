@@ -5,8 +5,7 @@ import { backupFileOf } from '../../plan/actions/restore.js';
 import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
 import { resolveHost } from '../../plan/host-model.js';
 import { joinPath, quotePath, shellQuote } from '../../plan/quote.js';
-import { script, shLib } from '../../plan/sh-lib.js';
-import { BG_EXTRA } from '../../plan/sqlite-sh.js';
+import { script } from '../../plan/sh-lib.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine, oneLine } from '../sanitize.js';
 import { runCommand } from './run.js';
@@ -73,7 +72,6 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
 function discardScript(db: string, backup: string): string {
   return script(
     `db=${quotePath(db)}; bak=${quotePath(backup)}; mt=${shellQuote('migrations')}`,
-    shLib(BG_EXTRA),
     '[ ! -L "$bak" ] || exit 4',
     '[ -f "$bak" ] || exit 3',
     '[ -f "$db" ] || exit 0',

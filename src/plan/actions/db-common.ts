@@ -1,10 +1,7 @@
-// What schema-check, db-inspect and share-db share: which envs' databases they look at, and the
-// shell that decides which database holds every row of the others.
+// What schema-check, db-inspect and share-db share: which envs' databases they look at.
 import { z } from 'zod';
 import { PlanProblem } from '../action.js';
 import type { ResolvedEnv, ResolvedHost } from '../host-model.js';
-import { quotePath, shellQuote } from '../quote.js';
-import { shFn, type ShFn } from '../sh-lib.js';
 
 /** `with.envs`, `with.migrations_table`, `with.migrations_column`: common parameters. */
 export const dbParams = {
@@ -36,15 +33,3 @@ export function dbEnvs(host: ResolvedHost, names: string[] | undefined, need: Ar
   return envs;
 }
 
-/** `envs="blue green"` and `db_of NAME` / `app_of NAME` for the given envs. */
-export function envTable(envs: DbEnv[]): string {
-  const cases = (f: (e: DbEnv) => string | undefined) => envs.map((e) => `${e.name}) printf '%s' ${f(e) ?? "''"} ;;`).join(' ');
-  return [
-    `envs=${shellQuote(envs.map((e) => e.name).join(' '))}`,
-    `db_of() { case $1 in ${cases((e) => quotePath(e.db))} esac; }`,
-    `app_of() { case $1 in ${cases((e) => (e.app ? shellQuote(e.app) : undefined))} esac; }`,
-  ].join('\n');
-}
-
-/** `bg_pick_base TABLE COLUMN` (src/remote/db.sh): needs `envs` and `db_of` (see envTable). */
-export const BG_PICK_BASE: ShFn = shFn('bg_pick_base');

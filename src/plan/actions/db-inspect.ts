@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PlanProblem, type ActionDef } from '../action.js';
 import { shellQuote } from '../quote.js';
-import { call, shFn } from '../sh-lib.js';
+import { call } from '../sh-lib.js';
 import { envArgs } from '../env-args.js';
 import { dbEnvs, dbParams } from './db-common.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
@@ -15,8 +15,6 @@ const params = z
   })
   .strict();
 
-/** `bg_report_db LABEL DB` (src/remote/db.sh). */
-export const BG_REPORT_DB = shFn('bg_report_db');
 
 /** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
 export const dbInspectSqlite = [SQLITE.pragmaFunctions, SQLITE.printf];
