@@ -10,6 +10,9 @@ const NEEDED: Array<{ check: () => boolean; pkg: string }> = [
   { check: () => spawnSync('ssh-keygen', ['-?']).error === undefined, pkg: 'openssh-client' },
   // test/e2e/github-action.test.ts checks action.yml's scripts with it.
   { check: () => spawnSync('shellcheck', ['--version']).status === 0, pkg: 'shellcheck' },
+  // test/e2e/proxy.test.ts and bench/proxy.bench.ts run a real HAProxy (socat: for a person poking its admin socket).
+  { check: () => existsSync('/usr/sbin/haproxy'), pkg: 'haproxy' },
+  { check: () => spawnSync('socat', ['-V']).status === 0, pkg: 'socat' },
 ];
 
 export default async function setup(): Promise<void> {

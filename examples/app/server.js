@@ -67,6 +67,7 @@ function send(res, status, body, headers = {}) {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
+    ...(cfg.color ? { 'x-app-color': cfg.color } : {}),
     ...headers,
   });
   res.end(text);
@@ -113,7 +114,7 @@ function intParam(url, name, dflt, min, max) {
 
 // ---------------------------------------------------------------- routes
 function health() {
-  const base = { env: cfg.appEnv, pid: process.pid, port: cfg.port, startedAt, dbPath: resolvedDbPath() };
+  const base = { env: cfg.appEnv, color: cfg.color, pid: process.pid, port: cfg.port, startedAt, dbPath: resolvedDbPath() };
   try {
     const d = requireDb();
     d.prepare('SELECT 1').get();

@@ -28,7 +28,7 @@ export interface Planned {
 }
 
 /** Everything before execution: load, validate and plan for every host. Throws InputError with all problems. */
-export function planFromArgs(args: PlanArgs, runId = newRunId()): Planned {
+export function planFromArgs(args: PlanArgs, runId = newRunId(), live: ReadonlyMap<string, string> = new Map()): Planned {
   const invFile = findInventory(args.inventory);
   const inventory = loadInventory(invFile);
   const hostNames = selectHosts(inventory.value, args.host, invFile ?? 'the built-in inventory');
@@ -42,7 +42,7 @@ export function planFromArgs(args: PlanArgs, runId = newRunId()): Planned {
   for (const name of hostNames) {
     const config = inventory.value.hosts[name]!; // selectHosts returned own keys only
     try {
-      const host = resolveHost(name, config);
+      const host = resolveHost(name, config, live.get(name));
       const plan = withSqliteCheck(planRun({ playbook: playbook.value, source: playbook.source, inventorySource: inventory.source, host, vars, runId, environment: process.env, warn }), host);
       const { secrets } = resolveVars([playbook.value.vars, host.vars, vars], process.env);
       plans.push({ plan, config, secrets });
@@ -68,4 +68,23 @@ export function withSqliteCheck(plan: Plan, host: ResolvedHost): Plan {
   const preflight = [...plan.preflight];
   preflight.splice(at + 1, 0, prefixed);
   return { ...plan, preflight };
+}
+
+/**
+ * The hosts whose live color must be read before planning: those with a proxy, when the playbook
+ * uses `{{ live.* }}` or `{{ idle.* }}` (the planner is pure: the color comes in as data).
+ */
+export function hostsNeedingLive(args: PlanArgs): Array<{ name: string; config: HostConfig }> {
+  const invFile = findInventory(args.inventory);
+  const inventory = loadInventory(invFile);
+  const names = selectHosts(inventory.value, args.host, invFile ?? 'the built-in inventory');
+  const withProxy = names.map((name) => ({ name, config: inventory.value.hosts[name]! })).filter((h) => h.config.proxy);
+  if (withProxy.length === 0) return [];
+  const playbook = loadPlaybook(findPlaybook(args.playbook));
+  return usesLiveNames(playbook.source.doc.toString()) ? withProxy : [];
+}
+
+/** Whether a playbook's text refers to `live.` or `idle.` names. */
+export function usesLiveNames(text: string): boolean {
+  return /\{\{\s*(live|idle)\./.test(text);
 }

@@ -200,6 +200,21 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       },
     )
     .command(
+      'switch',
+      'Move live traffic to a color through the proxy: gated on it, verified, undone by bg rollback',
+      (y) =>
+        hostOptions(y)
+          .option('to', { type: 'string', demandOption: true, coerce: single('to'), describe: 'The color to make live (an env named in proxy.colors)' })
+          .option('dry-run', { alias: 'n', type: 'boolean', coerce: lastBoolean, describe: 'Print the plan; change nothing' })
+          .option('lock-wait', { ...lockWaitOption, describe: 'Wait up to SECONDS (at most 86400) for another run to release the host lock' })
+          .option('ci', { type: 'boolean', coerce: lastBoolean, describe: 'Plain log output' })
+          .option('json', { type: 'boolean', coerce: lastBoolean, describe: 'One JSON event per line' })
+          .example('$0 switch --host prod --to green', 'GREEN gated (health, pm2 stable), then live; bg rollback --host prod switches back'),
+      async (a) => {
+        code = await (await import('./commands/switch.js')).switchCommand(a as never);
+      },
+    )
+    .command(
       'doctor',
       'Every pre-flight check of every built-in playbook, plus reachability and the lock (read-only)',
       (y) =>

@@ -48,6 +48,34 @@ export const sshSchema = z
   })
   .strict();
 
+// HAProxy reads these paths from its own config: it expands no `~` (absolute paths only), and a
+// space, quote, `$` or `#` would change what its config line means (plain characters only).
+const absolute = z.string().regex(/^\/[A-Za-z0-9._/+@-]+$/, 'an absolute path of letters, digits and . _ / + @ - (HAProxy does not expand ~; other characters would change its config line)');
+
+/**
+ * A proxy in front of the colors: users keep `live_port` (and `preview_port` for the idle color);
+ * the envs' `port`s are the apps' own loopback ports. bg generates its config (src/plan/haproxy-config.ts).
+ */
+export const proxySchema = z
+  .object({
+    kind: z.literal('haproxy').describe('The proxy: HAProxy (Debian package `haproxy`)'),
+    live_port: z.number().int().min(1).max(65535).describe('Public port routed to the live color'),
+    preview_port: z.number().int().min(1).max(65535).describe('Public port routed to the idle color (smoke tests before a switch)'),
+    bind: z.string().regex(/^[0-9A-Za-z.:*\[\]-]+$/, 'an address: 0.0.0.0, 127.0.0.1, ::, *').default('*').describe('Address the public ports listen on'),
+    colors: z.tuple([name, name]).default(['blue', 'green']).describe('The two envs traffic switches between'),
+    config: absolute.describe('HAProxy configuration file bg writes'),
+    map: absolute.describe('Map file naming the live and preview colors (rewritten atomically on every switch)'),
+    socket: absolute.describe('HAProxy admin socket (bg switches through it)'),
+    run: z
+      .discriminatedUnion('kind', [
+        z.object({ kind: z.literal('pm2'), app: z.string().min(1).describe('pm2 app running `haproxy -W -db -f CONFIG`') }).strict(),
+        z.object({ kind: z.literal('systemd'), unit: z.string().min(1).default('haproxy').describe('systemd unit (reloaded with sudo -n systemctl reload)') }).strict(),
+      ])
+      .describe('How HAProxy runs: under pm2 as the login user, or as a systemd service'),
+    color_header: z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name').optional().describe('Response header in which the app names its color (checked after a switch)'),
+  })
+  .strict();
+
 export const hostSchema = z
   .object({
     local: z.literal(true).optional().describe('Run on this machine, without SSH'),
@@ -69,6 +97,7 @@ export const hostSchema = z
       .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name'), z.union([z.string(), z.number()]))
       .default({})
       .describe('Variables exported for every command on the host (e.g. PM2_HOME); sshd drops client-side variables'),
+    proxy: proxySchema.optional().describe('HAProxy in front of the colors (bg switch, live/idle)'),
   })
   .strict();
 
@@ -76,7 +105,24 @@ export const hostSchema = z
 export function hostProblems(h: HostConfig): Array<{ field: string[]; message: string }> {
   if (!h.local && !h.ssh) return [{ field: [], message: 'a host needs `ssh:` or `local: true`' }];
   if (h.local && h.ssh) return [{ field: ['local'], message: '`local: true` and `ssh:` exclude each other' }];
-  return [];
+  return h.proxy ? proxyProblems(h.proxy, h.envs) : [];
+}
+
+/** A proxy needs two distinct colors with their own ports, none of them a public port. */
+function proxyProblems(p: ProxyConfig, envs: HostConfig['envs']): Array<{ field: string[]; message: string }> {
+  const out: Array<{ field: string[]; message: string }> = [];
+  if (p.live_port === p.preview_port) out.push({ field: ['proxy', 'preview_port'], message: '`preview_port` must differ from `live_port`' });
+  if (p.colors[0] === p.colors[1]) out.push({ field: ['proxy', 'colors'], message: 'the two colors must be different envs' });
+  const files = [p.config, p.map, p.socket];
+  if (new Set(files).size !== files.length) out.push({ field: ['proxy'], message: '`config`, `map` and `socket` must be different files' });
+  p.colors.forEach((c, i) => {
+    const env = Object.hasOwn(envs, c) ? envs[c] : undefined;
+    if (!env) out.push({ field: ['proxy', 'colors', String(i)], message: `unknown env \`${c}\` (host has: ${Object.keys(envs).join(', ') || 'no envs'})` });
+    else if (env.port === undefined) out.push({ field: ['envs', c, 'port'], message: `env \`${c}\` needs \`port\` (its own loopback port) behind the proxy` });
+    else if (env.port === p.live_port || env.port === p.preview_port)
+      out.push({ field: ['envs', c, 'port'], message: `env \`${c}\` listens on ${env.port}, a public port of the proxy: give the app its own port` });
+  });
+  return out;
 }
 
 export const inventorySchema = z
@@ -89,4 +135,5 @@ export const inventorySchema = z
 export type EnvConfig = z.output<typeof envSchema>;
 export type SshConfig = z.output<typeof sshSchema>;
 export type HostConfig = z.output<typeof hostSchema>;
+export type ProxyConfig = z.output<typeof proxySchema>;
 export type Inventory = z.output<typeof inventorySchema>;

@@ -1,4 +1,4 @@
-import type { HostConfig, VarValue } from '../config/inventory-schema.js';
+import type { HostConfig, ProxyConfig, VarValue } from '../config/inventory-schema.js';
 import { joinPath, quotePath } from './quote.js';
 import type { PathValue, TemplateScope } from './template.js';
 
@@ -25,10 +25,16 @@ export interface ResolvedHost {
   vars: Record<string, VarValue>;
   /** `export ...;` put before every command on the host, or '' (from `path:` and `environment:`). */
   commandPrefix: string;
+  proxy?: ProxyConfig;
+  /**
+   * The color live on the host's proxy, read from the host before planning (src/run/proxy-state.ts)
+   * and passed in as data: the planner does no I/O. Undefined without a proxy, or when not read.
+   */
+  live?: string;
 }
 
 /** Resolve an inventory host into the model actions build commands from. */
-export function resolveHost(name: string, cfg: HostConfig): ResolvedHost {
+export function resolveHost(name: string, cfg: HostConfig, live?: string): ResolvedHost {
   const envs: Record<string, ResolvedEnv> = {};
   for (const [envName, e] of Object.entries(cfg.envs)) {
     envs[envName] = {
@@ -55,7 +61,17 @@ export function resolveHost(name: string, cfg: HostConfig): ResolvedHost {
     journal: cfg.journal,
     vars: cfg.vars,
     commandPrefix: commandPrefix(cfg),
+    ...(cfg.proxy ? { proxy: cfg.proxy, ...(live !== undefined ? { live } : {}) } : {}),
   };
+}
+
+/** The live and idle colors' envs, when the host has a proxy and its live color is known. */
+export function liveAndIdle(host: ResolvedHost): { live: ResolvedEnv; idle: ResolvedEnv } | undefined {
+  if (!host.proxy || host.live === undefined) return undefined;
+  const [a, b] = host.proxy.colors;
+  const idle = host.live === a ? b : host.live === b ? a : undefined;
+  const live = host.envs[host.live];
+  return idle !== undefined && live && host.envs[idle] ? { live, idle: host.envs[idle] } : undefined;
 }
 
 /** Variables travel inside the command: sshd drops the client's environment (no AcceptEnv). */
@@ -95,6 +111,12 @@ export function templateScope(
     backups_dir: path(host.backups?.dir),
     journal: path(host.journal),
   };
+  if (host.proxy) scope.proxy = { live_port: host.proxy.live_port, preview_port: host.proxy.preview_port };
+  const li = liveAndIdle(host);
+  if (li) {
+    scope.live = envScope(li.live);
+    scope.idle = envScope(li.idle);
+  }
   scope.vars = { ...vars };
   scope.run = { id: run.id, dir: path(run.dir) };
   if (env) scope.env = envScope(env);

@@ -10,6 +10,7 @@ import { render, type TemplateScope } from './template.js';
 import type { Command, Gate, Plan, PlanStep } from './types.js';
 import { resolveVars } from './vars.js';
 import { oversizeCommands } from './limits.js';
+import { liveStillCheck } from './actions/proxy-common.js';
 
 export interface PlanInput {
   playbook: Playbook;
@@ -67,6 +68,11 @@ export function planRun(input: PlanInput): Plan {
     }
   });
   if (problems.length) throw new InputError(dedupe(problems), `cannot plan ${playbook.name} for ${host.name}`);
+  // Planned with the live color read from the host: the run starts only if it is still live.
+  if (host.proxy && host.live !== undefined) {
+    const c = liveStillCheck(host.proxy, host.live);
+    preflight.set(c.cmd, { ...c, cmd: host.commandPrefix + c.cmd });
+  }
 
   return {
     version: 1,
@@ -187,7 +193,8 @@ function renderParams(
   problems: Array<[Array<string | number>, string]>,
 ): unknown {
   if (typeof value === 'string') {
-    const mode = path.length === 2 && shell.includes(String(path[1])) ? 'shell' : 'raw';
+    // A shell field, or an item of a list of shell commands (`smoke: [...]`).
+    const mode = (path.length === 2 || (path.length === 3 && typeof path[2] === 'number')) && shell.includes(String(path[1])) ? 'shell' : 'raw';
     const r = render(value, scope, mode);
     if (!r.ok) problems.push([path, r.message]);
     return r.ok ? r.value : value;

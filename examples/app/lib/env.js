@@ -79,5 +79,7 @@ export function config(env = process.env) {
     dbPath: resolve(process.cwd(), env.DB_PATH || 'database.db'),
     allowedOrigins: env.ALLOWED_ORIGINS ?? '',
     appEnv: env.APP_ENV ?? '',
+    // The color this copy runs as, named in every response (X-App-Color) and in /api/health.
+    color: env.APP_COLOR ?? env.APP_ENV ?? '',
   };
 }

@@ -24,6 +24,7 @@ const DOCTOR_RUN_ID = '19700101T000000.000Z-d0c7';
  */
 const PLACEHOLDERS: Record<string, Record<string, string>> = {
   env: { key: 'BG_DOCTOR', value: 'x' },
+  switch: { to: 'green' },
 };
 
 interface Collected {

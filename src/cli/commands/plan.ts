@@ -5,6 +5,7 @@ import { describeHolder } from '../../run/run-meta.js';
 import { closeAll, connectAll } from '../connect.js';
 import { planFromArgs, type PlanArgs, type Planned } from '../context.js';
 import { formatPlan } from '../print-plan.js';
+import { readLiveColors } from '../live.js';
 import { multiLine, oneLine } from '../sanitize.js';
 import { library } from '../../remote/library.js';
 
@@ -24,7 +25,7 @@ export interface PrintArgs extends PlanArgs {
  * read-only pre-flight checks. Shared by `bg plan` and `bg run --dry-run`.
  */
 export async function printPlans(args: PrintArgs, write = (s: string) => process.stdout.write(s)): Promise<number> {
-  const { plans, warnings } = planFromArgs(args);
+  const { plans, warnings } = planFromArgs(args, undefined, await readLiveColors(args));
   for (const w of warnings) process.stderr.write(`bg: warning: ${formatProblem(w)}\n`);
   // --json keeps every exact command, and names the library (sha256) they call.
   const withLib = (p: Planned['plans'][number]['plan']) => ({ ...p, library: { hash: library().hash } });

@@ -10,6 +10,7 @@ import { withLocks } from '../../run/with-lock.js';
 import { withSecrets } from '../../transport/secrets.js';
 import { runMeta } from '../../run/run-meta.js';
 import { planFromArgs } from '../context.js';
+import { readLiveColors } from '../live.js';
 import { chooseRenderer, eventSink, fanOut } from '../output.js';
 import { SummaryCollector, writeStepSummary } from '../github.js';
 import { printPlans, type PrintArgs } from './plan.js';
@@ -29,7 +30,7 @@ export interface RunArgs extends PrintArgs {
 /** `bg run`: plan, connect to every host, execute, report. Returns the exit code. */
 export async function runCommand(args: RunArgs): Promise<number> {
   if (args.dryRun) return printPlans(args);
-  const { plans } = planFromArgs(args);
+  const { plans } = planFromArgs(args, undefined, await readLiveColors(args));
   // SIGINT/SIGTERM from here on: stop waiting/the running step, roll back, release the locks.
   let phase: 'locking' | 'running' = 'locking';
   const touched = new Set<string>();

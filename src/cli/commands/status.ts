@@ -6,6 +6,7 @@ import { describeHolder } from '../../run/run-meta.js';
 import { shownOutcome } from '../../run/outcomes.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine } from '../sanitize.js';
+import { readProxyState, type ProxyState } from '../../run/proxy-state.js';
 
 export interface StatusArgs extends HostArgs {
   json?: boolean;
@@ -19,16 +20,18 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
   await withHosts(args, async (hosts) => {
     for (const { name, config, transport } of hosts) {
       const host = resolveHost(name, config);
-      const [lock, runs, ...envFacts] = await Promise.all([
+      const [proxy, lock, runs, ...envFacts] = await Promise.all([
+        readProxyState(transport, name, config),
         readLock(transport, config.journal),
         listRuns(transport, config.journal).then((all) => readSummaries(transport, config.journal, all.slice(-1))),
         ...Object.values(host.envs).map(async (env) => ({ env, facts: parseFacts((await transport.exec(envStatusScript(env, host.commandPrefix))).stdout) })),
       ]);
       const last = runs[0];
       const lastOutcome = last && shownOutcome({ ...last, lastEnd: last.events.filter((e) => e.event === 'run-end').at(-1)?.detail }, lock?.runId);
-      report.push({ host: name, target: host.target, lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
+      report.push({ host: name, target: host.target, ...(proxy ? { proxy: { live: proxy.live ?? null, preview: proxy.preview ?? null, runtimeLive: proxy.socketLive ?? null, mapFileLive: proxy.fileLive ?? null, socketError: proxy.socketError ?? null, lastSwitch: proxy.switched ?? null } } : {}), lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
       if (args.json) continue;
       const out = [`${name} (${host.target})`, `  lock: ${lock ? `held by ${describeHolder(lock)}` : 'free'}`];
+      if (proxy && config.proxy) out.push(`  ${describeProxy(proxy, config.proxy.live_port, config.proxy.preview_port)}`);
       if (last) out.push(`  last run: ${last.id} ${last.meta?.playbook ?? ''} — ${lastOutcome}`);
       for (const { env, facts } of envFacts) {
         const one = (k: string) => facts[k]?.[0];
@@ -62,4 +65,13 @@ function parseFacts(text: string): Facts {
     if (i > 0) (facts[line.slice(0, i)] ??= []).push(line.slice(i + 1));
   }
   return facts;
+}
+
+/** One line: which color is live (and preview), and where that was read; a map file that disagrees is named. */
+function describeProxy(p: ProxyState, livePort: number, previewPort: number): string {
+  if (!p.live) return `proxy: live ? (${p.socketError ?? (p.fileMissing ? 'no map file: bg run proxy writes it' : 'the map names no color')})`;
+  const where = p.socketLive ? 'HAProxy runtime map' : `map file; HAProxy not answering: ${p.socketError}`;
+  const drift = p.socketLive && p.fileLive && p.fileLive !== p.socketLive ? `; MAP FILE SAYS ${p.fileLive} (a restart would switch)` : '';
+  const since = p.switched ? `, switched to ${p.switched.color} at ${p.switched.at}` : '';
+  return `proxy: live ${p.live} (:${livePort}), preview ${p.preview} (:${previewPort}) — from the ${where}${drift}${since}`;
 }

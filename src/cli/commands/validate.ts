@@ -61,7 +61,7 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
         const vars = Object.fromEntries(Object.entries(pb.value.vars).filter(([, v]) => v === null).map(([k]) => [k, `<${k}>`]));
         // Variables read from the environment are checked at run time too: any value will do here.
         const environment = new Proxy({}, { get: (_t, k) => `<${String(k)}>` }) as Record<string, string>;
-        const plan = () => planRun({ playbook: pb.value, source: pb.source, inventorySource: inventory.source, host: resolveHost(name, cfg), vars, runId: 'validate', environment, warn: (w) => warnings.set(formatProblem(w), w) });
+        const plan = () => planRun({ playbook: pb.value, source: pb.source, inventorySource: inventory.source, host: resolveHost(name, cfg, cfg.proxy?.colors[0]), vars, runId: 'validate', environment, warn: (w) => warnings.set(formatProblem(w), w) });
         if (!pb.builtin) {
           collect(plan);
           continue;
