@@ -81,7 +81,7 @@ describe('switch and proxy-config plans', () => {
     expect(s.undo.map((c) => c.cmd)).toEqual([`bg_proxy_undo_switch ${sd} /run/bg/admin.sock /etc/bg/live.map`]);
   });
   it('switch needs a proxy and a color of it', () => {
-    expect(problems(oneStep('switch', 'env: blue'))).toEqual([expect.stringMatching(/action `switch` needs `proxy:` on host `prod`/)]);
+    expect(problems(oneStep('switch', 'env: blue'), { host: 'box' })).toEqual([expect.stringMatching(/action `switch` needs `proxy:` on host `box`/)]);
     expect(problems(oneStep('switch', 'env: red'), { host: 'box', inventory: inventory(PROXY, 'blue: { dir: /a, port: 3000 }\n      green: { dir: /b, port: 3001 }\n      red: { dir: /c }') })).toEqual([expect.stringMatching(/env `red` is not a color of the proxy/)]);
   });
   it('proxy-config: haproxy -c in the pre-flight, written atomically after haproxy -c, reloaded, undone', () => {

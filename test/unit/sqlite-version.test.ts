@@ -54,6 +54,8 @@ const SAMPLES: Record<string, string> = {
   'env-set': 'env: blue\nwith: { key: A, value: b }',
   shell: 'with: { command: "true" }',
   restore: 'env: blue\nwith: { backup: 20261121T122255.123Z-3fa1 }',
+  'proxy-config': '',
+  switch: 'env: green',
 };
 // The step's commands and the code of every library function they call (src/remote/*.sh).
 const withLibrary = (cmds: string[]) => [...cmds, ...functionsUsed(cmds).map((f) => f.code)].join('\n');
