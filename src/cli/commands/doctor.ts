@@ -4,6 +4,7 @@ import { ExitCode, InputError } from '../../errors.js';
 import { BUILTIN_PLAYBOOKS, loadPlaybook } from '../load.js';
 import { resolveHost, type ResolvedHost } from '../../plan/host-model.js';
 import { planRun } from '../../plan/planner.js';
+import { needsProxy } from '../../plan/actions/proxy-common.js';
 import type { Command, Gate, Plan } from '../../plan/types.js';
 import { readLock } from '../../run/lock.js';
 import { runPreflight } from '../../run/preflight.js';
@@ -40,6 +41,8 @@ export function collectChecks(host: ResolvedHost): Collected {
   for (const f of files) {
     const name = f.replace(/\.yaml$/, '');
     const pb = loadPlaybook(join(BUILTIN_PLAYBOOKS, f));
+    // The proxy's playbooks are for hosts with a proxy: nothing to say about them elsewhere.
+    if (needsProxy(pb.value) && !host.proxy) continue;
     let plan: Plan;
     try {
       plan = planRun({ playbook: pb.value, source: pb.source, host, vars: Object.hasOwn(PLACEHOLDERS, name) ? PLACEHOLDERS[name]! : {}, runId: DOCTOR_RUN_ID, environment: process.env });

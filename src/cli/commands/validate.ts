@@ -9,6 +9,7 @@ import { annotate, type Annotation } from '../github.js';
 import { githubAnnotations, type OutputFlags } from '../output.js';
 import { multiLine } from '../sanitize.js';
 import { resolveHost } from '../../plan/host-model.js';
+import { needsProxy } from '../../plan/actions/proxy-common.js';
 import { planRun } from '../../plan/planner.js';
 
 export interface ValidateArgs extends OutputFlags {
@@ -62,6 +63,9 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
         // Variables read from the environment are checked at run time too: any value will do here.
         const environment = new Proxy({}, { get: (_t, k) => `<${String(k)}>` }) as Record<string, string>;
         const plan = () => planRun({ playbook: pb.value, source: pb.source, inventorySource: inventory.source, host: resolveHost(name, cfg, cfg.proxy?.colors[0]), vars, runId: 'validate', environment, warn: (w) => warnings.set(formatProblem(w), w) });
+        // Playbooks that switch or configure the proxy are for hosts with a proxy (bg run of one
+        // elsewhere says so, exit 2): not a problem, nor a note, for every other host.
+        if (needsProxy(pb.value) && !cfg.proxy) continue;
         if (!pb.builtin) {
           collect(plan);
           continue;

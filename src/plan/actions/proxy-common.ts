@@ -27,3 +27,8 @@ export function publicUrl(p: ProxyConfig, port: number, path: string): string {
 export function liveStillCheck(p: ProxyConfig, live: string): Command {
   return { cmd: call('bg_proxy_live_is', quotePath(p.socket), quotePath(p.map), backendOf(live)), label: `${live} is still live (as when planned)` };
 }
+
+/** Whether a playbook has steps that only a host with a proxy can run. */
+export function needsProxy(playbook: { steps: ReadonlyArray<{ action: string }> }): boolean {
+  return playbook.steps.some((s) => s.action === 'switch' || s.action === 'proxy-config');
+}
