@@ -45,7 +45,7 @@ export function loadSchema(db: SqlJsDatabase, schemaSql: string): void {
       r = iter.next();
     } catch (e) {
       const msg = (e as Error).message;
-      if (!/reserved for internal use|already exists/.test(msg)) throw new SqliteRejected(firstCodeAt(schemaSql, consumed), msg);
+      if (!/reserved for internal use|already exists/.test(msg)) throw rejection(schemaSql, code(tokenize(schemaSql)), consumed, msg, db);
       // The failed statement: skip to the next `;` after it (schema dumps are one statement a line).
       const next = schemaSql.indexOf(';\n', consumed);
       if (next < 0) return;
@@ -173,7 +173,7 @@ export function applySqlite(src: string, db: SqlJsDatabase): SqliteFileResult {
       }
       if (now.name.toLowerCase() !== key) {
         events.push({ kind: 'rename-table', i, ident, from: t.name, to: now.name });
-        if (!ident.created) raw.push({ rule: 'rename-table', at: tokenAt(body, key, at), stmts: [i], what: `renames table ${t.name} to ${now.name}` });
+        if (!ident.created) raw.push({ rule: 'rename-table', at: actionAt(body, undefined, at), stmts: [i], what: `renames table ${t.name} to ${now.name}` });
       }
       if (!ident.created) columnChanges(i, body, at, t, now);
       // Indexes dropped while their table stays: a UNIQUE one was what upserts and duplicate checks relied on.
@@ -199,13 +199,13 @@ export function applySqlite(src: string, db: SqlJsDatabase): SqliteFileResult {
     const added = now.columns.filter((c) => !oldNames.includes(c.name.toLowerCase()));
     // One column whose name changed in place, with the same type: RENAME COLUMN.
     if (gone.length === 1 && added.length === 1 && t.columns.length === now.columns.length && oldNames.indexOf(gone[0]!.name.toLowerCase()) === newNames.indexOf(added[0]!.name.toLowerCase())) {
-      raw.push({ rule: 'rename-column', at: tokenAt(body, gone[0]!.name.toLowerCase(), at), stmts: [i], what: `renames column ${now.name}.${gone[0]!.name} to ${added[0]!.name}` });
+      raw.push({ rule: 'rename-column', at: actionAt(body, gone[0]!.name.toLowerCase(), at), stmts: [i], what: `renames column ${now.name}.${gone[0]!.name} to ${added[0]!.name}` });
       return;
     }
-    for (const c of gone) raw.push({ rule: 'drop-column', at: tokenAt(body, c.name.toLowerCase(), at), stmts: [i], what: `drops column ${now.name}.${c.name}` });
+    for (const c of gone) raw.push({ rule: 'drop-column', at: actionAt(body, c.name.toLowerCase(), at), stmts: [i], what: `drops column ${now.name}.${c.name}` });
     for (const c of added)
       if (c.notNull && (c.dflt === null || /^null$/i.test(c.dflt)) && !c.generated)
-        raw.push({ rule: 'add-column-not-null', at: tokenAt(body, c.name.toLowerCase(), at), stmts: [i], what: `adds column ${now.name}.${c.name} NOT NULL without a DEFAULT` });
+        raw.push({ rule: 'add-column-not-null', at: actionAt(body, c.name.toLowerCase(), at), stmts: [i], what: `adds column ${now.name}.${c.name} NOT NULL without a DEFAULT` });
   }
 
   function reportBroken(i: number, span: Span, key: string, message: string, after: Catalog): void {
@@ -304,6 +304,17 @@ export function applySqlite(src: string, db: SqlJsDatabase): SqliteFileResult {
 
 function norm(t: string): string {
   return t.replace(/\s+/g, ' ').trim().toUpperCase();
+}
+
+/**
+ * Where an ALTER TABLE action starts (`DROP [COLUMN] c`, `RENAME [COLUMN] c TO …`, `ADD [COLUMN] c`,
+ * `RENAME TO t`): its verb before the name `key`, else the name, else `fallback`.
+ */
+function actionAt(body: readonly Token[], key: string | undefined, fallback: number): number {
+  const k = key === undefined ? -1 : body.findIndex((t, j) => j > 2 && nameOf(t) === key && t.kind !== 'string');
+  if (k < 0) return body.find((t, j) => j > 2 && /^rename$/i.test(t.text))?.start ?? fallback;
+  const verb = /^column$/i.test(body[k - 1]?.text ?? '') ? body[k - 2] : body[k - 1];
+  return verb && /^(drop|rename|add)$/i.test(verb.text) ? verb.start : body[k]!.start;
 }
 
 /** The offset of the first token naming `key` in a statement (the thing a finding is about), else `fallback`. */
