@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { it } from 'vitest';
@@ -21,13 +21,22 @@ function corpusFiles(dir = CORPUS): string[] {
 
 type Lint = (sql: string, file: string, dialect: 'sqlite' | 'postgres') => Promise<unknown>;
 
-/** The in-process lint of one build: the new engine takes the corpus's starting schema, the old one had none. */
+/** The in-process lint of one build: the new engine starts each SQLite file from the corpus schema (its loading included), the old one had none. */
 async function loader(bin: string): Promise<{ lint: Lint; label: string }> {
   const dist = path.join(path.dirname(bin), '../dist/lint/');
   const analyze = await import(pathToFileURL(path.join(dist, 'analyze.js')).href);
-  if (typeof analyze.lintFileWithSchema === 'function') {
-    const schemaOf = (d: string) => readFileSync(path.join(CORPUS, `_schema.${d}.sql`), 'utf8');
-    return { label: 'sql.js + libpg-query', lint: (sql, file, dialect) => analyze.lintFileWithSchema(sql, { file, dialect, schemaSql: schemaOf(dialect) }) };
+  const engines = path.join(dist, 'engines.js');
+  if (existsSync(engines)) await (await import(pathToFileURL(engines).href)).loadEngines();
+  if (typeof analyze.cloneSchema === 'function') {
+    const schemaOf = (d: string) => d === 'sqlite' ? readFileSync(path.join(repo, 'test/fixtures/lint-schema/sqlite.sql'), 'utf8') : undefined;
+    return { label: 'sql.js + libpg-query', lint: async (sql, file, dialect) => {
+      const schema = analyze.newSchema(schemaOf(dialect));
+      try {
+        return analyze.lintMigration(sql, { file, dialect, schema });
+      } finally {
+        analyze.closeSchema(schema);
+      }
+    } };
   }
   return { label: 'sql-parser-cst', lint: async (sql, file, dialect) => analyze.lintMigration(sql, { file, dialect }) };
 }
