@@ -100,7 +100,12 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .positional('paths', { type: 'string', array: true, describe: 'Migration files or directories (their *.sql, in order)' })
           .option('dialect', { choices: ['sqlite', 'postgres'] as const, default: 'sqlite' as const, describe: 'SQL dialect' })
           .option('json', { type: 'boolean', describe: 'The report as one JSON document' })
-          .example('$0 lint migrations/', 'every *.sql below migrations/, in migration order'),
+          .option('schema', {
+            type: 'string',
+            describe: 'SQL file with the schema the migrations start from (e.g. `sqlite3 DB .schema > schema.sql`); default: an empty one',
+          })
+          .example('$0 lint migrations/', 'every *.sql below migrations/, in migration order, each from the schema the earlier ones built')
+          .example('$0 lint migrations/042_x.sql --schema prod-schema.sql', 'one migration, against the schema production has'),
       async (a) => {
         // Paths after `--` land in `_`; none at all is bad input, said by bg lint (exit 2).
         const paths = [...((a.paths as string[] | undefined) ?? []), ...a._.slice(1).map(String)];

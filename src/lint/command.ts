@@ -1,21 +1,17 @@
-// `bg lint PATHS`: lint migration files, print the report, return the exit code —
+// `bg lint PATHS [--schema FILE]`: lint migration files, print the report, return the exit code —
 // 0 nothing breaking (or all of it accepted), 1 a breaking finding, 2 bad input (a path that
-// does not exist, a file that cannot be read or does not parse). Never throws for bad input.
+// does not exist, a file that cannot be read, a migration SQLite or PostgreSQL rejects).
+// Never throws for bad input.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode } from '../errors.js';
-import { lintMigration, newSchema, SqlParseError, type LintResult } from './analyze.js';
+import { closeSchema, lintMigration, NeedsPostgres, newSchema, rejectedBy, SchemaRejected, SqlParseError, type LintResult } from './analyze.js';
+import { loadEngines } from './engines.js';
 import { expandPaths } from './files.js';
 import { fails, formatError, formatJson, formatText, lintAnnotations, type LintError, type LintReport } from './format.js';
 import { annotate } from '../cli/github.js';
 import { githubAnnotations } from '../cli/output.js';
 import type { Dialect } from './rules.js';
-
-export interface LintArgs {
-  paths: string[];
-  dialect?: Dialect | undefined;
-  json?: boolean | undefined;
-}
 
 export interface LintIo {
   out: (s: string) => void;
@@ -30,8 +26,17 @@ const defaultIo: LintIo = {
   err: (s) => process.stderr.write(s),
 };
 
-/** Lints every file; migrations of one directory share what earlier ones created. */
-export async function lintPaths(paths: readonly string[], dialect?: Dialect): Promise<LintReport> {
+export interface LintPathsOptions {
+  dialect?: Dialect | undefined;
+  /** The schema every directory's first migration starts from (SQL text). */
+  schemaSql?: string | undefined;
+  /** Where schemaSql came from, for its errors. */
+  schemaFile?: string | undefined;
+}
+
+/** Lints every file; the migrations of one directory are a sequence, each starting from the schema the earlier ones left. */
+export async function lintPaths(paths: readonly string[], opts: LintPathsOptions | Dialect = {}): Promise<LintReport> {
+  const o: LintPathsOptions = typeof opts === 'string' ? { dialect: opts } : opts;
   const report: LintReport = { files: [], errors: [] };
   if (paths.length === 0) {
     report.errors.push({ file: '.', message: 'give at least one migration file or directory' });
@@ -47,9 +52,10 @@ export async function lintPaths(paths: readonly string[], dialect?: Dialect): Pr
       report.errors.push({ file, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` });
     }
   }
-  // Migrations of one directory are a sequence: they share what earlier ones created. Without
-  // --dialect, a directory with a file that parses only as PostgreSQL is linted again, all of it
-  // as PostgreSQL (its other files may parse as SQLite too, and would miss the PostgreSQL rules).
+  await loadEngines([o.dialect ?? 'sqlite']);
+  // Without --dialect, a directory with a file that only PostgreSQL's parser accepts is linted
+  // again, all of it as PostgreSQL (its other files may be valid SQLite too, and would miss the
+  // PostgreSQL rules).
   const groups = new Map<string, Array<{ idx: number; file: string; sql: string }>>();
   sources.forEach(({ file, dir, sql }, idx) => {
     if (!groups.has(dir)) groups.set(dir, []);
@@ -57,8 +63,11 @@ export async function lintPaths(paths: readonly string[], dialect?: Dialect): Pr
   });
   const results: Array<{ result?: LintResult; error?: LintError }> = [];
   for (const group of groups.values()) {
-    let out = lintSequence(group, dialect, false);
-    if (dialect === undefined && out.some((r) => r.result?.dialectDetected)) out = lintSequence(group, 'postgres', true);
+    let out = lintSequence(group, o, o.dialect, false);
+    if (o.dialect === undefined && out.some((r) => r.result?.dialectDetected || r.needsPostgres)) {
+      await loadEngines(['postgres']);
+      out = lintSequence(group, o, 'postgres', true);
+    }
     group.forEach((g, i) => (results[g.idx] = out[i]!));
   }
   for (const r of results) {
@@ -70,31 +79,50 @@ export async function lintPaths(paths: readonly string[], dialect?: Dialect): Pr
 
 function lintSequence(
   files: ReadonlyArray<{ file: string; sql: string }>,
+  o: LintPathsOptions,
   dialect: Dialect | undefined,
   detected: boolean,
-): Array<{ result?: LintResult; error?: LintError }> {
-  const schema = newSchema();
-  return files.map(({ file, sql }) => {
-    try {
-      return { result: lintMigration(sql, { file, dialect, dialectDetected: detected, schema }) };
-    } catch (e) {
-      if (e instanceof SqlParseError)
-        return { error: { file, line: e.line, column: e.column, message: `syntax error (${e.dialect}): ${e.reason}` } };
-      // A bug in bg, not in the migration: say so instead of crashing, and decide nothing (exit 2).
-      return { error: { file, message: `bg could not lint this file (a bug in bg lint, please report it): ${e instanceof Error ? e.message : String(e)}` } };
-    }
-  });
+): Array<{ result?: LintResult; error?: LintError; needsPostgres?: boolean }> {
+  const schema = newSchema(o.schemaSql);
+  try {
+    return files.map(({ file, sql }, i) => {
+      try {
+        return { result: lintMigration(sql, { file, dialect, dialectDetected: detected, schema }) };
+      } catch (e) {
+        if (e instanceof NeedsPostgres) return { needsPostgres: true };
+        if (e instanceof SqlParseError) {
+          // A schema that SQLite rejects is the --schema file's problem, not the migration's.
+          if (e instanceof SchemaRejected) return { error: { file: o.schemaFile ?? 'schema', line: e.line, column: e.column, message: `${rejectedBy(e.dialect)}: ${e.reason}` } };
+          const hint = i === 0 && /^no such (table|column|index)/.test(e.reason) && !o.schemaSql ? ' (the migration starts from an empty schema: give the schema it starts from with --schema, or lint the whole directory)' : '';
+          return { error: { file, line: e.line, column: e.column, message: `${rejectedBy(e.dialect)}: ${e.reason}${hint}` } };
+        }
+        // A bug in bg, not in the migration: say so instead of crashing, and decide nothing (exit 2).
+        return { error: { file, message: `bg could not lint this file (a bug in bg lint, please report it): ${e instanceof Error ? e.message : String(e)}` } };
+      }
+    });
+  } finally {
+    closeSchema(schema);
+  }
 }
 
 export async function lintCommand(
-  args: { paths: string[]; dialect?: 'sqlite' | 'postgres' | undefined; json?: boolean | undefined; ci?: boolean | undefined },
+  args: { paths: string[]; dialect?: 'sqlite' | 'postgres' | undefined; json?: boolean | undefined; ci?: boolean | undefined; schema?: string | undefined },
   io: LintIo = defaultIo,
 ): Promise<number> {
   if (args.dialect !== undefined && args.dialect !== 'sqlite' && args.dialect !== 'postgres') {
     io.err(`bg lint: --dialect must be sqlite or postgres, not ${JSON.stringify(args.dialect)}\n`);
     return ExitCode.badInput;
   }
-  const report = await lintPaths(args.paths, args.dialect);
+  let schemaSql: string | undefined;
+  if (args.schema !== undefined) {
+    try {
+      schemaSql = await readFile(args.schema, 'utf8');
+    } catch (e) {
+      io.err(`bg lint: ${args.schema}: cannot read the --schema file: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+      return ExitCode.badInput;
+    }
+  }
+  const report = await lintPaths(args.paths, { dialect: args.dialect, schemaSql, schemaFile: args.schema });
   if (args.json) {
     io.out(formatJson(report));
   } else {

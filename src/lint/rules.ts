@@ -35,6 +35,8 @@ export const RULE_IDS = [
   'update-without-where',
   'create-index-non-concurrent',
   'constraint-without-not-valid',
+  'trigger-broken',
+  'view-broken',
   'allow-without-reason',
   'unused-directive',
 ] as const;
@@ -163,6 +165,24 @@ export const RULES: Readonly<Record<RuleId, Rule>> = {
     dialects: PG,
     why: 'adding the constraint checks every existing row while holding a lock that blocks writes (and, for a foreign key, writes to the referenced table too); one old row that violates it fails the migration',
     fix: 'ADD CONSTRAINT … NOT VALID (checks new rows only; brief lock), then ALTER TABLE … VALIDATE CONSTRAINT … in a later statement or migration (scans without blocking writes)',
+    acceptable: true,
+  },
+  'trigger-broken': {
+    id: 'trigger-broken',
+    title: 'a trigger left referring to something the migration removed',
+    severity: 'breaking',
+    dialects: SQLITE,
+    why: 'SQLite compiles a table’s triggers into every statement that fires them: each INSERT, UPDATE or DELETE of the running version on that table now fails with the trigger’s error, even though the version never mentions what was removed',
+    fix: 'drop or recreate the trigger in the same migration, before the change that breaks it (DROP TRIGGER …; then CREATE TRIGGER … against the new schema), and make sure no running version needs what it did',
+    acceptable: true,
+  },
+  'view-broken': {
+    id: 'view-broken',
+    title: 'a view left referring to something the migration removed',
+    severity: 'breaking',
+    dialects: SQLITE,
+    why: 'every query of the running version that reads the view fails with the view’s error',
+    fix: `recreate the view against the new schema in the same migration (DROP VIEW …; CREATE VIEW …), or drop it ${CONTRACT}`,
     acceptable: true,
   },
   'allow-without-reason': {

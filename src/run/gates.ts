@@ -27,9 +27,12 @@ export async function runGate(gate: Gate, transport: Transport, opts: GateOption
   return lintPending(gate, r.stdout, opts, boundary);
 }
 
-/** Output format: `BOUNDARYapplied NAME` or `BOUNDARYpending NAME`, then the file's text, for every file in order. */
-export function parseMigrationListing(text: string, boundary = '@@'): Array<{ name: string; pending: boolean; sql: string }> {
-  const head = new RegExp(`^${boundary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=applied |pending )`, 'm');
+/**
+ * Output format: `BOUNDARYapplied NAME` or `BOUNDARYpending NAME`, then the file's text, for every
+ * file in order; before them, `BOUNDARYschema live` and the database's `.schema` (a `schema` record).
+ */
+export function parseMigrationListing(text: string, boundary = '@@'): Array<{ name: string; pending: boolean; schema?: true; sql: string }> {
+  const head = new RegExp(`^${boundary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=applied |pending |schema live\n)`, 'm');
   return text
     .split(head)
     .slice(1)
@@ -37,35 +40,48 @@ export function parseMigrationListing(text: string, boundary = '@@'): Array<{ na
       const nl = chunk.indexOf('\n');
       const head = nl < 0 ? chunk : chunk.slice(0, nl);
       const [state = '', ...name] = head.split(' ');
-      return { name: name.join(' '), pending: state === 'pending', sql: nl < 0 ? '' : chunk.slice(nl + 1) };
+      const sql = nl < 0 ? '' : chunk.slice(nl + 1);
+      return state === 'schema' ? { name: 'live schema', pending: false, schema: true as const, sql } : { name: name.join(' '), pending: state === 'pending', sql };
     });
 }
 
 async function lintPending(gate: Gate, listing: string, opts: GateOptions, boundary: string): Promise<GateResult> {
-  const { lintMigration, newSchema } = await import('../lint/analyze.js');
+  const { lintMigration, newSchema, closeSchema, rejectedBy, SchemaRejected, SqlParseError } = await import('../lint/analyze.js');
+  const { loadEngines } = await import('../lint/engines.js');
   const { fails } = await import('../lint/format.js');
-  const files = parseMigrationListing(listing, boundary);
+  const records = parseMigrationListing(listing, boundary);
+  const live = records.find((f) => f.schema);
+  const files = records.filter((f) => !f.schema);
   const pending = files.filter((f) => f.pending);
   if (pending.length === 0) return { gate, ok: true, report: 'no pending migrations' };
-  // Applied migrations are read too, only to learn the schema they built (which indexes are unique, …).
-  const schema = newSchema();
+  await loadEngines([gate.dialect]);
+  // The live schema is what the pending migrations will meet: SQLite judges them against it. A
+  // host that sends none (an older library) gets the applied migrations replayed instead.
+  const schema = newSchema(live && gate.dialect === 'sqlite' ? live.sql : undefined);
   const lines: string[] = [];
   let breaking = 0;
-  for (const f of files) {
-    let result;
-    try {
-      result = lintMigration(f.sql, { file: f.name, dialect: gate.dialect, schema });
-    } catch (e) {
+  try {
+    for (const f of files) {
+      if (live && !f.pending) continue;
+      let result;
+      try {
+        result = lintMigration(f.sql, { file: f.name, dialect: gate.dialect, schema });
+      } catch (e) {
+        if (e instanceof SchemaRejected) return { gate, ok: false, report: `the database's live schema cannot be read back by SQLite ${e.line}:${e.column}: ${e.reason}` };
+        if (!f.pending) continue;
+        if (e instanceof SqlParseError) return { gate, ok: false, report: `pending migration ${f.name}:${e.line}:${e.column}: ${rejectedBy(e.dialect)}${live ? ' (applied to the live schema)' : ''}: ${e.reason}` };
+        return { gate, ok: false, report: `pending migration ${f.name} could not be linted: ${(e as Error).message.split('\n').slice(-1)[0]}` };
+      }
       if (!f.pending) continue;
-      return { gate, ok: false, report: `pending migration ${f.name} does not parse: ${(e as Error).message.split('\n').slice(-1)[0]}` };
+      for (const finding of result.findings) {
+        if (fails(finding)) breaking++;
+        lines.push(`${f.name}:${finding.line}:${finding.column} ${finding.rule}${finding.accepted ? ` accepted (${finding.acceptedBecause})` : ''}: ${finding.message}${fails(finding) ? `\n      safe alternative: ${finding.fix}` : ''}`);
+      }
     }
-    if (!f.pending) continue;
-    for (const finding of result.findings) {
-      if (fails(finding)) breaking++;
-      lines.push(`${f.name}:${finding.line}:${finding.column} ${finding.rule}${finding.accepted ? ` accepted (${finding.acceptedBecause})` : ''}: ${finding.message}${fails(finding) ? `\n      safe alternative: ${finding.fix}` : ''}`);
-    }
+  } finally {
+    closeSchema(schema);
   }
-  const head = `${pending.length} pending migration(s) (${pending.map((p) => p.name).join(', ')}): ${breaking} breaking`;
+  const head = `${pending.length} pending migration(s) (${pending.map((p) => p.name).join(', ')}) against the ${live ? 'live schema' : 'applied migrations'}: ${breaking} breaking`;
   const report = [head, ...lines.map((l) => `    ${l}`)].join('\n');
   if (breaking && opts.allowBreaking) return { gate, ok: true, report: `${report}\n    (let through by --allow-breaking)` };
   return { gate, ok: breaking === 0, report: breaking ? `${report}\n    the old version still running would break; fix the migration, mark it a contract step, or pass --allow-breaking` : report };

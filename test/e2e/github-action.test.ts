@@ -171,6 +171,8 @@ steps:
 `,
     );
     mkdirSync(join(sb.root, 'migrations'));
+    // The directory is a sequence: 000 creates the table that 001 changes (bg lint replays it).
+    writeFileSync(join(sb.root, 'migrations', '000-create.sql'), 'CREATE TABLE time_entries (id INTEGER PRIMARY KEY, description TEXT);\n');
     writeFileSync(join(sb.root, 'migrations', '001-add.sql'), 'ALTER TABLE time_entries ADD COLUMN user_id INTEGER NOT NULL;\n');
     fakeBin = fakeNpm();
   });
@@ -395,7 +397,7 @@ describe('output flags on every command, and annotations through the CLI', () =>
       [['status', '--host', 'box'], 0],
       [['history', '--host', 'box'], 0],
       [['unlock', '--host', 'box'], 0],
-      [['lint', fileURLToPath(new URL('../fixtures/migrations/safe/sqlite', import.meta.url))], 0],
+      [['lint', fileURLToPath(new URL('../../examples/app/migrations', import.meta.url))], 0],
       [['init', 'fresh'], 0],
     ];
     for (const [args, code] of cases) {

@@ -46,9 +46,9 @@ describe('migrate plan', () => {
     expect(planned.preflight.map((c) => c.label)).toEqual(['sqlite3 is installed', '/home/ubuntu/TimeTracking-GREEN/server exists', 'PRAGMA quick_check of /home/ubuntu/TimeTracking-GREEN/server/database.db is ok', 'pm2 knows the app timetracking-green']);
   });
 
-  it('lists the migration files for the lint gate with one call; applied or pending by the migrations table', () => {
+  it('lists the live schema and the migration files for the lint gate with one call; applied or pending by the migrations table', () => {
     expect(planned.gates.map((g) => g.cmd)).toEqual([
-      `bg_migration_files /home/ubuntu/TimeTracking-GREEN/server/migrations /home/ubuntu/TimeTracking-GREEN/server/database.db 'SELECT name FROM "migrations"' 'bg: no migrations directory migrations in /home/ubuntu/TimeTracking-GREEN/server (set with.migrations_dir, or with.lint: false)'`,
+      `bg_migration_listing /home/ubuntu/TimeTracking-GREEN/server/migrations /home/ubuntu/TimeTracking-GREEN/server/database.db 'SELECT name FROM "migrations"' 'bg: no migrations directory migrations in /home/ubuntu/TimeTracking-GREEN/server (set with.migrations_dir, or with.lint: false)'`,
     ]);
     const base = mkdtempSync(join(tmpdir(), 'bg-mfiles-'));
     dirs.push(base);
@@ -59,7 +59,11 @@ describe('migrate plan', () => {
     sql(join(base, 'db'), `CREATE TABLE "odd ""m"""(name TEXT); INSERT INTO "odd ""m""" VALUES ('001_a');`);
     const inventory = `hosts:\n  h:\n    local: true\n    envs:\n      blue: { dir: ${JSON.stringify(base)}, db: db, migrate: make }\n`;
     const s = plan(oneStep('migrate', 'env: blue\nwith: { migrations_dir: "-m", migrations_table: \'odd "m"\' }'), { host: 'h', inventory });
-    expect(sh(s.gates[0]!.cmd)).toMatchObject({ code: 0, stdout: "@@applied 001_a.sql\nCREATE TABLE a(x);\n@@pending 010_it's.sql\nCREATE TABLE b(x);\n" });
+    // The database's live schema (read-only), then the files.
+    expect(sh(s.gates[0]!.cmd)).toMatchObject({
+      code: 0,
+      stdout: `@@schema live\nCREATE TABLE IF NOT EXISTS "odd ""m"""(name TEXT);\n@@applied 001_a.sql\nCREATE TABLE a(x);\n@@pending 010_it's.sql\nCREATE TABLE b(x);\n`,
+    });
     const none = plan(oneStep('migrate', 'env: blue\nwith: { migrations_dir: nothing }'), { host: 'h', inventory });
     expect(sh(none.gates[0]!.cmd)).toMatchObject({ code: 1, stderr: expect.stringContaining('bg: no migrations directory nothing in') });
   });

@@ -17,9 +17,9 @@ describe('the lint gate of migrate', () => {
   });
 
   it('passes safe pending migrations and ignores findings in applied ones', async () => {
-    const r = await runGate(gate(hostListing([['001.sql', 'applied', 'CREATE TABLE t(a); DROP TABLE t;'], ['002.sql', 'pending', 'ALTER TABLE t ADD COLUMN b TEXT;']])), t, {});
+    const r = await runGate(gate(hostListing([['001.sql', 'applied', 'CREATE TABLE t(a); CREATE TABLE u(x); DROP TABLE u;'], ['002.sql', 'pending', 'ALTER TABLE t ADD COLUMN b TEXT;']])), t, {});
     expect(r.ok).toBe(true);
-    expect(r.report).toMatch(/1 pending migration\(s\) \(002\.sql\): 0 breaking/);
+    expect(r.report).toMatch(/1 pending migration\(s\) \(002\.sql\) against the applied migrations: 0 breaking/);
   });
 
   it('stops on a breaking pending migration, naming rule and safe alternative', async () => {
@@ -27,11 +27,11 @@ describe('the lint gate of migrate', () => {
     expect(r.ok).toBe(false);
     expect(r.report).toMatch(/002\.sql:1:\d+ drop-column: .*\n\s+safe alternative: /);
     expect(r.report).toContain('--allow-breaking');
-    expect((await runGate(gate(hostListing([['002.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, { allowBreaking: true })).ok).toBe(true);
+    expect((await runGate(gate(hostListing([['001.sql', 'applied', 'CREATE TABLE t(a, b);'], ['002.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, { allowBreaking: true })).ok).toBe(true);
   });
 
   it('accepts a contract migration', async () => {
-    const r = await runGate(gate(hostListing([['003.contract.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, {});
+    const r = await runGate(gate(hostListing([['001.sql', 'applied', 'CREATE TABLE t(a, b);'], ['003.contract.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, {});
     expect(r.ok).toBe(true);
     expect(r.report).toMatch(/drop-column accepted/);
   });
@@ -44,6 +44,21 @@ describe('the lint gate of migrate', () => {
     expect(r.report).toMatch(/002\.sql:\d+:\d+ drop-column/);
     // What the fixed marker made of it: the DROP in a record of its own, marked applied.
     expect(parseMigrationListing(listing([['002.sql', 'pending', sql]])).map((f) => [f.name, f.pending])).toEqual([['002.sql', true], ['x.sql', false]]);
+  });
+
+  it('judges the pending migrations against the live schema the host sends, not the applied files', async () => {
+    // The applied file says t has a and b; the live database (changed by hand, or by an older
+    // migrator) has t(a, c) and a trigger on it that writes c.
+    const live = '@@@schema live\nCREATE TABLE t(a, c);\nCREATE TABLE log(x);\nCREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (NEW.c); END;\n';
+    const files = hostListing([['001.sql', 'applied', 'CREATE TABLE t(a, b);'], ['002.sql', 'pending', 'DROP TABLE log;']]);
+    const r = await runGate(gate(live + files), t, {});
+    expect(r.ok).toBe(false);
+    expect(r.report).toMatch(/against the live schema: 2 breaking/);
+    expect(r.report).toMatch(/002\.sql:1:12 drop-table: drops table log/);
+    expect(r.report).toMatch(/002\.sql:1:1 trigger-broken: leaves trigger t_log on t broken: every INSERT on t now fails \(no such table: main\.log\)/);
+    // A statement SQLite refuses against that schema stops the gate, in SQLite's words.
+    const bad = await runGate(gate(live + hostListing([['002.sql', 'pending', 'SELECT 1;\nALTER TABLE t DROP COLUMN b;']])), t, {});
+    expect(bad).toMatchObject({ ok: false, report: 'pending migration 002.sql:2:27: SQLite rejects it (applied to the live schema): no such column: "b"' });
   });
 
   it('fails when the listing cannot be read', async () => {

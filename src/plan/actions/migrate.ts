@@ -79,9 +79,11 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
 
     // What the undo would discard: rows of the database now that the backup lacks (by content).
     const discardCheck = call('bg_rows_since', quotePath(bak), quotePath(db), shellQuote(p.migrations_table), shellQuote(env.name), shellQuote(runId), shellQuote("after this run's backup, not in the restored database"));
-    // Every migration file, marked applied (named in the migrations table, with or without .sql) or pending.
+    // The database's live schema, then every migration file, marked applied (named in the
+    // migrations table, with or without .sql) or pending: the gate judges the pending ones against
+    // the schema the database has.
     const listing = call(
-      'bg_migration_files',
+      'bg_migration_listing',
       quotePath(joinPath(env.dir, p.migrations_dir)),
       quotePath(db),
       shellQuote(`SELECT name FROM "${p.migrations_table.replace(/"/g, '""')}"`),
