@@ -49,6 +49,9 @@ bg_step_exec() {
   bg_st_how=$bg_se_how
 }
 
+# bg_step_done_out: remove the step's output files: their content went out in the events, and a command may print a secret.
+bg_step_done_out() { rm -rf "$bg_st_tmp"; rmdir "$bg_st_dir/out" 2>/dev/null || :; }
+
 # bg_step MODE RUNDIR STEP JOURNAL NONCE ENTRY...: run one step's entries in order and journal it (MODE step or undo; JOURNAL 1 for a changing step).
 # An ENTRY is "capture|run|undo TIMEOUT_MS CMD" or "verify TIMEOUT_MS DELAYS CMD" (DELAYS: comma-separated waits before each retry, "-" for none).
 bg_step() {
@@ -65,7 +68,8 @@ bg_step() {
   bg_st_tmp="$bg_st_dir/out/$bg_st_step.$bg_st_mode"
   # This shell's process group (field 5 of /proc/PID/stat, counted after the command name).
   bg_st_pg=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f3)
-  mkdir -p "$bg_st_tmp" || { bg_step_emit end failed journal 0 1 nodir; return 1; }
+  # The run's directory is made with its journal (run.json): never made here.
+  if [ ! -d "$bg_st_dir" ] || ! mkdir -p "$bg_st_tmp"; then bg_step_emit end failed journal 0 1 nodir; return 1; fi
   if [ "$bg_st_journal" = 1 ]; then
     # Who runs the step, for `bg unlock` and `bg rollback` ("PID STARTTIME": pids are reused).
     printf '%s %s\n' "$$" "$(cut -d' ' -f22 /proc/$$/stat 2>/dev/null)" >> "$bg_st_dir/sessions" 2>/dev/null
@@ -91,11 +95,13 @@ bg_step() {
       bg_st_attempt=$((bg_st_attempt + 1))
     done
     if [ "$bg_st_rc" != 0 ]; then
+      bg_step_done_out
       bg_step_journal "$bg_st_bad" 1 "$bg_st_phase command $bg_st_n: $bg_st_how $bg_st_rc after $bg_st_attempt attempt(s)"
       bg_step_emit end failed "$bg_st_phase" "$bg_st_n" "$bg_st_rc" "$bg_st_how"
       return 1
     fi
   done
+  bg_step_done_out
   # Not fsynced: a lost "done" only makes a rollback undo a step it would have undone anyway.
   [ "$bg_st_journal" != 1 ] || bg_step_journal "$bg_st_ok" 0
   bg_step_emit end ok - 0 0 exit
