@@ -1,12 +1,12 @@
 // The one place where the command a host runs is put together from its parts. Outermost first:
 //   [secrets read from stdin]            transport/secrets.ts (wraps everything below)
 //   library check + `. LIB;`             librarySourced (the installed library of the run's hash)
-//   journal line `… && `                 the step's first command only (Journal.inline)
-//   process record `…; `                 changing steps (run/sessions.ts recordSession)
+//   `bg_step …` (stepInvocation)          a step: its commands as quoted words; the runner journals
+//                                        the step, records its process and runs each command
 //   host environment `export …; `        in the plan's command already (host-model.ts commandPrefix)
 //   the plan's command                   short calls of library functions with quoted arguments
 import { randomBytes } from 'node:crypto';
-import { joinPath, quotePath } from '../plan/quote.js';
+import { joinPath, quotePath, shellQuote } from '../plan/quote.js';
 
 /** Where the library of `hash` lives on a host: JOURNAL/lib/<sha256>.sh. */
 export function libraryPath(journal: string, hash: string): string {
@@ -21,15 +21,34 @@ export function libraryPath(journal: string, hash: string): string {
 export const LIBRARY_MISSING = `bg-remote-library-missing-${randomBytes(8).toString('hex')}`;
 export const LIBRARY_MISSING_EXIT = 125;
 
-/** `COMMAND` with the library of `hash` sourced first; exits 125 with LIBRARY_MISSING when it is not installed. */
-export function librarySourced(journal: string, hash: string, command: string): string {
-  const p = quotePath(libraryPath(journal, hash));
-  return `{ [ -r ${p} ] || { echo "${LIBRARY_MISSING} sha256:${hash}" >&2; exit ${LIBRARY_MISSING_EXIT}; }; . ${p}; }; ${command}`;
+/** `COMMAND` with the libraries of `hashes` sourced first, in order; exits 125 with LIBRARY_MISSING (naming the first absent one) when one is not installed. */
+export function librarySourced(journal: string, hashes: string[], command: string): string {
+  const paths = hashes.map((h) => [h, quotePath(libraryPath(journal, h))] as const);
+  const checks = paths.map(([h, p]) => `[ -r ${p} ] || { echo "${LIBRARY_MISSING} sha256:${h}" >&2; exit ${LIBRARY_MISSING_EXIT}; }; `).join('');
+  return `{ ${checks}${paths.map(([, p]) => `. ${p}; `).join('')}}; ${command}`;
 }
 
-/** A step's command with its journal line (first command of a changing step) and process record. */
-export function stepCommand(parts: { journalLine?: string; sessionRecord?: string; command: string }): string {
-  return (parts.journalLine ?? '') + (parts.sessionRecord ?? '') + parts.command;
+/** One command of a host-side step: its phase, its bound, and for a verify probe the waits before each retry. */
+export interface StepEntry {
+  phase: 'capture' | 'run' | 'verify' | 'undo';
+  timeoutMs: number;
+  /** Verify only: milliseconds to wait before attempt 2, 3, …; empty: one attempt. */
+  delaysMs?: number[];
+  cmd: string;
+}
+
+/**
+ * The call of the host-side step runner (bg_step, src/remote/step.sh) that runs a whole step in
+ * one invocation: `bg_step MODE RUNDIR STEP JOURNAL NONCE ENTRY...`, every word quoted.
+ */
+export function stepInvocation(s: { mode: 'step' | 'undo'; runDir: string; step: number; journal: boolean; nonce: string; entries: StepEntry[] }): string {
+  const words = [s.mode, quotePath(s.runDir), String(s.step), s.journal ? '1' : '0', s.nonce];
+  for (const e of s.entries) {
+    words.push(e.phase, String(Math.max(1, Math.round(e.timeoutMs))));
+    if (e.phase === 'verify') words.push(e.delaysMs?.length ? e.delaysMs.map((d) => Math.max(0, Math.round(d))).join(',') : '-');
+    words.push(shellQuote(e.cmd));
+  }
+  return `bg_step ${words.join(' ')}`;
 }
 
 /**

@@ -2,7 +2,7 @@
 // library is installed on the host once per content hash: a command finds it there (no extra
 // round trip), and only when it is missing is it installed (one round trip) and the command,
 // which did not start, sent again.
-import type { CommandResult, ExecOptions, Transport } from '../transport/transport.js';
+import { commandBound, type CommandResult, type ExecOptions, type Transport } from '../transport/transport.js';
 import { installCommand, librarySourced, LIBRARY_MISSING, LIBRARY_MISSING_EXIT, libraryPath } from './assemble.js';
 import { library, type Library } from './library.js';
 
@@ -17,23 +17,36 @@ export function withLibrary(inner: Transport, journal: string, lib: Library = li
     kind: inner.kind,
     connect: () => inner.connect(),
     close: () => inner.close(),
+    redact: inner.redact && ((text) => inner.redact!(text)),
+    boundFor: (o) => inner.boundFor?.(o) ?? commandBound(o),
     async exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
       const hash = options.library ?? lib.hash;
       if (inline && hash === lib.hash) return inner.exec(`${lib.text}\n${command}`, options);
-      const r = await inner.exec(librarySourced(journal, hash, command), options);
-      if (!missing(r)) return r;
-      if (hash !== lib.hash)
+      // An earlier run's library is sourced after this bg's: its functions are the ones its commands
+      // call, and the host-side step runner (bg_step, step.sh) comes from this bg.
+      const hashes = hash === lib.hash ? [hash] : [lib.hash, hash];
+      const r = await inner.exec(librarySourced(journal, hashes, command), options);
+      const absent = missing(r);
+      if (!absent) return r;
+      if (absent !== lib.hash)
         return { ...r, stderr: `bg: the remote library sha256:${hash} that this run used is not on ${inner.host} (${libraryPath(journal, hash)}), and this bg carries sha256:${lib.hash}; run the bg version that made the run, or undo by hand` };
       const installed = await install();
       if (installed.exitCode !== 0) inline = true;
-      return inline ? inner.exec(`${lib.text}\n${command}`, options) : inner.exec(librarySourced(journal, hash, command), options);
+      if (!inline) return inner.exec(librarySourced(journal, hashes, command), options);
+      // Not installable here: this bg's library inline, then the run's installed one, if any.
+      return inner.exec(`${lib.text}\n${hash === lib.hash ? command : librarySourced(journal, [hash], command)}`, options);
     },
   };
 }
 
 // The marker (with this process's nonce) as the last line: the command did not start. Lines before
 // it are the login shell's own noise (a .bashrc that prints on every SSH command, e.g. pyenv's).
-const missing = (r: CommandResult) => r.exitCode === LIBRARY_MISSING_EXIT && (r.stderr.trimEnd().split('\n').pop() ?? '').startsWith(`${LIBRARY_MISSING} `);
+// Returns the hash that is missing, or undefined.
+const missing = (r: CommandResult): string | undefined => {
+  if (r.exitCode !== LIBRARY_MISSING_EXIT) return undefined;
+  const last = r.stderr.trimEnd().split('\n').pop() ?? '';
+  return last.startsWith(`${LIBRARY_MISSING} sha256:`) ? last.slice(`${LIBRARY_MISSING} sha256:`.length).trim() : undefined;
+};
 
 /** Whether the library of `hash` is on the host, or can be put there (it is this bg's own). */
 export async function libraryAvailable(t: Transport, hash: string): Promise<{ ok: true } | { ok: false; message: string }> {

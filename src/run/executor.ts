@@ -5,10 +5,10 @@ import type { Transport } from '../transport/transport.js';
 import type { EventSink, HostStatus } from './events.js';
 import { Journal } from './journal.js';
 import { describeFailedChecks, runPreflight } from './preflight.js';
-import { recordSession } from './sessions.js';
 import type { RunMeta } from './run-meta.js';
 import { runStep, undoStep, type StepContext } from './step-runner.js';
 import { oneLine } from '../cli/sanitize.js';
+import { StepFailure } from './step-error.js';
 import { library } from '../remote/library.js';
 import { libraryAvailable } from '../remote/install.js';
 
@@ -185,21 +185,16 @@ async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, 
           if (opts.signal?.aborted) throw new Error(`interrupted before step ${step.index} began`);
           emit({ type: 'step-start', host, step: step.index, name: step.name, action: step.action });
           const ctx = stepContext(transport, t, step, opts, opts.signal, plan.journalDir);
-          if (step.mutates) {
-            // In the same round trip as the step's first command when it has one (see Journal.inline).
-            if (step.capture.length || step.run.length) ctx.firstCommandPrefix = journal.inline('step-start', step.index);
-            else await journal.record('step-start', step.index);
-          }
           started_.push(step);
           try {
+            // The host journals the step's start (before anything changes) and its outcome itself.
             await runStep(step, ctx);
           } catch (e) {
             emit({ type: 'step-failed', host, step: step.index, error: String((e as Error).message) });
             failure = e as Error;
-            await journal.record('step-failed', step.index, headline(e)).catch(() => undefined);
+            if (!journaledOnHost(e)) await journal.record('step-failed', step.index, headline(e)).catch(() => undefined);
             throw new Error(oneLine(headline(e)));
           }
-          if (step.mutates) await journal.record('step-done', step.index);
           stepsDone++;
           emit({ type: 'step-done', host, step: step.index, durationMs: performance.now() - t0 });
         },
@@ -305,16 +300,15 @@ async function rollback(plan: Plan, newestFirst: PlanStep[], transport: Transpor
           return;
         }
         try {
-          await journal.record('undo-start', step.index);
-          // Not cancellable by the Ctrl-C that may have caused the rollback.
+          // Not cancellable by the Ctrl-C that may have caused the rollback. The host journals
+          // undo-start before the undo and undone after it.
           await undoStep(step, { ...stepContext(transport, t, step, opts, undefined, plan.journalDir), library: plan.library?.hash });
-          await journal.record('undone', step.index);
           opts.emit({ type: 'undo-done', host, step: step.index });
           handled++;
         } catch (e) {
           error = e as Error;
           opts.emit({ type: 'undo-failed', host, step: step.index, error: (e as Error).message });
-          await journal.record('undo-failed', step.index, headline(e)).catch(() => undefined);
+          if (!journaledOnHost(e)) await journal.record('undo-failed', step.index, headline(e)).catch(() => undefined);
           throw new Error(oneLine(headline(e)));
         }
       },
@@ -335,7 +329,7 @@ function stepContext(transport: Transport, t: Task, step: PlanStep, opts: Execut
   return {
     transport,
     signal,
-    commandPrefix: recordSession(runDir),
+    runDir,
     observer: {
       command: ({ phase, command, result, attempt }) => {
         opts.emit({ type: 'command', host, step: step.index, phase, cmd: command.cmd, exitCode: result.exitCode, durationMs: result.durationMs, attempt, stdout: result.stdout, stderr: result.stderr });
@@ -350,6 +344,11 @@ function stepContext(transport: Transport, t: Task, step: PlanStep, opts: Execut
       },
     },
   };
+}
+
+/** Whether the host-side step runner journaled this failure itself (else bg writes it, if it still can). */
+function journaledOnHost(e: unknown): boolean {
+  return e instanceof StepFailure && e.journaled;
 }
 
 /** First line of an error: what listr2 shows beside the task. */

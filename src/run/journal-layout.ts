@@ -9,6 +9,9 @@
 //   JOURNAL/runs/ID/seq        the run's number in the host's order
 //   JOURNAL/runs/ID/sessions   "PID STARTTIME" of each shell that ran a changing command
 //   JOURNAL/runs/ID/steps/N/   what step N's undo needs (captured before it runs)
+//   JOURNAL/runs/ID/out/N.MODE/  the output of step N's commands (MODE step or undo), kept for a
+//                              look after a lost connection (written by src/remote/step.sh, which
+//                              also writes log and sessions under these names)
 import { joinPath } from '../plan/quote.js';
 
 /** Names directly under the journal directory. */
@@ -18,7 +21,7 @@ export const JOURNAL_FILES = { runs: 'runs', lock: 'lock', seq: 'seq' } as const
 export const LOCK_FILES = { info: 'info.json' } as const;
 
 /** Names inside a run's directory. */
-export const RUN_FILES = { run: 'run.json', meta: 'meta.json', log: 'log', seq: 'seq', sessions: 'sessions', steps: 'steps' } as const;
+export const RUN_FILES = { run: 'run.json', meta: 'meta.json', log: 'log', seq: 'seq', sessions: 'sessions', steps: 'steps', out: 'out' } as const;
 
 export type RunFile = (typeof RUN_FILES)[keyof typeof RUN_FILES];
 

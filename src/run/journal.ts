@@ -55,18 +55,6 @@ export class Journal {
     if (DURABLE.has(event)) await this.flush();
   }
 
-  /**
-   * A durable event written by the shell that runs the step's first command, right before it
-   * (`... && sync log && COMMAND`): the journal still has it on disk before anything changes, and
-   * it costs no round trip of its own. The command does not run if the write fails.
-   */
-  inline(event: JournalEvent, step?: number): string {
-    this.pending.push(this.line(event, step));
-    const cmd = `${this.append()} && `;
-    this.pending = [];
-    return cmd;
-  }
-
   private append(): string {
     const log = `${quotePath(this.dir)}/${RUN_FILES.log}`;
     return `{ t=$(date -u +%Y-%m-%dT%H:%M:%SZ); { ${this.pending.join('; ')}; } >> ${log} && sync ${log}; }`;

@@ -70,12 +70,58 @@ export const SHOWN = {
 
 /**
  * The outcome shown for a recorded run: its journal's problem, else its last run-end's detail,
- * else running (its lock is held by it), no journal (it never started), or interrupted.
+ * else running (its lock is held by it), no journal (it never started), or interrupted, with how
+ * its last step ended on the host when the run's bg went away (see lastStep).
  */
-export function shownOutcome(run: { id: string; problem?: string; hasJournal: boolean; lastEnd?: string }, runningId: string | undefined, opts: { hint?: boolean } = {}): string {
+export function shownOutcome(
+  run: { id: string; problem?: string; hasJournal: boolean; lastEnd?: string; events?: ReadonlyArray<{ event: string; step?: number; detail?: string }> },
+  runningId: string | undefined,
+  opts: { hint?: boolean } = {},
+): string {
   if (run.problem) return SHOWN.unreadable(run.problem);
   if (run.lastEnd !== undefined) return run.lastEnd;
   if (runningId === run.id) return SHOWN.running;
   if (!run.hasJournal) return SHOWN.noJournal;
-  return opts.hint ? SHOWN.interruptedHint : SHOWN.interrupted;
+  const step = run.events && lastStep(run.events);
+  const base = opts.hint ? SHOWN.interruptedHint : SHOWN.interrupted;
+  return step ? `${base}; ${step.words}` : base;
 }
+
+export interface LastStep {
+  step: number;
+  /** What the host journaled: done, failed, started (no outcome yet), and the same for an undo. */
+  outcome: 'done' | 'failed' | 'started' | 'undone' | 'undo-failed' | 'undo-started';
+  detail?: string;
+  /** One line for people. */
+  words: string;
+}
+
+/**
+ * How the last step of a run ended, from the events the host journaled. The host-side step runner
+ * journals a step's outcome itself, also when the bg that started it is gone (a dropped
+ * connection, a cancelled CI job): this is what a later bg reports instead of "unknown".
+ */
+export function lastStep(events: ReadonlyArray<{ event: string; step?: number; detail?: string }>): LastStep | undefined {
+  const e = [...events].reverse().find((x) => x.step !== undefined && STEP_EVENTS.has(x.event));
+  if (!e || e.step === undefined) return undefined;
+  const outcome = STEP_EVENTS.get(e.event)!;
+  const detail = e.detail;
+  const words = {
+    done: `step ${e.step} done on the host`,
+    failed: `step ${e.step} failed on the host${detail ? ` (${detail})` : ''}`,
+    started: `step ${e.step} started, no outcome journaled (still running, or the host stopped it)`,
+    undone: `undo of step ${e.step} done on the host`,
+    'undo-failed': `undo of step ${e.step} failed on the host${detail ? ` (${detail})` : ''}`,
+    'undo-started': `undo of step ${e.step} started, no outcome journaled`,
+  }[outcome];
+  return { step: e.step, outcome, ...(detail !== undefined ? { detail } : {}), words };
+}
+
+const STEP_EVENTS = new Map<string, LastStep['outcome']>([
+  ['step-start', 'started'],
+  ['step-done', 'done'],
+  ['step-failed', 'failed'],
+  ['undo-start', 'undo-started'],
+  ['undone', 'undone'],
+  ['undo-failed', 'undo-failed'],
+]);

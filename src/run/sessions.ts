@@ -2,19 +2,13 @@ import { quotePath } from '../plan/quote.js';
 import { RUN_FILES, runFile } from './journal-layout.js';
 import type { Transport } from '../transport/transport.js';
 
-// A command whose connection died goes on running on the host: sshd does not stop it. Each
-// command of a changing step records its shell's pid and start time, so that `bg unlock` and
-// `bg rollback` can see whether anything of the run is still going before they act.
+// A command whose connection died goes on running on the host: sshd does not stop it. The step
+// runner of a changing step (bg_step, src/remote/step.sh) records its shell's pid and start time,
+// so that `bg unlock` and `bg rollback` can see whether anything of the run is still going.
 
 /** The file a run's commands record themselves in. */
 export function sessionsFile(runDir: string): string {
   return runFile(runDir, RUN_FILES.sessions);
-}
-
-/** Put before a command: records "PID STARTTIME" of the shell that runs it (Linux /proc). */
-export function recordSession(runDir: string): string {
-  const f = quotePath(sessionsFile(runDir));
-  return `printf '%s %s\\n' "$$" "$(cut -d' ' -f22 /proc/$$/stat 2>/dev/null)" >> ${f} 2>/dev/null; `;
 }
 
 /** "PID ARGS" of every process of the run still alive on the host (the shells and their sessions). */

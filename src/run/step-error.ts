@@ -8,6 +8,9 @@ const SHOWN_LINES = 6;
 
 /** A command that failed on a host, with everything a person needs to act on it. */
 export class StepFailure extends Error {
+  /** The host-side step runner wrote this failure to the run's journal itself. */
+  journaled = false;
+
   constructor(
     readonly host: string,
     readonly step: { index: number; name: string },

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { trackInFlight } from './inflight.js';
-import { commandBound, MAX_TIMER_MS, timeoutNote, type CommandResult, type ExecOptions, type Transport } from './transport.js';
+import { commandBound, MAX_TIMER_MS, timeoutNote, type Bound, type CommandResult, type ExecOptions, type Transport } from './transport.js';
 
 const KILL_GRACE_MS = 2000;
 
@@ -17,6 +17,7 @@ export class LocalTransport implements Transport {
     // Its own process group, so that a timeout or Ctrl-C stops the whole command (a `sleep` in a
     // pipeline, a migration's children), as sshd does for a session.
     const child = execa('sh', ['-c', command], { reject: false, input: options.stdin ?? '', detached: true, stripFinalNewline: true });
+    if (options.onStdout) child.stdout?.on('data', (chunk: Buffer) => options.onStdout!(chunk.toString('utf8')));
     const killGroup = (sig: NodeJS.Signals) => {
       if (child.pid === undefined) return false;
       try {
@@ -54,6 +55,10 @@ export class LocalTransport implements Transport {
       signal: r.signal ?? undefined,
       timedOut: stopped === 'timeout' || undefined,
     };
+  }
+
+  boundFor(options: ExecOptions): Bound {
+    return commandBound(options);
   }
 
   async close(): Promise<void> {}

@@ -1,5 +1,5 @@
 import { secretVariable } from '../plan/template.js';
-import type { CommandResult, ExecOptions, Transport } from './transport.js';
+import { commandBound, type CommandResult, type ExecOptions, type Transport } from './transport.js';
 
 // Environment variables whose values must never be printed, whatever a command echoes.
 const ALWAYS_SECRET = ['BG_SSH_KEY', 'BG_SSH_PASSPHRASE'];
@@ -36,6 +36,8 @@ export function withSecrets(inner: Transport, secrets: Record<string, string>, e
     kind: inner.kind,
     connect: () => inner.connect(),
     close: () => inner.close(),
+    redact: (text) => redact(inner.redact ? inner.redact(text) : text),
+    boundFor: (o) => inner.boundFor?.(o) ?? commandBound(o),
     async exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
       const used = names.filter((n) => command.includes(`$${secretVariable(n)}`));
       let cmd = command;
@@ -45,7 +47,8 @@ export function withSecrets(inner: Transport, secrets: Record<string, string>, e
         stdin = used.map((n) => secrets[n]).join('\n') + '\n' + (options.stdin ?? '');
       }
       const r = await inner.exec(cmd, { ...options, stdin });
-      return { ...r, stdout: redact(r.stdout), stderr: redact(r.stderr) };
+      // Framed output carries encoded payloads: its reader decodes, then redacts (see ExecOptions.framed).
+      return { ...r, stdout: options.framed ? r.stdout : redact(r.stdout), stderr: redact(r.stderr) };
     },
   };
 }

@@ -183,13 +183,18 @@ class SshTransport implements Transport {
     return runCommand(current.ssh, command, {
       stdin: options.stdin,
       signal: options.signal,
-      bound: commandBound(options, this.cfg.command_timeout),
+      bound: this.boundFor(options),
+      onStdout: options.onStdout,
       killGraceMs: this.opts.killGraceMs ?? 2000,
       release,
       running: this.running,
       host: this.host,
       where: current.conn.where,
     });
+  }
+
+  boundFor(options: ExecOptions): Bound {
+    return commandBound(options, this.cfg.command_timeout);
   }
 
   async close(): Promise<void> {
@@ -203,6 +208,7 @@ class SshTransport implements Transport {
 
 interface RunSettings {
   stdin?: string;
+  onStdout?: (chunk: string) => void;
   signal?: AbortSignal;
   bound: Bound;
   killGraceMs: number;
@@ -296,7 +302,10 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
           channel = ch;
           if (stopping) sendSignal(ch, stopping === 'timeout' ? 'TERM' : 'INT');
         },
-        onStdout: (chunk) => out.push(chunk),
+        onStdout: (chunk) => {
+          out.push(chunk);
+          s.onStdout?.(chunk.toString('utf8'));
+        },
         onStderr: (chunk) => err.push(chunk),
       })
       .then(

@@ -25,6 +25,13 @@ export interface ExecOptions {
   stdin?: string;
   /** The remote library (sha256) the command needs, when not this bg's own: an earlier run's (src/remote/install.ts). */
   library?: string;
+  /** Called with each piece of standard output as it arrives (a step's events, see run/step-runner.ts). */
+  onStdout?: (chunk: string) => void;
+  /**
+   * Standard output is framed events carrying encoded output (a host-side step): wrappers pass it
+   * through as it is, and the reader redacts what it decodes with `Transport.redact`.
+   */
+  framed?: boolean;
 }
 
 /**
@@ -39,6 +46,10 @@ export interface Transport {
   connect(): Promise<void>;
   exec(command: string, options?: ExecOptions): Promise<CommandResult>;
   close(): Promise<void>;
+  /** Hide the secrets this transport knows in a text (output decoded from a framed stream). Default: none. */
+  redact?(text: string): string;
+  /** The bound a command with these options runs under on this host (commandBound with the host's settings). */
+  boundFor?(options: ExecOptions): Bound;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Adversarial: secrets (defects 4, 5, 7, 24, 28 of issue 10). Everything through the built CLI on
 // the `local` host; `ps` visibility is read from /proc/*/cmdline while a step sleeps.
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { statSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,8 @@ describe('secrets', () => {
   const run = (args: string[], env: Record<string, string | undefined> = {}) => bg(args, { cwd: sb.root, env: { DEPLOY_TOKEN: 'tok-from-env-9f2', ...env } });
   const journalFiles = () => {
     const dir = join(sb.root, 'journal', 'runs');
-    return readdirSync(dir).flatMap((id) => readdirSync(join(dir, id)).filter((f) => !f.startsWith('.')).map((f) => join(dir, id, f)));
+    // Every file of every run, at any depth (steps/N/…, the step runner's out/ while a step runs).
+    return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => join(dir, f)).filter((f) => statSync(f).isFile());
   };
   const lastRun = () => readdirSync(join(sb.root, 'journal', 'runs')).sort().at(-1)!;
 

@@ -4,6 +4,8 @@
 // matches succeeds with no output.
 import { ConnectionError } from '../../src/errors.js';
 import type { ExecOptions } from '../../src/transport/transport.js';
+import type { CommandResult } from '../../src/transport/transport.js';
+import { playStep } from './fake-step-host.js';
 import { RecordingTransport, type Reply } from './recording-transport.js';
 
 type Match = string | RegExp | ((command: string) => boolean);
@@ -19,6 +21,31 @@ interface Rule {
 export class ScriptedTransport extends RecordingTransport {
   private readonly rules: Rule[] = [];
   private lost = false;
+  /** The host-side step invocations (bg_step …) as sent: one per step, undo included. */
+  readonly roundTrips: string[] = [];
+
+  /**
+   * A step (bg_step …) is played by the fake host runner: each of its commands and journal lines
+   * is recorded in `commands` and answered by the rules, as if sent alone.
+   */
+  override async exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+    if (!command.includes('bg_step ')) return super.exec(command, options);
+    if (this.lost) throw new ConnectionError(this.host, 'connection lost to testhost; no further command was sent');
+    this.roundTrips.push(command);
+    const { stdout, stderr, lost } = await playStep(
+      command,
+      async (cmd, o) => {
+        const entry = { seq: this.commands.length, command: cmd, aborted: false };
+        this.commands.push(entry);
+        const reply = await this.answer(cmd, o);
+        entry.aborted = o.signal?.aborted === true;
+        return { exitCode: reply.exitCode ?? 0, stdout: reply.stdout, stderr: reply.stderr, lost: reply.connectionLost };
+      },
+      options,
+    );
+    if (lost) return { exitCode: 255, stdout, stderr: "bg: connection lost to testhost; the command's outcome on the host is unknown", durationMs: 1, connectionLost: true };
+    return { exitCode: stdout.includes(' end ok ') ? 0 : 1, stdout, stderr: stderr ?? '', durationMs: 1 };
+  }
 
   constructor(host = 'testhost', kind: 'local' | 'ssh' = 'ssh') {
     super(host, (command, options) => this.answer(command, options), kind);

@@ -71,11 +71,13 @@ describe('executor: steps', () => {
     const start = t.sent('run.json')[0]!;
     expect(start.seq).toBeLessThan(t.sent('run-step-1')[0]!.seq);
     expect(JSON.parse(start.stdin!)).toMatchObject({ version: 1, meta: { runId: RUN }, plan: { steps: [{ index: 1 }, { index: 2 }, { index: 3 }] } });
-    // Each step's start is on the host no later than its first command, and written before it.
-    for (const n of [1, 2, 3]) {
-      const cmd = t.sent(`run-step-${n}`)[0]!.command;
-      expect(cmd.indexOf(`"event":"step-start","step":${n}`)).toBeGreaterThanOrEqual(0);
-      expect(cmd.indexOf(`"event":"step-start","step":${n}`)).toBeLessThan(cmd.indexOf(`run-step-${n}`));
+    // One round trip per step: the host runs the step whole (bg_step), journaling its start before
+    // its first command and its outcome after the verify.
+    expect(t.roundTrips).toHaveLength(3);
+    for (const [i, n] of [1, 2, 3].entries()) {
+      expect(t.roundTrips[i]).toMatch(new RegExp(`^.*bg_step step /j/runs/${RUN} ${n} 1 [0-9a-f]{16} run 600000 run-step-${n} verify 600000 - verify-step-${n}$`, 's'));
+      expect(t.sent(`"event":"step-start","step":${n}`)[0]!.seq).toBeLessThan(t.sent(`run-step-${n}`)[0]!.seq);
+      expect(t.sent(`"event":"step-done","step":${n}`)[0]!.seq).toBeGreaterThan(t.sent(`verify-step-${n}`)[0]!.seq);
     }
     expect(events.at(-1)).toMatchObject({ type: 'run-end', outcome: 'done', exitCode: 0 });
   });

@@ -136,7 +136,7 @@ describe('installing the library on a host', () => {
 
   it('a command finds no library: exit 125 with the marker, having run nothing', () => {
     const j = journal();
-    const r = spawnSync('sh', ['-c', librarySourced(j, lib.hash, 'touch ran')], { encoding: 'utf8', cwd: tmp });
+    const r = spawnSync('sh', ['-c', librarySourced(j, [lib.hash], 'touch ran')], { encoding: 'utf8', cwd: tmp });
     expect(r.status).toBe(125);
     expect(r.stderr).toContain(`${LIBRARY_MISSING} sha256:${lib.hash}`);
     expect(existsSync(join(tmp, 'ran'))).toBe(false);
@@ -148,7 +148,7 @@ describe('installing the library on a host', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(readFileSync(libraryPath(j, lib.hash), 'utf8')).toBe(lib.text);
     expect(readdirSync(join(j, 'lib'))).toEqual([`${lib.hash}.sh`]);
-    const c = spawnSync('sh', ['-c', librarySourced(j, lib.hash, 'bg_sqlq "a\'b"')], { encoding: 'utf8' });
+    const c = spawnSync('sh', ['-c', librarySourced(j, [lib.hash], 'bg_sqlq "a\'b"')], { encoding: 'utf8' });
     expect(c.stdout).toBe("'a''b'");
   });
 

@@ -3,7 +3,7 @@ import { envStatusScript } from '../../plan/status-sh.js';
 import { listRuns, readSummaries } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
 import { describeHolder } from '../../run/run-meta.js';
-import { shownOutcome } from '../../run/outcomes.js';
+import { lastStep, shownOutcome } from '../../run/outcomes.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine } from '../sanitize.js';
 import { readProxyState, type ProxyState } from '../../run/proxy-state.js';
@@ -28,7 +28,7 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
       ]);
       const last = runs[0];
       const lastOutcome = last && shownOutcome({ ...last, lastEnd: last.events.filter((e) => e.event === 'run-end').at(-1)?.detail }, lock?.runId);
-      report.push({ host: name, target: host.target, ...(proxy ? { proxy: { live: proxy.live ?? null, preview: proxy.preview ?? null, runtimeLive: proxy.socketLive ?? null, mapFileLive: proxy.fileLive ?? null, socketError: proxy.socketError ?? null, lastSwitch: proxy.switched ?? null } } : {}), lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
+      report.push({ host: name, target: host.target, ...(proxy ? { proxy: { live: proxy.live ?? null, preview: proxy.preview ?? null, runtimeLive: proxy.socketLive ?? null, mapFileLive: proxy.fileLive ?? null, socketError: proxy.socketError ?? null, lastSwitch: proxy.switched ?? null } } : {}), lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome, lastStep: lastStepOf(last.events) ?? null } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
       if (args.json) continue;
       const out = [`${name} (${host.target})`, `  lock: ${lock ? `held by ${describeHolder(lock)}` : 'free'}`];
       if (proxy && config.proxy) out.push(`  ${describeProxy(proxy, config.proxy.live_port, config.proxy.preview_port)}`);
@@ -56,6 +56,14 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
   });
   if (args.json) write(JSON.stringify(report, null, 2) + '\n');
   return 0;
+}
+
+/** The last step's outcome as the host journaled it (JSON: without the words). */
+function lastStepOf(events: Parameters<typeof lastStep>[0]) {
+  const s = lastStep(events);
+  if (!s) return undefined;
+  const { words: _words, ...rest } = s;
+  return rest;
 }
 
 function parseFacts(text: string): Facts {
