@@ -31,7 +31,7 @@ export class StepFailure extends Error {
 
 function describeFailure(host: string, step: string, phase: Phase, command: Command, r: CommandResult, attempts: number): string {
   const what = phase === 'verify' ? 'verify' : phase === 'run' ? 'command' : `${phase} command`;
-  const how = r.connectionLost ? 'lost its connection (its outcome on the host is unknown)' : r.timedOut ? 'timed out' : `exited ${r.exitCode}${r.signal ? ` (${r.signal})` : ''}`;
+  const how = r.connectionLost ? 'lost its connection (the host runs the step on without bg and journals how it ends: bg status shows it)' : r.timedOut ? 'timed out' : `exited ${r.exitCode}${r.signal ? ` (${r.signal})` : ''}`;
   const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
   const lines = [`"${step}" failed on ${host}: ${what} ${how}${tries}`];
   lines.push(`  command${command.label ? ` (${command.label})` : ''}:`);

@@ -2,7 +2,7 @@ import { resolveHost } from '../../plan/host-model.js';
 import { envStatusScript } from '../../plan/status-sh.js';
 import { listRuns, readSummaries } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
-import { describeHolder } from '../../run/run-meta.js';
+import { describeHolder, holderGone } from '../../run/run-meta.js';
 import { lastStep, shownOutcome } from '../../run/outcomes.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine } from '../sanitize.js';
@@ -27,7 +27,7 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
         ...Object.values(host.envs).map(async (env) => ({ env, facts: parseFacts((await transport.exec(envStatusScript(env, host.commandPrefix))).stdout) })),
       ]);
       const last = runs[0];
-      const lastOutcome = last && shownOutcome({ ...last, lastEnd: last.events.filter((e) => e.event === 'run-end').at(-1)?.detail }, lock?.runId);
+      const lastOutcome = last && shownOutcome({ ...last, lastEnd: last.events.filter((e) => e.event === 'run-end').at(-1)?.detail }, lock && !holderGone(lock) ? lock.runId : undefined);
       report.push({ host: name, target: host.target, ...(proxy ? { proxy: { live: proxy.live ?? null, preview: proxy.preview ?? null, runtimeLive: proxy.socketLive ?? null, mapFileLive: proxy.fileLive ?? null, socketError: proxy.socketError ?? null, lastSwitch: proxy.switched ?? null } } : {}), lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome, lastStep: lastStepOf(last.events) ?? null } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
       if (args.json) continue;
       const out = [`${name} (${host.target})`, `  lock: ${lock ? `held by ${describeHolder(lock)}` : 'free'}`];
