@@ -2,12 +2,12 @@
 // 0 nothing breaking (or all of it accepted), 1 a breaking finding, 2 bad input (a path that
 // does not exist, a file that cannot be read, a migration SQLite or PostgreSQL rejects).
 // Never throws for bad input.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode } from '../errors.js';
 import { closeSchema, lintMigration, NeedsPostgres, newSchema, rejectedBy, SchemaRejected, SqlParseError, type LintResult } from './analyze.js';
 import { loadEngines } from './engines.js';
-import { expandPaths } from './files.js';
+import { compareMigrationNames, expandPaths } from './files.js';
 import { fails, formatError, formatJson, formatText, lintAnnotations, type LintError, type LintReport } from './format.js';
 import { annotate } from '../cli/github.js';
 import { githubAnnotations } from '../cli/output.js';
@@ -44,8 +44,20 @@ export async function lintPaths(paths: readonly string[], opts: LintPathsOptions
   }
   const { files, problems } = await expandPaths(paths);
   report.errors.push(...problems);
-  const sources: Array<{ file: string; dir: string; sql: string }> = [];
+  const sources: Array<{ file: string; dir: string; sql: string; context?: true }> = [];
+  const given = new Set(files.map((f) => path.resolve(f)));
   for (const file of files) {
+    // A file given alone, without --schema, starts from the schema its directory's earlier
+    // migrations build (read for the schema only: their findings are not reported).
+    if (o.schemaSql === undefined && (await isFile(file)) && paths.some((p) => path.resolve(p) === path.resolve(file)))
+      for (const earlier of await earlierSiblings(file))
+        if (!given.has(earlier) && !sources.some((s) => path.resolve(s.file) === earlier)) {
+          try {
+            sources.push({ file: earlier, dir: path.dirname(earlier), sql: await readFile(earlier, 'utf8'), context: true });
+          } catch {
+            // Unreadable context only makes the schema less complete.
+          }
+        }
     try {
       sources.push({ file, dir: path.dirname(path.resolve(file)), sql: await readFile(file, 'utf8') });
     } catch (e) {
@@ -70,11 +82,33 @@ export async function lintPaths(paths: readonly string[], opts: LintPathsOptions
     }
     group.forEach((g, i) => (results[g.idx] = out[i]!));
   }
-  for (const r of results) {
+  results.forEach((r, i) => {
+    if (sources[i]?.context) return;
     if (r?.result) report.files.push(r.result);
     if (r?.error) report.errors.push(r.error);
-  }
+  });
   return report;
+}
+
+async function isFile(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The `.sql` files beside `file` that come before it in migration order (absolute paths). */
+async function earlierSiblings(file: string): Promise<string[]> {
+  const dir = path.dirname(path.resolve(file));
+  const name = path.basename(file);
+  let names: string[];
+  try {
+    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && /\.sql$/i.test(e.name)).map((e) => e.name);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => compareMigrationNames(n, name) < 0).sort(compareMigrationNames).map((n) => path.join(dir, n));
 }
 
 function lintSequence(
@@ -93,7 +127,7 @@ function lintSequence(
         if (e instanceof SqlParseError) {
           // A schema that SQLite rejects is the --schema file's problem, not the migration's.
           if (e instanceof SchemaRejected) return { error: { file: o.schemaFile ?? 'schema', line: e.line, column: e.column, message: `${rejectedBy(e.dialect)}: ${e.reason}` } };
-          const hint = i === 0 && /^no such (table|column|index)/.test(e.reason) && !o.schemaSql ? ' (the migration starts from an empty schema: give the schema it starts from with --schema, or lint the whole directory)' : '';
+          const hint = /^no such (table|column|index)/.test(e.reason) && !o.schemaSql ? ' (the schema this migration starts from is not known: give it with --schema, or lint the whole directory)' : '';
           return { error: { file, line: e.line, column: e.column, message: `${rejectedBy(e.dialect)}: ${e.reason}${hint}` } };
         }
         // A bug in bg, not in the migration: say so instead of crashing, and decide nothing (exit 2).

@@ -447,7 +447,8 @@ describe('lintCommand', () => {
     const json = capture();
     expect(await lintCommand({ paths: [bad], json: true }, json)).toBe(2);
     expect(JSON.parse(json.stdout).errors).toEqual([
-      { file: bad, line: 1, column: 13, message: 'SQLite rejects it: no such table: t (the migration starts from an empty schema: give the schema it starts from with --schema, or lint the whole directory)' },
+      // Alone, it starts from what its directory's earlier migration (001_good.sql) built.
+      { file: bad, line: 2, column: 23, message: 'SQLite rejects it: near ",": syntax error' },
     ]);
   });
 
@@ -496,5 +497,32 @@ describe('files', () => {
     expect(files.map((f) => path.relative(dir, f))).toEqual(['1_a.sql', '2_b.sql', '10_c.sql', path.join('sub', '3_x.sql'), 'notes.txt']);
     expect(problems).toEqual([]);
     expect(['010_b.sql', '002_a.sql', '2_c.sql'].sort(compareMigrationNames)).toEqual(['002_a.sql', '2_c.sql', '010_b.sql']);
+  });
+});
+
+describe('bg lint FILE without --schema', () => {
+  it('starts from the schema its directory\'s earlier migrations build; their findings are not reported', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bg-lint-alone-'));
+    try {
+      writeFileSync(path.join(dir, '001_users.sql'), 'CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, nick TEXT);\nDROP TABLE IF EXISTS nothing_here;\n');
+      writeFileSync(path.join(dir, '002_drop.sql'), 'ALTER TABLE users DROP COLUMN nick;\n');
+      writeFileSync(path.join(dir, '010_later.sql'), 'DROP TABLE users;\n');
+      const out: string[] = [];
+      const code = await lintCommand({ paths: [path.join(dir, '002_drop.sql')], json: true }, { out: (s: string) => void out.push(s), err: (s: string) => void out.push(s) });
+      const report = JSON.parse(out.join('')) as { files: Array<{ file: string }>; findings: Array<{ file: string; rule: string }>; errors: unknown[] };
+      expect(report.errors).toEqual([]);
+      expect(report.files.map((f) => path.basename(f.file))).toEqual(['002_drop.sql']);
+      expect(report.findings.map((f) => [path.basename(f.file), f.rule])).toEqual([['002_drop.sql', 'drop-column']]);
+      expect(code).toBe(1);
+      // A file with no earlier migration beside it, touching a table nobody created: exit 2, saying what to give.
+      const lone = path.join(dir, 'sub');
+      mkdirSync(lone);
+      writeFileSync(path.join(lone, '005.sql'), 'ALTER TABLE users ADD COLUMN x TEXT;\n');
+      const err: string[] = [];
+      expect(await lintCommand({ paths: [path.join(lone, '005.sql')] }, { out: () => undefined, err: (s: string) => void err.push(s) })).toBe(2);
+      expect(err.join('')).toContain('no such table: users (the schema this migration starts from is not known: give it with --schema, or lint the whole directory)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
