@@ -121,6 +121,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .option('dry-run', { alias: 'n', type: 'boolean', coerce: lastBoolean, describe: 'Show what would be undone, with the commands, and what it would discard; change nothing' })
           .option('force', { type: 'boolean', coerce: lastBoolean, describe: 'Undo even though later runs built on this one' })
           .option('accept-data-loss', { type: 'boolean', coerce: lastBoolean, describe: 'Go ahead although restoring a backup discards data written after it' })
+          .option('restore-db', { type: 'boolean', coerce: lastBoolean, describe: "Of a release: also undo its database changes (restore the backup taken before its migrations)" })
           .option('lock-wait', { ...lockWaitOption, describe: 'Wait up to SECONDS (at most 86400) for the host lock' })
           .option('ci', { type: 'boolean', describe: 'Plain log output' })
           .option('json', { type: 'boolean', describe: 'One JSON event per line' })
@@ -202,6 +203,28 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .example('$0 restore --host prod --env blue --backup blue-20261121T122255.123Z-3fa1.db --accept-data-loss', 'restore; undo with bg rollback --host prod'),
       async (a) => {
         code = await (await import('./commands/restore.js')).restoreCommand(a as never);
+      },
+    )
+    .command(
+      'release',
+      'Release a version to the idle color (bg run release): code, dependencies, current link, migrations, gate, switch, watch',
+      (y) =>
+        hostOptions(y)
+          .option('ref', { type: 'string', coerce: single('ref'), describe: 'A git ref the host fetches from release.repo (tag, branch, commit)' })
+          .option('source', { type: 'string', coerce: single('source'), describe: 'Or a directory or tarball on this machine, streamed to the host' })
+          .option('watch', { type: 'string', coerce: single('watch'), describe: 'After the switch, watch the live 5xx rate this long (e.g. 60s); switch back above --max-error-rate' })
+          .option('max-error-rate', { type: 'number', coerce: boundedNumber('max-error-rate', { min: 0, max: 100 }), describe: 'Percent of 5xx responses above which the watch switches back (default 5)' })
+          .option('allow-breaking', { type: 'boolean', coerce: lastBoolean, describe: 'Run migrations that bg lint finds breaking for the version still running' })
+          .option('dry-run', { alias: 'n', type: 'boolean', coerce: lastBoolean, describe: 'Print the plan; change nothing' })
+          .option('rollback', { type: 'boolean', default: true, coerce: lastBoolean, describe: 'Undo completed steps when a step fails' })
+          .option('serial', { type: 'number', coerce: boundedNumber('serial', { min: 1, max: 10_000, integer: true }), describe: 'Release N hosts at a time' })
+          .option('lock-wait', { ...lockWaitOption, describe: 'Wait up to SECONDS (at most 86400) for another run to release the host lock' })
+          .option('ci', { type: 'boolean', coerce: lastBoolean, describe: 'Plain log output' })
+          .option('json', { type: 'boolean', coerce: lastBoolean, describe: 'One JSON event per line' })
+          .example('$0 release --host prod --ref v1.4.0', 'release the tag to the idle color, switch, keep the old color warm')
+          .example('$0 release --host prod --source ./build.tgz --watch 60s', 'a tarball built here; switch back by itself on 5xx'),
+      async (a) => {
+        code = await (await import('./commands/release.js')).releaseCommand(a as never);
       },
     )
     .command(

@@ -22,6 +22,7 @@ export function formatPlan(plan: Plan, opts: FormatOptions = {}): string {
   out.push(color.dim(oneLine(`run ${plan.runId} · playbook ${plan.playbook.file} · journal ${plan.journalDir}`)));
   const vars = Object.entries(plan.vars);
   if (vars.length) out.push(color.dim(oneLine(`vars: ${vars.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`)));
+  for (const u of plan.uploads ?? []) out.push(oneLine(`upload: ${u.local} (this machine) -> ${u.remote} on ${plan.host.name}, before the pre-flight (bg run)`));
   if (plan.preflight.length || plan.gates.length) {
     out.push('');
     out.push(`${color.bold('Pre-flight')} ${color.dim('[read-only, before anything changes; bg plan --check runs them]')}`);
@@ -41,6 +42,7 @@ export function formatPlan(plan: Plan, opts: FormatOptions = {}): string {
     if (step.undo.length) section(out, 'undo', step.undo);
     else out.push(`   ${color.cyan('undo')}: ${color.dim(oneLine(step.undoNote ?? 'none'))}`);
   }
+  if (plan.endedEarly !== undefined) out.push('', color.yellow(oneLine(`The plan ends here: ${plan.endedEarly}`)));
   out.push('', ...librarySection(plan, opts));
   return out.join('\n');
 }

@@ -76,6 +76,20 @@ export const proxySchema = z
   })
   .strict();
 
+/**
+ * How `bg release` (the `release` playbook) ships code to a color: each color keeps its releases in
+ * `DIR/releases/<id>` and runs the one `DIR/current` points at (its pm2 app: `DIR/current/SCRIPT`, cwd DIR).
+ */
+export const releaseSchema = z
+  .object({
+    repo: z.string().min(1).optional().describe('Git repository the host fetches a --ref from (URL or path on the host)'),
+    install: z.string().min(1).default('npm ci --omit=dev').describe('Installs dependencies in the release directory (a lockfile is required)'),
+    script: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._/-]*$/, 'a relative path of letters, digits and . _ / -').refine((s) => !s.split('/').includes('..'), 'no `..`').default('server.js').describe("The app's entry point inside a release (pm2 runs DIR/current/SCRIPT)"),
+    keep: z.number().int().min(1).max(1000).default(5).describe('Releases kept per color besides those in use'),
+    color: name.optional().describe('Without a proxy: the env releases go to (default: the second env)'),
+  })
+  .strict();
+
 export const hostSchema = z
   .object({
     local: z.literal(true).optional().describe('Run on this machine, without SSH'),
@@ -98,6 +112,7 @@ export const hostSchema = z
       .default({})
       .describe('Variables exported for every command on the host (e.g. PM2_HOME); sshd drops client-side variables'),
     proxy: proxySchema.optional().describe('HAProxy in front of the colors (bg switch, live/idle)'),
+    release: releaseSchema.optional().describe('Releases of new code to the idle color (bg release)'),
   })
   .strict();
 
@@ -105,7 +120,7 @@ export const hostSchema = z
 export function hostProblems(h: HostConfig): Array<{ field: string[]; message: string }> {
   if (!h.local && !h.ssh) return [{ field: [], message: 'a host needs `ssh:` or `local: true`' }];
   if (h.local && h.ssh) return [{ field: ['local'], message: '`local: true` and `ssh:` exclude each other' }];
-  return h.proxy ? proxyProblems(h.proxy, h.envs) : [];
+  return [...(h.proxy ? proxyProblems(h.proxy, h.envs) : []), ...(h.release?.color !== undefined && !Object.hasOwn(h.envs, h.release.color) ? [{ field: ['release', 'color'], message: `unknown env \`${h.release.color}\` (host has: ${Object.keys(h.envs).join(', ') || 'no envs'})` }] : [])];
 }
 
 /** A proxy needs two distinct colors with their own ports, none of them a public port. */
@@ -136,4 +151,5 @@ export type EnvConfig = z.output<typeof envSchema>;
 export type SshConfig = z.output<typeof sshSchema>;
 export type HostConfig = z.output<typeof hostSchema>;
 export type ProxyConfig = z.output<typeof proxySchema>;
+export type ReleaseConfig = z.output<typeof releaseSchema>;
 export type Inventory = z.output<typeof inventorySchema>;

@@ -1,4 +1,4 @@
-import type { HostConfig, ProxyConfig, VarValue } from '../config/inventory-schema.js';
+import type { HostConfig, ProxyConfig, ReleaseConfig, VarValue } from '../config/inventory-schema.js';
 import { joinPath, quotePath } from './quote.js';
 import type { PathValue, TemplateScope } from './template.js';
 
@@ -26,6 +26,8 @@ export interface ResolvedHost {
   /** `export ...;` put before every command on the host, or '' (from `path:` and `environment:`). */
   commandPrefix: string;
   proxy?: ProxyConfig;
+  /** How code is released to a color (`release:` in the inventory). */
+  release?: ReleaseConfig;
   /**
    * The color live on the host's proxy, read from the host before planning (src/run/proxy-state.ts)
    * and passed in as data: the planner does no I/O. Undefined without a proxy, or when not read.
@@ -62,6 +64,7 @@ export function resolveHost(name: string, cfg: HostConfig, live?: string): Resol
     vars: cfg.vars,
     commandPrefix: commandPrefix(cfg),
     ...(cfg.proxy ? { proxy: cfg.proxy, ...(live !== undefined ? { live } : {}) } : {}),
+    ...(cfg.release ? { release: cfg.release } : {}),
   };
 }
 
@@ -72,6 +75,13 @@ export function liveAndIdle(host: ResolvedHost): { live: ResolvedEnv; idle: Reso
   const idle = host.live === a ? b : host.live === b ? a : undefined;
   const live = host.envs[host.live];
   return idle !== undefined && live && host.envs[idle] ? { live, idle: host.envs[idle] } : undefined;
+}
+
+/** Without a proxy, the env a host with `release:` releases to: `release.color`, else its second env. */
+export function releaseIdle(host: ResolvedHost): ResolvedEnv | undefined {
+  if (host.proxy || !host.release) return undefined;
+  const name = host.release.color ?? Object.keys(host.envs)[1];
+  return name !== undefined && Object.hasOwn(host.envs, name) ? host.envs[name] : undefined;
 }
 
 /** Variables travel inside the command: sshd drops the client's environment (no AcceptEnv). */
@@ -117,6 +127,9 @@ export function templateScope(
     scope.live = envScope(li.live);
     scope.idle = envScope(li.idle);
   }
+  // Without a proxy nothing is live by bg's account: a host with `release:` releases to its idle env.
+  const ri = li ? undefined : releaseIdle(host);
+  if (ri) scope.idle = envScope(ri);
   scope.vars = { ...vars };
   scope.run = { id: run.id, dir: path(run.dir) };
   if (env) scope.env = envScope(env);

@@ -7,7 +7,7 @@ import { ACTIONS } from './actions/index.js';
 import { templateScope, type ResolvedEnv, type ResolvedHost } from './host-model.js';
 import { joinPath } from './quote.js';
 import { render, type TemplateScope } from './template.js';
-import type { Command, Gate, Plan, PlanStep } from './types.js';
+import type { Command, Gate, Plan, PlanStep, Upload } from './types.js';
 import { resolveVars } from './vars.js';
 import { oversizeCommands } from './limits.js';
 import { liveStillCheck } from './actions/proxy-common.js';
@@ -46,7 +46,10 @@ export function planRun(input: PlanInput): Plan {
   const steps: PlanStep[] = [];
   const preflight = new Map<string, Command>();
   const gates: Gate[] = [];
+  const uploads: Upload[] = [];
+  let endedEarly: string | undefined;
   playbook.steps.forEach((step, i) => {
+    if (endedEarly !== undefined) return;
     const action = Object.hasOwn(ACTIONS, step.action) ? ACTIONS[step.action] : undefined;
     if (!action) {
       at(['steps', i, 'action'], `unknown action \`${step.action}\` (known: ${Object.keys(ACTIONS).sort().join(', ')})`);
@@ -64,6 +67,8 @@ export function planRun(input: PlanInput): Plan {
           input.warn?.(problemAt(source, ['steps', i], `step "${built.step.name}" changes the host and has no \`undo:\`: if a later step fails, the rollback cannot put it back (exit 4)`));
         for (const c of withPrefix(built.preflight, host.commandPrefix)) if (!preflight.has(c.cmd)) preflight.set(c.cmd, c);
         gates.push(...withPrefix(built.gates, host.commandPrefix));
+        uploads.push(...built.uploads);
+        endedEarly ??= built.endsPlaybook;
       }
     }
   });
@@ -85,6 +90,8 @@ export function planRun(input: PlanInput): Plan {
     preflight: [...preflight.values()],
     gates,
     steps,
+    ...(uploads.length ? { uploads } : {}),
+    ...(endedEarly !== undefined ? { endedEarly } : {}),
   };
 }
 
@@ -127,7 +134,7 @@ function stepEnvs(step: StepConfig, action: ActionDef<unknown>, host: ResolvedHo
   return envs;
 }
 
-type Built = { step: PlanStep; preflight: Command[]; gates: Gate[] } | { problems: Array<[Array<string | number>, string]> };
+type Built = { step: PlanStep; preflight: Command[]; gates: Gate[]; uploads: Upload[]; endsPlaybook?: string } | { problems: Array<[Array<string | number>, string]> };
 
 function buildStep(
   action: ActionDef<unknown>,
@@ -172,6 +179,8 @@ function buildStep(
       },
       preflight: body.preflight ?? [],
       gates: body.gates ?? [],
+      uploads: body.uploads ?? [],
+      ...(body.endsPlaybook !== undefined ? { endsPlaybook: body.endsPlaybook } : {}),
     };
   } catch (e) {
     if (e instanceof PlanProblem) return { problems: [[e.field, e.message]] };

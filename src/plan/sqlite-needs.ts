@@ -13,6 +13,8 @@ import type { Plan } from './types.js';
 export const SQLITE_NEEDS: Readonly<Record<string, readonly SqliteFeature[]>> = {
   backup: backupSqlite,
   migrate: migrateSqlite,
+  // The migrate action on a release's color (its undo is migrate's, behind --restore-db).
+  'release-migrate': migrateSqlite,
   'schema-check': schemaCheckSqlite,
   'db-inspect': dbInspectSqlite,
   'share-db': shareDbSqlite,

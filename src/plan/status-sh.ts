@@ -6,6 +6,8 @@ export function envStatusScript(env: ResolvedEnv, commandPrefix: string): string
   const lines = [
     `dir=${quotePath(env.dir)}`,
     `[ -d "$dir" ] && echo "dir=ok" || echo "dir=missing"`,
+    // A color that bg release manages: the release its current link points at (release.sh).
+    `bg_release_status "$dir"`,
   ];
   if (env.db)
     lines.push(

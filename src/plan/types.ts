@@ -60,6 +60,12 @@ export interface PlanStep {
   undoLast?: boolean;
 }
 
+/** A file or directory of the machine running bg, sent to the host as a tar archive at `remote`. */
+export interface Upload {
+  local: string;
+  remote: string;
+}
+
 export interface PlanHost {
   name: string;
   transport: 'local' | 'ssh';
@@ -86,6 +92,14 @@ export interface Plan {
   /** Secrets the commands refer to ("$BG_SECRET_NAME"), with the environment variable each comes from (null: inline in the inventory or playbook). Values are never in a plan. */
   secrets: Record<string, string | null>;
   steps: PlanStep[];
+  /**
+   * Files on the machine running bg that `bg run` streams to the host (over the connection it
+   * already has) before the pre-flight checks, e.g. a release's tarball: `local` as given, `remote`
+   * a host path. Absent when there are none.
+   */
+  uploads?: Upload[];
+  /** Why the plan stops before the rest of the playbook (e.g. a release on a host without a proxy). */
+  endedEarly?: string;
   /**
    * The remote library (src/remote/*.sh) the commands call, by sha256: set when the run is
    * journaled (run.json), so that `bg rollback` of this run sources the same code. Absent in plans

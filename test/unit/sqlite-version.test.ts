@@ -56,6 +56,14 @@ const SAMPLES: Record<string, string> = {
   restore: 'env: blue\nwith: { backup: 20261121T122255.123Z-3fa1 }',
   'proxy-config': '',
   switch: 'env: green',
+  'release-fetch': 'env: green\nwith: { ref: v1.4.0 }',
+  'release-link': 'env: green',
+  'release-migrate': 'env: green\nwith: { ref: v1.4.0 }',
+  'release-start': 'env: green',
+  'release-gate': 'env: green',
+  'release-prune': '',
+  'release-switch': 'env: green',
+  'release-watch': 'env: green\nwith: { window: 30s }',
 };
 // The step's commands and the code of every library function they call (src/remote/*.sh).
 const withLibrary = (cmds: string[]) => [...cmds, ...functionsUsed(cmds).map((f) => f.code)].join('\n');

@@ -5,6 +5,7 @@ import { BUILTIN_PLAYBOOKS, loadPlaybook } from '../load.js';
 import { resolveHost, type ResolvedHost } from '../../plan/host-model.js';
 import { planRun } from '../../plan/planner.js';
 import { needsProxy } from '../../plan/actions/proxy-common.js';
+import { needsRelease } from '../../plan/actions/release-common.js';
 import type { Command, Gate, Plan } from '../../plan/types.js';
 import { readLock } from '../../run/lock.js';
 import { runPreflight } from '../../run/preflight.js';
@@ -26,6 +27,7 @@ const DOCTOR_RUN_ID = '19700101T000000.000Z-d0c7';
 const PLACEHOLDERS: Record<string, Record<string, string>> = {
   env: { key: 'BG_DOCTOR', value: 'x' },
   switch: { to: 'green' },
+  release: { ref: 'HEAD' },
 };
 
 interface Collected {
@@ -43,6 +45,7 @@ export function collectChecks(host: ResolvedHost): Collected {
     const pb = loadPlaybook(join(BUILTIN_PLAYBOOKS, f));
     // The proxy's playbooks are for hosts with a proxy: nothing to say about them elsewhere.
     if (needsProxy(pb.value) && !host.proxy) continue;
+    if (needsRelease(pb.value) && !host.release) continue;
     let plan: Plan;
     try {
       plan = planRun({ playbook: pb.value, source: pb.source, host, vars: Object.hasOwn(PLACEHOLDERS, name) ? PLACEHOLDERS[name]! : {}, runId: DOCTOR_RUN_ID, environment: process.env });

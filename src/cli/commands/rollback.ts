@@ -7,6 +7,7 @@ import { JOURNAL_STATE } from '../../run/outcomes.js';
 import { chooseRollbackTarget, discardReport, undoUnderLock } from '../../run/rollback-policy.js';
 import { resolveRollbackSecrets } from '../../run/rollback-secrets.js';
 import { withSecrets } from '../../transport/secrets.js';
+import type { Transport } from '../../transport/transport.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { operatorPlaybook } from '../operator-playbook.js';
 import { chooseRenderer, eventSink } from '../output.js';
@@ -19,6 +20,8 @@ export interface RollbackArgs extends HostArgs {
   dryRun?: boolean;
   force?: boolean;
   acceptDataLoss?: boolean;
+  /** Of a release: also undo its database changes (see the release-migrate action). */
+  restoreDb?: boolean;
   json?: boolean;
   ci?: boolean;
   lockWait?: number;
@@ -32,7 +35,9 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
   const out = (s: string) => (args.json ? process.stderr : process.stdout).write(s + '\n');
   return withHosts(args, async (hosts) => {
     if (hosts.length !== 1) throw new UsageError('bg rollback works on one host at a time: name a single host');
-    const { name, config, transport } = hosts[0]!;
+    const { name, config } = hosts[0]!;
+    // --restore-db reaches the undo commands (and the discard report) as BG_RESTORE_DB=1 on the host.
+    const transport = args.restoreDb ? withRestoreDb(hosts[0]!.transport) : hosts[0]!.transport;
     const target = await chooseRollbackTarget(transport, config.journal, name, args.run, !!args.force);
     switch (target.kind) {
       case 'no-runs':
@@ -99,6 +104,19 @@ function reportUndo(result: RollbackOutcome, name: string, id: string, steps: nu
   }
   out(color.green(`↩ ${name}: run ${id} undone (${steps} step${steps > 1 ? 's' : ''})`));
   return ExitCode.ok;
+}
+
+/** Every command with BG_RESTORE_DB=1 exported first (read by bg_restore_db_asked, src/remote/release.sh). */
+function withRestoreDb(inner: Transport): Transport {
+  return {
+    host: inner.host,
+    kind: inner.kind,
+    connect: () => inner.connect(),
+    close: () => inner.close(),
+    ...(inner.redact ? { redact: (t: string) => inner.redact!(t) } : {}),
+    ...(inner.boundFor ? { boundFor: (o: Parameters<NonNullable<Transport['boundFor']>>[0]) => inner.boundFor!(o) } : {}),
+    exec: (command, options) => inner.exec(`BG_RESTORE_DB=1; export BG_RESTORE_DB; ${command}`, options),
+  };
 }
 
 function describeUndo(step: PlanStep, withCommands: boolean): string {

@@ -16,6 +16,7 @@ import { SummaryCollector, writeStepSummary } from '../github.js';
 import { printPlans, type PrintArgs } from './plan.js';
 import { multiLine, oneLine } from '../sanitize.js';
 import { HOST_STATUS } from '../../run/outcomes.js';
+import { checkUploads, uploadOne } from '../upload.js';
 
 export interface RunArgs extends PrintArgs {
   dryRun?: boolean;
@@ -31,6 +32,7 @@ export interface RunArgs extends PrintArgs {
 export async function runCommand(args: RunArgs): Promise<number> {
   if (args.dryRun) return printPlans(args);
   const { plans } = planFromArgs(args, undefined, await readLiveColors(args));
+  checkUploads(plans.flatMap((p) => p.plan.uploads ?? []));
   // SIGINT/SIGTERM from here on: stop waiting/the running step, roll back, release the locks.
   let phase: 'locking' | 'running' = 'locking';
   const touched = new Set<string>();
@@ -69,7 +71,9 @@ async function runLocked(
   try {
     const holds = runs.map((r) => ({ host: r.plan.host.name, lock: r.lock }));
     const interrupted = 'interrupted before the run started: nothing ran and no lock of this run is left';
-    const { value: outcomes, left: leftLocks } = await withLocks(holds, { waitSeconds: args.lockWait ?? 0, signal: interrupts.signal, interrupted }, () => {
+    const { value: outcomes, left: leftLocks } = await withLocks(holds, { waitSeconds: args.lockWait ?? 0, signal: interrupts.signal, interrupted }, async () => {
+      // A release's local source goes to each host first, under the lock (before its pre-flight).
+      for (const r of runs) for (const u of r.plan.uploads ?? []) await uploadOne(r.transport, u);
       started();
       return executeRuns(runs, {
         renderer: chooseRenderer(args),

@@ -35,7 +35,9 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
       if (last) out.push(`  last run: ${last.id} ${last.meta?.playbook ?? ''} — ${lastOutcome}`);
       for (const { env, facts } of envFacts) {
         const one = (k: string) => facts[k]?.[0];
-        out.push(`  ${env.name}: ${env.dir}${one('dir') === 'missing' ? ' (MISSING)' : ''}`);
+        const isLive = proxy?.live === env.name ? ' [LIVE]' : proxy?.live && config.proxy?.colors.includes(env.name) ? ' [idle]' : '';
+        out.push(`  ${env.name}: ${env.dir}${one('dir') === 'missing' ? ' (MISSING)' : ''}${isLive}`);
+        if (one('release')) out.push(`    release ${one('release')}: ${[one('release_ref') && `ref ${one('release_ref')}`, one('release_commit') && `commit ${one('release_commit')!.slice(0, 12)}`, one('release_source') && `from ${one('release_source')}`].filter(Boolean).join(', ')}; deployed ${one('release_deployed')}`);
         if (env.app) {
           const procs = (facts.pm2 ?? []).map((p) => p.split(' ')).map(([pid, status, restarts]) => `${status} pid ${pid}, ${restarts} restarts`);
           out.push(`    app ${env.app}: ${facts.pm2_error ? `? (${one('pm2_error')})` : procs.length ? procs.join('; ') : 'not known to pm2'}`);

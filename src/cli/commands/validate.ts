@@ -10,6 +10,7 @@ import { githubAnnotations, type OutputFlags } from '../output.js';
 import { multiLine } from '../sanitize.js';
 import { resolveHost } from '../../plan/host-model.js';
 import { needsProxy } from '../../plan/actions/proxy-common.js';
+import { needsRelease } from '../../plan/actions/release-common.js';
 import { planRun } from '../../plan/planner.js';
 
 export interface ValidateArgs extends OutputFlags {
@@ -66,6 +67,7 @@ export function validateCommand(args: ValidateArgs, write = (s: string) => proce
         // Playbooks that switch or configure the proxy are for hosts with a proxy (bg run of one
         // elsewhere says so, exit 2): not a problem, nor a note, for every other host.
         if (needsProxy(pb.value) && !cfg.proxy) continue;
+        if (needsRelease(pb.value) && !cfg.release) continue;
         if (!pb.builtin) {
           collect(plan);
           continue;

@@ -12,8 +12,16 @@ import { shellAction } from './shell.js';
 import { symlinkAction } from './symlink.js';
 import { proxyConfigAction } from './proxy-config.js';
 import { switchAction } from './switch.js';
+import { releaseFetchAction } from './release-fetch.js';
+import { releaseLinkAction } from './release-link.js';
+import { releaseStartAction } from './release-start.js';
+import { releaseMigrateAction } from './release-migrate.js';
+import { releaseGateAction } from './release-gate.js';
+import { releaseSwitchAction } from './release-switch.js';
+import { releaseWatchAction } from './release-watch.js';
+import { releasePruneAction } from './release-prune.js';
 
 /** Every built-in action by name. Adding an action means adding it here. */
 export const ACTIONS: Record<string, ActionDef<any>> = Object.fromEntries(
-  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction, restoreAction, proxyConfigAction, switchAction].map((a) => [a.name, a]),
+  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction, restoreAction, proxyConfigAction, switchAction, releaseFetchAction, releaseLinkAction, releaseMigrateAction, releaseStartAction, releaseGateAction, releasePruneAction, releaseSwitchAction, releaseWatchAction].map((a) => [a.name, a]),
 );
