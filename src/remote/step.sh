@@ -50,10 +50,11 @@ bg_step_exec() {
 }
 
 # bg_step_done_out: remove the step's output files: their content went out in the events, and a command may print a secret.
-bg_step_done_out() { rm -rf "$bg_st_tmp"; rmdir "$bg_st_dir/out" 2>/dev/null || :; }
+bg_step_done_out() { rm -rf "$bg_st_tmp"; [ "$bg_st_mode" = checks ] || rmdir "$bg_st_dir/out" 2>/dev/null || :; }
 
 # bg_step MODE RUNDIR STEP JOURNAL NONCE ENTRY...: run one step's entries in order and journal it (MODE step or undo; JOURNAL 1 for a changing step).
-# An ENTRY is "capture|run|undo TIMEOUT_MS CMD" or "verify TIMEOUT_MS DELAYS CMD" (DELAYS: comma-separated waits before each retry, "-" for none).
+# An ENTRY is "capture|run|undo|check TIMEOUT_MS CMD" or "verify TIMEOUT_MS DELAYS CMD" (DELAYS: comma-separated waits before each retry, "-" for none).
+# MODE checks (pre-flight, before the run has a directory: RUNDIR -, JOURNAL 0) runs every entry, also after one failed.
 bg_step() {
   bg_st_mode=$1 bg_st_dir=$2 bg_st_step=$3 bg_st_journal=$4 bg_st_nonce=$5; shift 5
   bg_st_sig=
@@ -66,10 +67,11 @@ bg_step() {
   if [ "$bg_st_mode" = undo ]; then bg_st_begin=undo-start bg_st_ok=undone bg_st_bad=undo-failed
   else bg_st_begin=step-start bg_st_ok=step-done bg_st_bad=step-failed; fi
   bg_st_tmp="$bg_st_dir/out/$bg_st_step.$bg_st_mode"
+  if [ "$bg_st_mode" = checks ]; then bg_st_tmp=$(mktemp -d "${TMPDIR:-/tmp}/bg-checks.XXXXXX") || { bg_step_emit end failed journal 0 1 nodir; return 1; }; fi
   # This shell's process group (field 5 of /proc/PID/stat, counted after the command name).
   bg_st_pg=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f3)
   # The run's directory is made with its journal (run.json): never made here.
-  if [ ! -d "$bg_st_dir" ] || ! mkdir -p "$bg_st_tmp"; then bg_step_emit end failed journal 0 1 nodir; return 1; fi
+  if [ "$bg_st_mode" != checks ] && { [ ! -d "$bg_st_dir" ] || ! mkdir -p "$bg_st_tmp"; }; then bg_step_emit end failed journal 0 1 nodir; return 1; fi
   if [ "$bg_st_journal" = 1 ]; then
     # Who runs the step, for `bg unlock` and `bg rollback` ("PID STARTTIME": pids are reused).
     printf '%s %s\n' "$$" "$(cut -d' ' -f22 /proc/$$/stat 2>/dev/null)" >> "$bg_st_dir/sessions" 2>/dev/null
@@ -77,7 +79,7 @@ bg_step() {
     bg_step_journal "$bg_st_begin" 1 || { bg_step_emit end failed journal 0 1 nojournal; return 1; }
   fi
   bg_step_emit start "$$"
-  bg_st_n=0
+  bg_st_n=0 bg_st_failed=0
   while [ $# -gt 0 ]; do
     bg_st_phase=$1 bg_st_n=$((bg_st_n + 1)) bg_st_attempt=1
     if [ "$bg_st_phase" = verify ]; then bg_st_to=$2 bg_st_delays=$3 bg_st_cmd=$4; shift 4
@@ -94,7 +96,8 @@ bg_step() {
       sleep "$(bg_ms_secs "$bg_st_wait")"
       bg_st_attempt=$((bg_st_attempt + 1))
     done
-    if [ "$bg_st_rc" != 0 ]; then
+    if [ "$bg_st_rc" != 0 ] && [ "$bg_st_mode" = checks ]; then bg_st_failed=$((bg_st_failed + 1))
+    elif [ "$bg_st_rc" != 0 ]; then
       bg_step_done_out
       bg_step_journal "$bg_st_bad" 1 "$bg_st_phase command $bg_st_n: $bg_st_how $bg_st_rc after $bg_st_attempt attempt(s)"
       bg_step_emit end failed "$bg_st_phase" "$bg_st_n" "$bg_st_rc" "$bg_st_how"
@@ -102,6 +105,7 @@ bg_step() {
     fi
   done
   bg_step_done_out
+  if [ "$bg_st_failed" != 0 ]; then bg_step_emit end failed - 0 "$bg_st_failed" exit; return 1; fi
   # Not fsynced: a lost "done" only makes a rollback undo a step it would have undone anyway.
   [ "$bg_st_journal" != 1 ] || bg_step_journal "$bg_st_ok" 0
   bg_step_emit end ok - 0 0 exit

@@ -102,6 +102,31 @@ async function runOnHost(step: PlanStep, mode: 'step' | 'undo', journal: boolean
   throw new StepFailure(host, step, at.phase, at.command, result, reader.attempts);
 }
 
+/**
+ * Pre-flight: every check in one invocation on the host (bg_step in `checks` mode: each runs, also
+ * after one failed; nothing is journaled). One result per check, in order; a check the host never
+ * reached (a lost connection, an interrupt) gets the invocation's own result.
+ */
+export async function runChecks(transport: Transport, checks: Command[], signal?: AbortSignal): Promise<CommandResult[]> {
+  if (!checks.length) return [];
+  const ctx: StepContext = { transport, runDir: '-', signal };
+  const entries: Entry[] = checks.map((command) => ({ phase: 'check', command, bound: boundOf(command, ctx), delaysMs: [] }));
+  const nonce = randomBytes(8).toString('hex');
+  const results: Array<CommandResult | undefined> = [];
+  const reader = new StepStreamReader(nonce, entries, { ...ctx, observer: { command: ({ command, result }) => void (results[checks.indexOf(command)] = result) } });
+  const cmd = stepInvocation({ mode: 'checks', runDir: '-', step: 0, journal: false, nonce, entries: entries.map((e) => ({ phase: 'check', timeoutMs: e.bound.ms, cmd: e.command.cmd })) });
+  const total = entries.reduce((n, e) => n + e.bound.ms, STEP_SLACK_MS);
+  let raw: CommandResult;
+  try {
+    raw = await transport.exec(cmd, { timeoutMs: total, timeoutSource: 'the sum of the pre-flight checks\' bounds', signal, framed: true, onStdout: (c) => reader.feed(c) });
+  } catch (e) {
+    if (!(e instanceof ConnectionError)) throw e;
+    raw = { exitCode: 255, stdout: '', stderr: `bg: ${e.reason}`, durationMs: 0, connectionLost: true };
+  }
+  reader.finish(raw.stdout);
+  return checks.map((_, i) => results[i] ?? { ...raw, exitCode: raw.exitCode || 1, stdout: '', stderr: raw.stderr || 'bg: the check did not run' });
+}
+
 /** The bound of one command: its own timeout, else the run's, else the host's default (commandBound). */
 function boundOf(command: Command, ctx: StepContext): Bound {
   const o: ExecOptions = command.timeoutMs

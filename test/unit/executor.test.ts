@@ -214,6 +214,9 @@ describe('executor: exit codes and the journal', () => {
     expect(outcome).toMatchObject({ status: 'preflight-failed', exitCode: ExitCode.stepFailed });
     expect(outcome.failure!.message).toContain('the database is there');
     expect(events.find((e) => e.type === 'check')).toMatchObject({ ok: false, label: 'the database is there' });
+    // Every check in one round trip.
+    expect(t.roundTrips).toHaveLength(1);
+    expect(t.roundTrips[0]).toMatch(/^bg_step checks - 0 0 /);
     expect(t.sent('run.json')).toHaveLength(0);
     expect(stepCommands(t)).toEqual([]);
   });
