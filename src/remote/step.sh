@@ -4,14 +4,34 @@
 # output goes to files and travels base64-encoded, so no output can pass for an event. The step
 # goes on and journals its outcome when the connection that started it drops.
 
-# bg_now_ms: milliseconds since boot (Linux /proc/uptime, 10 ms resolution): for durations only.
-bg_now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime 2>/dev/null || echo 0; }
+# bg_now_ms: sets bg_ms to milliseconds since boot (Linux /proc/uptime, 10 ms resolution; builtins only: durations, no fork).
+bg_now_ms() {
+  bg_ms=0
+  read -r bg_up _ < /proc/uptime 2>/dev/null || return 0
+  # A fraction "08" would read as octal in $(( )): its leading zero goes first.
+  case $bg_up in
+    *.0[0-9]) bg_ms=$(( ${bg_up%.*} * 1000 + 10 * ${bg_up#*.0} )) ;;
+    *.[1-9][0-9]) bg_ms=$(( ${bg_up%.*} * 1000 + 10 * ${bg_up#*.} )) ;;
+  esac
+}
 
-# bg_ms_secs MS: MS as seconds for sleep (e.g. 1500 -> 1.500).
-bg_ms_secs() { printf '%d.%03d\n' "$(($1 / 1000))" "$(($1 % 1000))"; }
+# bg_ms_secs MS: sets bg_secs to MS as seconds for sleep (e.g. 1500 -> 1.500).
+bg_ms_secs() { bg_secs=$(($1 / 1000)).$(($1 % 1000 / 100))$(($1 % 100 / 10))$(($1 % 10)); }
 
-# bg_step_emit WORD...: one event line on stdout; a connection that is gone is not the step's failure.
-bg_step_emit() { ( printf '%s %s\n' "$bg_st_nonce" "$*" ) 2>/dev/null || :; }
+# bg_proc_stat: sets bg_pg and bg_start to this shell's process group and start time (fields 5 and 22 of /proc/PID/stat, counted after the command name, which may hold spaces).
+bg_proc_stat() {
+  bg_pg='' bg_start=''
+  read -r bg_ps < /proc/$$/stat || return 0
+  # shellcheck disable=SC2086 # split into its fields on purpose (numbers and a state letter)
+  set -- ${bg_ps##*) }
+  bg_pg=$3 bg_start=${20}
+}
+
+# bg_step_emit WORD...: one event line on stdout; a connection that is gone is not the step's failure (SIGPIPE is caught: the write just fails).
+bg_step_emit() { printf '%s %s\n' "$bg_st_nonce" "$*" 2>/dev/null || :; }
+
+# bg_b64 FILE: FILE base64-encoded on one line (nothing for an empty file, without starting base64).
+bg_b64() { if [ -s "$1" ]; then base64 -w0 < "$1"; fi; }
 
 # bg_step_journal EVENT SYNC [DETAIL]: append EVENT of this step to the run's log (fsynced when SYNC is 1); DETAIL is bg's own words.
 bg_step_journal() {
@@ -27,14 +47,15 @@ bg_step_journal() {
 # bg_step_exec PHASE N ATTEMPT TIMEOUT_MS CMD: run CMD in a subshell under a watchdog; sets bg_st_rc, emits a "cmd" event.
 bg_step_exec() {
   bg_se_out="$bg_st_tmp/$1.$2.out"; bg_se_err="$bg_st_tmp/$1.$2.err"
-  rm -f "$bg_st_tmp/fired"
-  bg_se_t0=$(bg_now_ms)
+  [ ! -e "$bg_st_tmp/fired" ] || rm -f "$bg_st_tmp/fired"
+  bg_now_ms; bg_se_t0=$bg_ms
+  bg_ms_secs "$4"
   # The watchdog: after TIMEOUT_MS it marks the timeout and sends TERM to the step's process group
   # (the command and its children; this shell traps it). In a session of its own, so that it never
   # counts as part of the run, and killed whole (KILL to its group) when the command ends first.
   # (`kill -SIG -PGID` without `--`: the form both dash and bash take.)
   # shellcheck disable=SC2016 # the watchdog's own arguments
-  setsid sh -c 'sleep "$1" && : > "$2" && kill -TERM "-$3"' bg-watchdog "$(bg_ms_secs "$4")" "$bg_st_tmp/fired" "$bg_st_pg" > /dev/null 2>&1 &
+  setsid sh -c 'sleep "$1" && : > "$2" && kill -TERM "-$3"' bg-watchdog "$bg_secs" "$bg_st_tmp/fired" "$bg_pg" > /dev/null 2>&1 &
   bg_se_wd=$!
   # In the foreground, so that a Ctrl-C (INT to the process group) stops it as before.
   ( eval "$5" ) > "$bg_se_out" 2> "$bg_se_err" < /dev/null
@@ -45,7 +66,8 @@ bg_step_exec() {
   elif [ -n "$bg_st_sig" ] && [ "$bg_st_rc" != 0 ]; then bg_se_how=$bg_st_sig
   fi
   [ -e "$bg_st_tmp/fired" ] && [ "$bg_st_sig" = TERM ] && bg_st_sig=
-  bg_step_emit cmd "$1" "$2" "$3" "$bg_st_rc" "$(( $(bg_now_ms) - bg_se_t0 ))" "$bg_se_how" "$(base64 -w0 < "$bg_se_out")" "$(base64 -w0 < "$bg_se_err")"
+  bg_now_ms
+  bg_step_emit cmd "$1" "$2" "$3" "$bg_st_rc" "$((bg_ms - bg_se_t0))" "$bg_se_how" "$(bg_b64 "$bg_se_out")" "$(bg_b64 "$bg_se_err")"
   bg_st_how=$bg_se_how
 }
 
@@ -68,13 +90,12 @@ bg_step() {
   else bg_st_begin=step-start bg_st_ok=step-done bg_st_bad=step-failed; fi
   bg_st_tmp="$bg_st_dir/out/$bg_st_step.$bg_st_mode"
   if [ "$bg_st_mode" = checks ]; then bg_st_tmp=$(mktemp -d "${TMPDIR:-/tmp}/bg-checks.XXXXXX") || { bg_step_emit end failed journal 0 1 nodir; return 1; }; fi
-  # This shell's process group (field 5 of /proc/PID/stat, counted after the command name).
-  bg_st_pg=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f3)
+  bg_proc_stat
   # The run's directory is made with its journal (run.json): never made here.
   if [ "$bg_st_mode" != checks ] && { [ ! -d "$bg_st_dir" ] || ! mkdir -p "$bg_st_tmp"; }; then bg_step_emit end failed journal 0 1 nodir; return 1; fi
   if [ "$bg_st_journal" = 1 ]; then
     # Who runs the step, for `bg unlock` and `bg rollback` ("PID STARTTIME": pids are reused).
-    printf '%s %s\n' "$$" "$(cut -d' ' -f22 /proc/$$/stat 2>/dev/null)" >> "$bg_st_dir/sessions" 2>/dev/null
+    printf '%s %s\n' "$$" "$bg_start" >> "$bg_st_dir/sessions" 2>/dev/null
     # On disk before anything changes; without it nothing runs.
     bg_step_journal "$bg_st_begin" 1 || { bg_step_emit end failed journal 0 1 nojournal; return 1; }
   fi
@@ -93,7 +114,7 @@ bg_step() {
       bg_st_wait=${bg_st_delays%%,*}
       case $bg_st_delays in *,*) bg_st_delays=${bg_st_delays#*,} ;; *) bg_st_delays=- ;; esac
       bg_step_emit wait "$bg_st_phase" "$bg_st_n" "$bg_st_attempt" "$bg_st_wait"
-      sleep "$(bg_ms_secs "$bg_st_wait")"
+      bg_ms_secs "$bg_st_wait"; sleep "$bg_secs"
       bg_st_attempt=$((bg_st_attempt + 1))
     done
     if [ "$bg_st_rc" != 0 ] && [ "$bg_st_mode" = checks ]; then bg_st_failed=$((bg_st_failed + 1))
