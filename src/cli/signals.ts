@@ -1,5 +1,5 @@
-// The one place where SIGINT (Ctrl-C) and SIGTERM (what CI runners, `timeout`, systemd and
-// docker send) become something bg does. Both mean the same: stop what is running, put the host
+// The one place where SIGINT (Ctrl-C), SIGTERM (what CI runners, `timeout`, systemd and
+// docker send) and SIGHUP (the terminal went away) become something bg does. Both mean the same: stop what is running, put the host
 // back, release the lock, exit with a code of the contract. A second signal means "now": every
 // command bg has running is killed and bg exits at once, naming what a person must finish.
 //
@@ -8,7 +8,7 @@
 import { ExitCode } from '../errors.js';
 import { killInFlight } from '../transport/inflight.js';
 
-export type InterruptSignal = 'SIGINT' | 'SIGTERM';
+export type InterruptSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
 type Handler = (sig: InterruptSignal) => void;
 
@@ -18,6 +18,12 @@ let listening = false;
 
 const onSigint = () => dispatch('SIGINT');
 const onSigterm = () => dispatch('SIGTERM');
+// The terminal went away (an SSH session to a bastion dropped, a closed window): the same as
+// SIGTERM, but bg's own output may have nowhere to go now: a failed write must not crash it.
+const onSighup = () => {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  dispatch('SIGHUP');
+};
 
 function dispatch(sig: InterruptSignal): void {
   const top = stack.at(-1);
@@ -30,9 +36,11 @@ function listen(): void {
   if (want && !listening) {
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigterm);
+    process.on('SIGHUP', onSighup);
   } else if (!want && listening) {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
+    process.off('SIGHUP', onSighup);
   }
   listening = want;
 }

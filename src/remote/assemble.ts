@@ -30,7 +30,7 @@ export function librarySourced(journal: string, hashes: string[], command: strin
 
 /** One command of a host-side step: its phase, its bound, and for a verify probe the waits before each retry. */
 export interface StepEntry {
-  phase: 'capture' | 'run' | 'verify' | 'undo';
+  phase: 'capture' | 'run' | 'verify' | 'undo' | 'check';
   timeoutMs: number;
   /** Verify only: milliseconds to wait before attempt 2, 3, …; empty: one attempt. */
   delaysMs?: number[];
@@ -41,8 +41,8 @@ export interface StepEntry {
  * The call of the host-side step runner (bg_step, src/remote/step.sh) that runs a whole step in
  * one invocation: `bg_step MODE RUNDIR STEP JOURNAL NONCE ENTRY...`, every word quoted.
  */
-export function stepInvocation(s: { mode: 'step' | 'undo'; runDir: string; step: number; journal: boolean; nonce: string; entries: StepEntry[] }): string {
-  const words = [s.mode, quotePath(s.runDir), String(s.step), s.journal ? '1' : '0', s.nonce];
+export function stepInvocation(s: { mode: 'step' | 'undo' | 'checks'; runDir: string; step: number; journal: boolean; nonce: string; entries: StepEntry[] }): string {
+  const words = [s.mode, s.mode === 'checks' ? '-' : quotePath(s.runDir), String(s.step), s.journal ? '1' : '0', s.nonce];
   for (const e of s.entries) {
     words.push(e.phase, String(Math.max(1, Math.round(e.timeoutMs))));
     if (e.phase === 'verify') words.push(e.delaysMs?.length ? e.delaysMs.map((d) => Math.max(0, Math.round(d))).join(',') : '-');

@@ -6,7 +6,7 @@ import type { EventSink, HostStatus } from './events.js';
 import { Journal } from './journal.js';
 import { describeFailedChecks, runPreflight } from './preflight.js';
 import type { RunMeta } from './run-meta.js';
-import { runStep, undoStep, type StepContext } from './step-runner.js';
+import { PreludeFailed, runStep, undoStep, type StepContext } from './step-runner.js';
 import { oneLine } from '../cli/sanitize.js';
 import { StepFailure } from './step-error.js';
 import { library } from '../remote/library.js';
@@ -174,7 +174,13 @@ async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, 
     // Interrupted (Ctrl-C, SIGTERM) before a step began: begin none, journal nothing, undo nothing.
     if (opts.signal?.aborted) throw new Error(`interrupted before the first step on ${host}: nothing was changed`);
     // run.json names the library the commands call: `bg rollback` of this run sources that one.
-    await journal.start({ ...plan, library: { hash: library().hash } }, meta);
+    // It is written in the same round trip as the first step, in front of it.
+    const journaled = { ...plan, library: { hash: library().hash } };
+    let prelude: StepContext['prelude'] = journal.startCommand(journaled, meta);
+    if (!plan.steps.length) {
+      await journal.start(journaled, meta);
+      prelude = undefined;
+    }
     const steps = hostTask.newListr(
       plan.steps.map((step) => ({
         // Titles and outputs show user values and host output: escaped for the terminal (cli/sanitize.ts).
@@ -185,11 +191,19 @@ async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, 
           if (opts.signal?.aborted) throw new Error(`interrupted before step ${step.index} began`);
           emit({ type: 'step-start', host, step: step.index, name: step.name, action: step.action });
           const ctx = stepContext(transport, t, step, opts, opts.signal, plan.journalDir);
+          if (prelude) [ctx.prelude, prelude] = [prelude, undefined];
           started_.push(step);
           try {
             // The host journals the step's start (before anything changes) and its outcome itself.
             await runStep(step, ctx);
           } catch (e) {
+            if (e instanceof PreludeFailed) {
+              // The journal could not be started: the step never ran, nothing is to undo.
+              started_.pop();
+              failure = journal.cannotWrite(e.stderr || 'the journal start failed');
+              emit({ type: 'step-failed', host, step: step.index, error: failure.message });
+              throw new Error(oneLine(failure.message));
+            }
             emit({ type: 'step-failed', host, step: step.index, error: String((e as Error).message) });
             failure = e as Error;
             if (!journaledOnHost(e)) await journal.record('step-failed', step.index, headline(e)).catch(() => undefined);

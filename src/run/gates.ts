@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Gate } from '../plan/types.js';
-import type { Transport } from '../transport/transport.js';
+import type { CommandResult, Transport } from '../transport/transport.js';
 
 export interface GateOptions {
   /** `--allow-breaking`: report breaking migrations but let them run. */
@@ -19,10 +19,20 @@ export interface GateResult {
  * material (here, the migration files with which of them are pending) and bg judges it.
  */
 export async function runGate(gate: Gate, transport: Transport, opts: GateOptions): Promise<GateResult> {
-  // A boundary of this read only: a migration file holding a line such as `@@pending x` cannot
-  // start a record of its own and hide SQL from the lint.
+  const { cmd, boundary } = gateCommand(gate);
+  return judgeGate(gate, await transport.exec(cmd, { timeoutMs: 120_000 }), opts, boundary);
+}
+
+/** The command that prints a gate's material, behind a boundary of this read only. */
+export function gateCommand(gate: Gate): { cmd: string; boundary: string } {
+  // A migration file holding a line such as `@@pending x` cannot start a record of its own and
+  // hide SQL from the lint.
   const boundary = `bg-${randomBytes(16).toString('hex')}-`;
-  const r = await transport.exec(`BG_MIGRATION_BOUNDARY=${boundary}; export BG_MIGRATION_BOUNDARY; ${gate.cmd}`, { timeoutMs: 120_000 });
+  return { cmd: `BG_MIGRATION_BOUNDARY=${boundary}; export BG_MIGRATION_BOUNDARY; ${gate.cmd}`, boundary };
+}
+
+/** bg's judgement of what a gate's command printed. */
+export async function judgeGate(gate: Gate, r: CommandResult, opts: GateOptions, boundary: string): Promise<GateResult> {
   if (r.exitCode !== 0) return { gate, ok: false, report: `cannot list the migrations: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}` };
   return lintPending(gate, r.stdout, opts, boundary);
 }

@@ -1,7 +1,8 @@
 import type { Command, Plan } from '../plan/types.js';
 import type { CommandResult, Transport } from '../transport/transport.js';
 import { lastLines } from './step-error.js';
-import { runGate, type GateOptions } from './gates.js';
+import { gateCommand, judgeGate, type GateOptions } from './gates.js';
+import { runChecks } from './step-runner.js';
 
 export interface CheckResult {
   check: Command;
@@ -9,18 +10,26 @@ export interface CheckResult {
   ok: boolean;
 }
 
-/** Run every pre-flight check and gate of a plan (read-only, concurrently: the transport caps channels). */
+/** Bound of each pre-flight check (and of a gate's listing). */
+const CHECK_TIMEOUT_MS = 120_000;
+
+/**
+ * Run every pre-flight check and gate of a plan: one round trip (the host runs them all, see
+ * runChecks); the gates' listings come back with the checks and bg judges them here.
+ */
 export async function runPreflight(plan: Plan, transport: Transport, gateOptions: GateOptions = {}): Promise<CheckResult[]> {
-  const checks = plan.preflight.map(async (check) => {
-    const result = await transport.exec(check.cmd, { timeoutMs: 120_000 });
-    return { check, result, ok: result.exitCode === 0 };
-  });
-  const gates = (plan.gates ?? []).map(async (gate) => {
-    const g = await runGate(gate, transport, gateOptions);
-    const result = { exitCode: g.ok ? 0 : 1, stdout: g.ok ? g.report : '', stderr: g.ok ? '' : g.report, durationMs: 0 };
-    return { check: { cmd: gate.cmd, label: gate.label }, result, ok: g.ok };
-  });
-  return Promise.all([...checks, ...gates]);
+  const gates = (plan.gates ?? []).map((gate) => ({ gate, ...gateCommand(gate) }));
+  const commands = [...plan.preflight.map((c) => ({ ...c, timeoutMs: CHECK_TIMEOUT_MS })), ...gates.map((g) => ({ cmd: g.cmd, label: g.gate.label, timeoutMs: CHECK_TIMEOUT_MS }))];
+  const results = await runChecks(transport, commands);
+  const checks = plan.preflight.map((check, i) => ({ check, result: results[i]!, ok: results[i]!.exitCode === 0 }));
+  const judged = await Promise.all(
+    gates.map(async (g, i) => {
+      const r = await judgeGate(g.gate, results[plan.preflight.length + i]!, gateOptions, g.boundary);
+      const result = { exitCode: r.ok ? 0 : 1, stdout: r.ok ? r.report : '', stderr: r.ok ? '' : r.report, durationMs: 0 };
+      return { check: { cmd: g.gate.cmd, label: g.gate.label }, result, ok: r.ok };
+    }),
+  );
+  return [...checks, ...judged];
 }
 
 /** "pre-flight failed on H: ..." naming each failed check, or undefined when all passed. */

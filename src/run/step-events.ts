@@ -7,7 +7,8 @@ export type StepEvent =
   | { kind: 'cmd'; phase: string; n: number; attempt: number; exitCode: number; durationMs: number; how: string; stdout: string; stderr: string }
   | { kind: 'wait'; phase: string; n: number; attempt: number; delayMs: number }
   | { kind: 'skipped'; phase: string; n: number; attempt: number; how: string }
-  | { kind: 'end'; ok: boolean; phase: string; n: number; exitCode: number; how: string };
+  | { kind: 'end'; ok: boolean; phase: string; n: number; exitCode: number; how: string }
+  | { kind: 'prelude-failed' };
 
 const int = (s: string | undefined): number | undefined => (s !== undefined && /^[0-9]+$/.test(s) ? Number(s) : undefined);
 const b64 = (s: string | undefined): string | undefined => (s !== undefined && /^[A-Za-z0-9+/]*=*$/.test(s) ? Buffer.from(s, 'base64').toString('utf8') : undefined);
@@ -38,6 +39,8 @@ export function parseStepEvent(line: string, nonce: string): StepEvent | undefin
       if (n === undefined || attempt === undefined || !w[2]) return undefined;
       return { kind: 'skipped', phase: w[2], n, attempt, how: w[5] ?? '' };
     }
+    case 'prelude-failed':
+      return w.length === 2 ? { kind: 'prelude-failed' } : undefined;
     case 'end': {
       const [n, exitCode] = [int(w[4]), int(w[5])];
       if ((w[2] !== 'ok' && w[2] !== 'failed') || n === undefined || exitCode === undefined || !w[3]) return undefined;

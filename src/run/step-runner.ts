@@ -27,6 +27,18 @@ export interface StepContext {
   commandTimeoutMs?: number;
   /** The remote library the commands call (an earlier run's hash for `bg rollback`); default this bg's. */
   library?: string;
+  /**
+   * A command (and its stdin) sent in front of the step in the same round trip: the journal's
+   * start before the first step. When it fails, nothing of the step runs (PreludeFailed).
+   */
+  prelude?: { cmd: string; stdin: string };
+}
+
+/** The step's prelude (the journal's start) failed on the host: nothing of the step ran. */
+export class PreludeFailed extends Error {
+  constructor(readonly stderr: string) {
+    super(stderr || 'the command in front of the step failed');
+  }
 }
 
 /** Slack on top of the commands' own bounds (enforced on the host) before bg gives up on the whole step. */
@@ -59,9 +71,9 @@ async function runOnHost(step: PlanStep, mode: 'step' | 'undo', journal: boolean
   const entries: Entry[] = list.map(({ phase, command }) => ({ phase, command, bound: boundOf(command, ctx), delaysMs: phase === 'verify' ? retryDelays((command as Probe).retry) : [] }));
   // Interrupted before the step was sent: send nothing.
   if (ctx.signal?.aborted && entries[0]) throw new StepFailure(host, step, entries[0].phase, entries[0].command, interrupted());
-  if (!entries.length && !journal) return;
+  if (!entries.length && !journal && !ctx.prelude) return;
   const nonce = randomBytes(8).toString('hex');
-  const cmd = stepInvocation({
+  const invocation = stepInvocation({
     mode,
     runDir: ctx.runDir,
     step: step.index,
@@ -69,9 +81,11 @@ async function runOnHost(step: PlanStep, mode: 'step' | 'undo', journal: boolean
     nonce,
     entries: entries.map((e): StepEntry => ({ phase: e.phase as StepEntry['phase'], timeoutMs: e.bound.ms, delaysMs: e.delaysMs, cmd: e.command.cmd })),
   });
+  // The prelude's failure is an event of its own: the step runner never started.
+  const cmd = ctx.prelude ? `{ ${ctx.prelude.cmd}; } || { printf '%s prelude-failed\\n' ${nonce}; exit 1; }\n${invocation}` : invocation;
   const reader = new StepStreamReader(nonce, entries, ctx);
   const total = entries.reduce((n, e) => n + e.bound.ms * (e.delaysMs.length + 1) + e.delaysMs.reduce((a, b) => a + b, 0), STEP_SLACK_MS);
-  const options: ExecOptions = { timeoutMs: total, timeoutSource: "the sum of the step's command bounds", signal: ctx.signal, library: ctx.library, framed: true, onStdout: (chunk) => reader.feed(chunk) };
+  const options: ExecOptions = { stdin: ctx.prelude?.stdin, timeoutMs: total, timeoutSource: "the sum of the step's command bounds", signal: ctx.signal, library: ctx.library, framed: true, onStdout: (chunk) => reader.feed(chunk) };
   let raw: CommandResult;
   try {
     raw = await ctx.transport.exec(cmd, options);
@@ -80,6 +94,7 @@ async function runOnHost(step: PlanStep, mode: 'step' | 'undo', journal: boolean
     raw = { exitCode: 255, stdout: '', stderr: `bg: ${e.reason}`, durationMs: 0, connectionLost: true };
   }
   reader.finish(raw.stdout);
+  if (reader.preludeFailed) throw new PreludeFailed(raw.stderr.trim());
   const end = reader.end;
   if (end?.ok) return;
   const at = reader.failedEntry() ?? entries[0];
@@ -100,6 +115,31 @@ async function runOnHost(step: PlanStep, mode: 'step' | 'undo', journal: boolean
   const result: CommandResult = { ...raw, stdout: reader.lastResult?.stdout ?? '', stderr: [reader.lastResult?.stderr, lost].filter(Boolean).join('\n') };
   if (!at) throw new StepFailure(host, step, 'run', { cmd }, result);
   throw new StepFailure(host, step, at.phase, at.command, result, reader.attempts);
+}
+
+/**
+ * Pre-flight: every check in one invocation on the host (bg_step in `checks` mode: each runs, also
+ * after one failed; nothing is journaled). One result per check, in order; a check the host never
+ * reached (a lost connection, an interrupt) gets the invocation's own result.
+ */
+export async function runChecks(transport: Transport, checks: Command[], signal?: AbortSignal): Promise<CommandResult[]> {
+  if (!checks.length) return [];
+  const ctx: StepContext = { transport, runDir: '-', signal };
+  const entries: Entry[] = checks.map((command) => ({ phase: 'check', command, bound: boundOf(command, ctx), delaysMs: [] }));
+  const nonce = randomBytes(8).toString('hex');
+  const results: Array<CommandResult | undefined> = [];
+  const reader = new StepStreamReader(nonce, entries, { ...ctx, observer: { command: ({ command, result }) => void (results[checks.indexOf(command)] = result) } });
+  const cmd = stepInvocation({ mode: 'checks', runDir: '-', step: 0, journal: false, nonce, entries: entries.map((e) => ({ phase: 'check', timeoutMs: e.bound.ms, cmd: e.command.cmd })) });
+  const total = entries.reduce((n, e) => n + e.bound.ms, STEP_SLACK_MS);
+  let raw: CommandResult;
+  try {
+    raw = await transport.exec(cmd, { timeoutMs: total, timeoutSource: 'the sum of the pre-flight checks\' bounds', signal, framed: true, onStdout: (c) => reader.feed(c) });
+  } catch (e) {
+    if (!(e instanceof ConnectionError)) throw e;
+    raw = { exitCode: 255, stdout: '', stderr: `bg: ${e.reason}`, durationMs: 0, connectionLost: true };
+  }
+  reader.finish(raw.stdout);
+  return checks.map((_, i) => results[i] ?? { ...raw, exitCode: raw.exitCode || 1, stdout: '', stderr: raw.stderr || 'bg: the check did not run' });
 }
 
 /** The bound of one command: its own timeout, else the run's, else the host's default (commandBound). */
@@ -130,6 +170,7 @@ class StepStreamReader {
   private current = 0;
   private lines = 0;
   end?: Extract<StepEvent, { kind: 'end' }>;
+  preludeFailed = false;
   lastResult?: CommandResult;
   attempts = 1;
 
@@ -181,6 +222,8 @@ class StepStreamReader {
       this.lastResult = interrupted();
     } else if (e.kind === 'end') {
       this.end = e;
+    } else if (e.kind === 'prelude-failed') {
+      this.preludeFailed = true;
     }
   }
 

@@ -121,6 +121,22 @@ describe.each([{ target: localTarget as Target }, { target: sshTarget() as Targe
     expect(events.at(-1)).toMatchObject({ event: 'run-end', detail: 'rolled back' });
   });
 
+  it('SIGHUP (the terminal went away) is handled as SIGTERM: the step stops, the run rolls back, the lock is released, exit 1', async () => {
+    const tag = 'hup';
+    const child = start(['run', playbook, '--host', 'box', '--var', `tag=${tag}`, '--var', 'pause=30']);
+    const pidFile = join(sb.green.dir, `step2-${tag}.pid`);
+    await waitFor('step 2 to start', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
+    const stepPid = pidIn(pidFile);
+    child.kill('SIGHUP');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(1);
+    expect(String(r.stderr)).toContain('interrupted (SIGHUP)');
+    expect(treeAlive(stepPid)).toEqual([]);
+    expect(existsSync(join(sb.blue.dir, `MARK-${tag}`))).toBe(false);
+    expect(existsSync(lockDir(sb))).toBe(false);
+    expect(journalEvents(sb, runIds(sb).at(-1)!).at(-1)).toMatchObject({ event: 'run-end', detail: 'rolled back' });
+  });
+
   it('27: a second signal quits at once with exit 4, kills the undo in flight, and names the real host and run id', async () => {
     const tag = 'twice';
     const before = runIds(sb);

@@ -69,6 +69,7 @@ export async function playStep(command: string, answer: Answer, options: ExecOpt
   emit('start', 1);
   let i = 6;
   let n = 0;
+  let failed = 0;
   while (i < words.length) {
     const phase = words[i]!;
     n++;
@@ -103,11 +104,16 @@ export async function playStep(command: string, answer: Answer, options: ExecOpt
       await sleep(wait, options.signal);
       attempt++;
     }
-    if (rc !== 0) {
+    if (rc !== 0 && mode === 'checks') failed++;
+    else if (rc !== 0) {
       await journalLine(bad!, `${phase} command ${n}: ${how} ${rc} after ${attempt} attempt(s)`);
       emit('end', 'failed', phase, n, rc, how);
       return { stdout: out.join('\n'), lost: false };
     }
+  }
+  if (failed) {
+    emit('end', 'failed', '-', 0, failed, 'exit');
+    return { stdout: out.join('\n'), lost: false };
   }
   if (journal === '1') await journalLine(ok!);
   emit('end', 'ok', '-', 0, 0, 'exit');

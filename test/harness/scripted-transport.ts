@@ -32,6 +32,14 @@ export class ScriptedTransport extends RecordingTransport {
     if (!command.includes('bg_step ')) return super.exec(command, options);
     if (this.lost) throw new ConnectionError(this.host, 'connection lost to testhost; no further command was sent');
     this.roundTrips.push(command);
+    // A prelude in front of the step (the journal's start): answered as a command of its own.
+    const prelude = /^\{ ([\s\S]*); \} \|\| \{ printf '%s prelude-failed\\n' ([0-9a-f]+); exit 1; \}\n/.exec(command);
+    if (prelude) {
+      const entry = { seq: this.commands.length, command: prelude[1]!, stdin: options.stdin, aborted: false };
+      this.commands.push(entry);
+      const reply = await this.answer(prelude[1]!, options);
+      if ((reply.exitCode ?? 0) !== 0) return { exitCode: 1, stdout: `${prelude[2]} prelude-failed`, stderr: reply.stderr ?? '', durationMs: 1 };
+    }
     const { stdout, stderr, lost } = await playStep(
       command,
       async (cmd, o) => {

@@ -67,15 +67,16 @@ describe('executor: steps', () => {
     expect(stepCommands(t)).toEqual(['run-step-1', 'verify-step-1', 'run-step-2', 'verify-step-2', 'run-step-3', 'verify-step-3']);
     expect(events.map((e) => e.type).filter((x) => x !== 'command')).toEqual(['run-start', 'step-start', 'step-done', 'step-start', 'step-done', 'step-start', 'step-done', 'run-end']);
     expect(journal(t)).toEqual(['run-start', 'step-start 1', 'step-done 1', 'step-start 2', 'step-done 2', 'step-start 3', 'step-done 3', 'run-end']);
-    // run.json carries the plan (every undo) before the first step.
-    const start = t.sent('run.json')[0]!;
+    // run.json carries the plan (every undo), written in front of the first step in its round trip.
+    const start = t.sent('bg_journal_start')[0]!;
     expect(start.seq).toBeLessThan(t.sent('run-step-1')[0]!.seq);
     expect(JSON.parse(start.stdin!)).toMatchObject({ version: 1, meta: { runId: RUN }, plan: { steps: [{ index: 1 }, { index: 2 }, { index: 3 }] } });
     // One round trip per step: the host runs the step whole (bg_step), journaling its start before
     // its first command and its outcome after the verify.
     expect(t.roundTrips).toHaveLength(3);
+    expect(t.roundTrips[0]).toMatch(/^\{ bg_journal_start /);
     for (const [i, n] of [1, 2, 3].entries()) {
-      expect(t.roundTrips[i]).toMatch(new RegExp(`^.*bg_step step /j/runs/${RUN} ${n} 1 [0-9a-f]{16} run 600000 run-step-${n} verify 600000 - verify-step-${n}$`, 's'));
+      expect(t.roundTrips[i]).toMatch(new RegExp(`^(.*\\n)?bg_step step /j/runs/${RUN} ${n} 1 [0-9a-f]{16} run 600000 run-step-${n} verify 600000 - verify-step-${n}$`, 's'));
       expect(t.sent(`"event":"step-start","step":${n}`)[0]!.seq).toBeLessThan(t.sent(`run-step-${n}`)[0]!.seq);
       expect(t.sent(`"event":"step-done","step":${n}`)[0]!.seq).toBeGreaterThan(t.sent(`verify-step-${n}`)[0]!.seq);
     }
@@ -171,7 +172,7 @@ describe('executor: rollback', () => {
 
 describe('executor: exit codes and the journal', () => {
   it('a journal that cannot be started: exit 1, no step sent, the message names host and journal', async () => {
-    const t = new ScriptedTransport().fail('run.json', 1, 'No space left on device');
+    const t = new ScriptedTransport().fail('bg_journal_start', 1, 'No space left on device');
     const { outcome } = await run(plan([step(1), step(2)]), t);
     expect(outcome.exitCode).toBe(ExitCode.stepFailed);
     expect(outcome.stepsDone).toBe(0);
@@ -214,7 +215,10 @@ describe('executor: exit codes and the journal', () => {
     expect(outcome).toMatchObject({ status: 'preflight-failed', exitCode: ExitCode.stepFailed });
     expect(outcome.failure!.message).toContain('the database is there');
     expect(events.find((e) => e.type === 'check')).toMatchObject({ ok: false, label: 'the database is there' });
-    expect(t.sent('run.json')).toHaveLength(0);
+    // Every check in one round trip.
+    expect(t.roundTrips).toHaveLength(1);
+    expect(t.roundTrips[0]).toMatch(/^bg_step checks - 0 0 /);
+    expect(t.sent('bg_journal_start')).toHaveLength(0);
     expect(stepCommands(t)).toEqual([]);
   });
 });
@@ -227,7 +231,7 @@ describe('executor: interrupts (AbortSignal)', () => {
     const { outcome } = await run(plan([step(1), step(2)]), t, { signal: ac.signal });
     expect(outcome.exitCode).toBe(ExitCode.stepFailed);
     expect(outcome.failure!.message).toMatch(/interrupted before the first step on testhost: nothing was changed/);
-    expect(t.sent('run.json')).toHaveLength(0);
+    expect(t.sent('bg_journal_start')).toHaveLength(0);
     expect(stepCommands(t)).toEqual([]);
     expect(journal(t).filter((e) => e !== 'run-end')).toEqual([]);
   });

@@ -176,3 +176,15 @@ describe('withLibrary on a host whose login shell prints on stderr', () => {
     expect(existsSync(join(journal, 'lib', `${library().hash}.sh`))).toBe(true);
   });
 });
+
+describe('the journal layout in the shell files', () => {
+  it('journal.sh and step.sh write the files journal-layout.ts names (run.json, meta.json, seq, log, sessions, out, runs)', async () => {
+    const { RUN_FILES, JOURNAL_FILES } = await import('../../src/run/journal-layout.js');
+    const journalSh = readFileSync(join(DIR, 'journal.sh'), 'utf8');
+    const stepSh = readFileSync(join(DIR, 'step.sh'), 'utf8');
+    for (const f of [RUN_FILES.run, RUN_FILES.meta, RUN_FILES.seq]) expect(journalSh).toContain(`"$1/${f}`);
+    expect(journalSh).toContain(`/${JOURNAL_FILES.runs}/*/${RUN_FILES.seq}`);
+    expect(journalSh).toContain(`"$bg_js_j/${JOURNAL_FILES.seq}"`);
+    for (const f of [RUN_FILES.log, RUN_FILES.sessions, RUN_FILES.out]) expect(stepSh).toContain(`"$bg_st_dir/${f}`);
+  });
+});

@@ -97,6 +97,28 @@ describe.each(['dash', 'bash'])('bg_step through %s', (shell) => {
     expect(journal(dir).at(-1)!.detail).toMatch(/^run command 1: timeout \d+ after 1 attempt/);
   });
 
+  it('pre-flight (checks mode): every check runs, also after one failed; nothing journaled, no run directory needed', () => {
+    const cmd = stepInvocation({
+      mode: 'checks',
+      runDir: '-',
+      step: 0,
+      journal: false,
+      nonce: NONCE,
+      entries: [
+        { phase: 'check', timeoutMs: 5000, cmd: 'echo "bg: database not found" >&2; exit 1' },
+        { phase: 'check', timeoutMs: 5000, cmd: 'echo sqlite3 3.40.1' },
+        { phase: 'check', timeoutMs: 5000, cmd: 'exit 4' },
+      ],
+    });
+    expect(cmd).toMatch(/^bg_step checks - 0 0 /);
+    const r = runSh(shell, cmd);
+    expect(r.code).toBe(1);
+    const cmds = r.events.filter((e): e is Extract<StepEvent, { kind: 'cmd' }> => e.kind === 'cmd');
+    expect(cmds.map((e) => [e.n, e.exitCode])).toEqual([[1, 1], [2, 0], [3, 4]]);
+    expect(cmds[0]!.stderr).toBe('bg: database not found\n');
+    expect(r.events.at(-1)).toMatchObject({ kind: 'end', ok: false, exitCode: 2 });
+  });
+
   it('an undo journals undo-start before and undone after', () => {
     const { dir, cmd } = invocation([{ phase: 'undo', timeoutMs: 5000, cmd: 'true' }], { mode: 'undo' });
     expect(runSh(shell, cmd).code).toBe(0);
