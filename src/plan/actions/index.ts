@@ -12,8 +12,9 @@ import { shellAction } from './shell.js';
 import { symlinkAction } from './symlink.js';
 import { proxyConfigAction } from './proxy-config.js';
 import { switchAction } from './switch.js';
+import { cutoverAction } from './cutover.js';
 
 /** Every built-in action by name. Adding an action means adding it here. */
 export const ACTIONS: Record<string, ActionDef<any>> = Object.fromEntries(
-  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction, restoreAction, proxyConfigAction, switchAction].map((a) => [a.name, a]),
+  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction, restoreAction, proxyConfigAction, switchAction, cutoverAction].map((a) => [a.name, a]),
 );
