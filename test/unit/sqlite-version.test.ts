@@ -56,6 +56,7 @@ const SAMPLES: Record<string, string> = {
   restore: 'env: blue\nwith: { backup: 20261121T122255.123Z-3fa1 }',
   'proxy-config': '',
   switch: 'env: green',
+  cutover: '',
 };
 // The step's commands and the code of every library function they call (src/remote/*.sh).
 const withLibrary = (cmds: string[]) => [...cmds, ...functionsUsed(cmds).map((f) => f.code)].join('\n');
