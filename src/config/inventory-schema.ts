@@ -77,11 +77,11 @@ export const proxySchema = z
     // retries x that (measured, NOTES.md). share-db refuses to freeze writes for longer.
     hold: z
       .object({
-        retries: z.number().int().min(1).max(1000).default(25).describe('HAProxy `retries`: connection attempts per request while an app is down'),
+        retries: z.number().int().min(1).max(1000).default(50).describe('HAProxy `retries`: connection attempts per request while an app is down'),
         connect_timeout_ms: z.number().int().min(10).max(60_000).default(200).describe('HAProxy `timeout connect` in ms (the wait between attempts is this, at most 1 s)'),
       })
       .strict()
-      .default({ retries: 25, connect_timeout_ms: 200 })
+      .default({ retries: 50, connect_timeout_ms: 200 })
       .describe('How long HAProxy holds a request while the app is down: retries x min(connect_timeout_ms, 1000)'),
   })
   .strict();

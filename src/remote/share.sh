@@ -146,11 +146,11 @@ bg_share_hold_check() {
   if [ "$bg_exp" = auto ]; then
     bg_by=0
     for db; do bg_by=$((bg_by + $(wc -c < "$db"))); [ ! -f "$db-wal" ] || bg_by=$((bg_by + $(wc -c < "$db-wal"))); done
-    # Measured here (README, share-db): 1.4-2.8 s of stopping, starting and health checks for the
-    # example app under load, and ~0.5 s per 40 MB of databases (compare, copy, check): estimated
-    # at 3 s plus twice that rate.
-    bg_exp=$((3000 + bg_by / 40000))
-    bg_how="estimated from $((bg_by / 1048576)) MB of databases: 3 s + 1 s per 40 MB"
+    # Measured here (README, share-db): 2.3-4.2 s of stopping, starting and health checks for the
+    # example app under load on 2 cores, and ~0.5 s per 40 MB of databases (compare, copy, check):
+    # estimated at 4 s plus twice that rate.
+    bg_exp=$((4000 + bg_by / 40000))
+    bg_how="estimated from $((bg_by / 1048576)) MB of databases: 4 s + 1 s per 40 MB"
   else bg_how='with.expected_freeze'; fi
   bg_need=$((bg_exp * bg_mg / 100))
   [ "$bg_hold" -ge "$bg_need" ] || {

@@ -19,7 +19,7 @@ describe('the hold window', () => {
     const cfg = haproxyConfig({ name: h.name, envs: h.envs, proxy: h.proxy! });
     expect(cfg).toContain('    timeout connect 250ms\n    retries 40\n');
     expect(holdWindowMs({ hold: { retries: 5, connect_timeout_ms: 3000 } })).toBe(5000);
-    expect(holdWindowMs(resolveHost('box', parseInventory('hosts.yaml', inventory()).value.hosts.box!).proxy!)).toBe(5000);
+    expect(holdWindowMs(resolveHost('box', parseInventory('hosts.yaml', inventory()).value.hosts.box!).proxy!)).toBe(10_000);
   });
 });
 
@@ -27,17 +27,17 @@ describe('share-db behind the proxy', () => {
   it('checks the hold window against the expected freeze in the pre-flight and reports the freeze', () => {
     const p = plan(oneStep('share-db', ''), { host: 'box', inventory: inventory() });
     expect(p.preflight.at(-1)).toEqual({
-      cmd: 'bg_share_hold_check 5000 150 auto /etc/bg/haproxy.cfg 25 200 /run/bg/admin.sock /a/db.sqlite /b/db.sqlite',
-      label: 'the proxy holds requests (5000 ms) longer than the freeze is expected to take, with margin',
+      cmd: 'bg_share_hold_check 10000 150 auto /etc/bg/haproxy.cfg 50 200 /run/bg/admin.sock /a/db.sqlite /b/db.sqlite',
+      label: 'the proxy holds requests (10000 ms) longer than the freeze is expected to take, with margin',
     });
-    expect(p.steps[0]!.run[3]!.cmd).toBe(`bg_share_restart 30 5000 ${tail}`);
+    expect(p.steps[0]!.run[3]!.cmd).toBe(`bg_share_restart 30 10000 ${tail}`);
     const given = plan(oneStep('share-db', 'with: { expected_freeze: 2500ms, hold_margin: 2 }'), { host: 'box', inventory: inventory() });
-    expect(given.preflight.at(-1)!.cmd).toBe('bg_share_hold_check 5000 200 2500 /etc/bg/haproxy.cfg 25 200 /run/bg/admin.sock /a/db.sqlite /b/db.sqlite');
+    expect(given.preflight.at(-1)!.cmd).toBe('bg_share_hold_check 10000 200 2500 /etc/bg/haproxy.cfg 50 200 /run/bg/admin.sock /a/db.sqlite /b/db.sqlite');
   });
   it('skips the check with hold_check: false, and has none without a proxy', () => {
     const off = plan(oneStep('share-db', 'with: { hold_check: false }'), { host: 'box', inventory: inventory() });
     expect(off.preflight.some((c) => c.cmd.startsWith('bg_share_hold_check'))).toBe(false);
-    expect(off.steps[0]!.run[3]!.cmd).toBe(`bg_share_restart 30 5000 ${tail}`);
+    expect(off.steps[0]!.run[3]!.cmd).toBe(`bg_share_restart 30 10000 ${tail}`);
     expect(problems(oneStep('share-db', 'with: { hold_margin: 0.5 }'), { host: 'box', inventory: inventory() })).toEqual([expect.stringMatching(/hold_margin/)]);
   });
 });
