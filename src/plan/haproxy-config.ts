@@ -50,7 +50,7 @@ export function haproxyConfig(host: Pick<ResolvedHost, 'name' | 'envs'> & { prox
     '    option dontlognull',
     // Hold requests while an app's port is closed (a restart, phase2's freeze): the turn-around
     // timer is min(timeout connect, 1 s), so 50 retries of 200 ms hold a request for ~10 s
-    // (measured: 25 held requests through 2.3-3.5 s outages; phase2's freeze took 2.3-4.2 s).
+    // (measured: 25 held requests through 2.3-3.5 s outages; phase2's freeze took 2.3-4.4 s).
     `    timeout connect ${p.hold.connect_timeout_ms}ms`,
     `    retries ${p.hold.retries}`,
     '    retry-on conn-failure empty-response',

@@ -146,7 +146,7 @@ bg_share_hold_check() {
   if [ "$bg_exp" = auto ]; then
     bg_by=0
     for db; do bg_by=$((bg_by + $(wc -c < "$db"))); [ ! -f "$db-wal" ] || bg_by=$((bg_by + $(wc -c < "$db-wal"))); done
-    # Measured here (README, share-db): 2.3-4.2 s of stopping, starting and health checks for the
+    # Measured here (README, share-db): 2.3-4.4 s of stopping, starting and health checks for the
     # example app under load on 2 cores, and ~0.5 s per 40 MB of databases (compare, copy, check):
     # estimated at 4 s plus twice that rate.
     bg_exp=$((4000 + bg_by / 40000))
