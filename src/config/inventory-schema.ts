@@ -73,6 +73,16 @@ export const proxySchema = z
       ])
       .describe('How HAProxy runs: under pm2 as the login user, or as a systemd service'),
     color_header: z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name').optional().describe('Response header in which the app names its color (checked after a switch)'),
+    // HAProxy retries a refused connection after min(timeout connect, 1 s): the hold window is
+    // retries x that (measured, NOTES.md). share-db refuses to freeze writes for longer.
+    hold: z
+      .object({
+        retries: z.number().int().min(1).max(1000).default(50).describe('HAProxy `retries`: connection attempts per request while an app is down'),
+        connect_timeout_ms: z.number().int().min(10).max(60_000).default(200).describe('HAProxy `timeout connect` in ms (the wait between attempts is this, at most 1 s)'),
+      })
+      .strict()
+      .default({ retries: 50, connect_timeout_ms: 200 })
+      .describe('How long HAProxy holds a request while the app is down: retries x min(connect_timeout_ms, 1000)'),
   })
   .strict();
 

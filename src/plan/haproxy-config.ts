@@ -18,6 +18,12 @@ export function mapText(proxy: ProxyConfig, live: string): string {
   return `${MAP_KEYS.live} ${backendOf(live)}\n${MAP_KEYS.preview} ${backendOf(idle)}\n`;
 }
 
+/** How long the proxy holds a request while the app's port is closed, in ms: HAProxy waits
+ *  min(timeout connect, 1 s) before each retry (measured: NOTES.md). */
+export function holdWindowMs(proxy: Pick<ProxyConfig, 'hold'>): number {
+  return proxy.hold.retries * Math.min(proxy.hold.connect_timeout_ms, 1000);
+}
+
 /** The HAProxy configuration for a host's proxy (its envs' ports as the backends' servers). */
 export function haproxyConfig(host: Pick<ResolvedHost, 'name' | 'envs'> & { proxy: ProxyConfig }): string {
   const p = host.proxy;
@@ -43,9 +49,10 @@ export function haproxyConfig(host: Pick<ResolvedHost, 'name' | 'envs'> & { prox
     '    log global',
     '    option dontlognull',
     // Hold requests while an app's port is closed (a restart, phase2's freeze): the turn-around
-    // timer is min(timeout connect, 1 s), so 25 retries of 200 ms hold a request for ~5 s.
-    '    timeout connect 200ms',
-    '    retries 25',
+    // timer is min(timeout connect, 1 s), so 50 retries of 200 ms hold a request for ~10 s
+    // (measured: 25 held requests through 2.3-3.5 s outages; phase2's freeze took 2.3-4.4 s).
+    `    timeout connect ${p.hold.connect_timeout_ms}ms`,
+    `    retries ${p.hold.retries}`,
     '    retry-on conn-failure empty-response',
     // Without it, a keep-alive connection to an app that is shutting down resets requests.
     '    option http-server-close',

@@ -43,7 +43,11 @@ bg_share_freeze() {
   done
   if [ -e "$shared" ] || [ -L "$shared" ]; then echo "bg: the shared database $shared already exists: bg will not overwrite it (nothing was changed)" >&2; exit 1; fi
   mkdir -p "$(dirname "$shared")"
-  for e in $envs; do pm2 stop "$(app_of "$e")" >/dev/null; done
+  # The freeze starts here: bg_share_restart reports how long it lasted.
+  date +%s%N > "$sd/freeze-start"
+  # In parallel: each pm2 call costs ~0.3-0.5 s of the freeze (behind a proxy: of the hold window).
+  bg_jobs=''; for e in $envs; do pm2 stop "$(app_of "$e")" >/dev/null & bg_jobs="$bg_jobs $!"; done
+  for j in $bg_jobs; do wait "$j"; done
   set --; for e in $envs; do set -- "$@" "$(db_of "$e")"; done
   bg_wait_released "$bg_sh_rel" "$@"
   echo "writes frozen: the apps of $envs are stopped and no process has their databases open"
@@ -105,14 +109,56 @@ bg_share_switch() {
   done
 }
 
-# bg_share_restart WAIT_S SD SHARED NAME DB APP HEALTH...: start the apps that were online again and wait until they are.
+# bg_share_restart WAIT_S HOLD_MS SD SHARED NAME DB APP HEALTH...: start the apps that were online again, wait until they answer; report the freeze (HOLD_MS: the proxy's hold window, 0 without one).
 bg_share_restart() {
-  bg_sh_wait=$1; shift; bg_share_envs "$@"
+  bg_sh_wait=$1; bg_sh_hold=$2; shift 2; bg_share_envs "$@"
   set -e
   echo started > "$sd/started"
-  for e in $envs; do if grep -qx "$e online" "$sd/apps"; then pm2 start "$(app_of "$e")" >/dev/null; fi; done
+  bg_jobs=''; for e in $envs; do if grep -qx "$e online" "$sd/apps"; then pm2 start "$(app_of "$e")" >/dev/null & bg_jobs="$bg_jobs $!"; fi; done
+  for j in $bg_jobs; do wait "$j"; done
   for e in $envs; do if grep -qx "$e online" "$sd/apps"; then bg_pm2_wait_online "$(app_of "$e")" "$bg_sh_wait"; fi; done
+  # Online in pm2 is not listening yet: the freeze ends when every app answers its health URL.
+  for e in $envs; do
+    h=$(health_of "$e"); [ -n "$h" ] && grep -qx "$e online" "$sd/apps" || continue
+    bg_i=$((bg_sh_wait * 20))
+    until (bg_http_check "$h" 2) >/dev/null 2>&1; do
+      bg_i=$((bg_i - 1)); [ "$bg_i" -gt 0 ] || { echo "bg: $h does not answer $bg_sh_wait s after the restart" >&2; exit 1; }
+      sleep 0.05
+    done
+  done
+  bg_f=$(( ($(date +%s%N) - $(cat "$sd/freeze-start")) / 1000000 ))
+  echo "$bg_f" > "$sd/freeze-ms"
   echo "the apps of $envs are back, on $shared"
+  if [ "$bg_sh_hold" -gt 0 ]; then
+    [ "$bg_f" -le "$bg_sh_hold" ] && bg_w='within' || bg_w='LONGER than'
+    echo "writes were frozen for $bg_f ms (pm2 stop until every app answered its health URL), $bg_w the proxy's hold window of $bg_sh_hold ms"
+  else
+    echo "writes were frozen for $bg_f ms (pm2 stop until every app answered its health URL): requests in that window were refused"
+  fi
+}
+
+# bg_share_hold_check HOLD_MS MARGIN_PCT EXPECTED CONFIG RETRIES CONNECT_MS SOCKET DB...: before the freeze: HAProxy runs with the inventory's hold settings and holds requests longer than the freeze is expected to take (EXPECTED ms, or auto: from the databases' size), with MARGIN_PCT.
+bg_share_hold_check() {
+  bg_hold=$1; bg_mg=$2; bg_exp=$3; bg_cfg=$4; bg_rt=$5; bg_ct=$6; bg_sock=$7; shift 7
+  { grep -qx "    retries $bg_rt" "$bg_cfg" && grep -qx "    timeout connect ${bg_ct}ms" "$bg_cfg"; } 2>/dev/null \
+    || { echo "bg: $bg_cfg does not set retries $bg_rt and timeout connect ${bg_ct}ms as the inventory's proxy.hold says: run bg run proxy first (nothing was changed)" >&2; exit 1; }
+  bg_proxy_send "$bg_sock" "show info" >/dev/null || { echo "bg: HAProxy does not answer on $bg_sock: nothing would hold requests during the freeze (start it, or give share-db hold_check: false) (nothing was changed)" >&2; exit 1; }
+  if [ "$bg_exp" = auto ]; then
+    bg_by=0
+    for db; do bg_by=$((bg_by + $(wc -c < "$db"))); [ ! -f "$db-wal" ] || bg_by=$((bg_by + $(wc -c < "$db-wal"))); done
+    # Measured here (README, share-db): 2.3-4.4 s of stopping, starting and health checks for the
+    # example app under load on 2 cores, and ~0.5 s per 40 MB of databases (compare, copy, check):
+    # estimated at 4 s plus twice that rate.
+    bg_exp=$((4000 + bg_by / 40000))
+    bg_how="estimated from $((bg_by / 1048576)) MB of databases: 4 s + 1 s per 40 MB"
+  else bg_how='with.expected_freeze'; fi
+  bg_need=$((bg_exp * bg_mg / 100))
+  [ "$bg_hold" -ge "$bg_need" ] || {
+    echo "bg: the freeze is expected to take $bg_exp ms ($bg_how); with a margin of $bg_mg % the proxy must hold requests for $bg_need ms, but it holds them for $bg_hold ms (proxy.hold: retries $bg_rt x $bg_ct ms)." >&2
+    echo "  Raise proxy.hold.retries to at least $(( (bg_need + bg_hold / bg_rt - 1) / (bg_hold / bg_rt) )) in the inventory and run bg run proxy, or give share-db expected_freeze if you measured it (nothing was changed)" >&2
+    exit 1
+  }
+  echo "the proxy holds requests for $bg_hold ms; the freeze is expected to take $bg_exp ms ($bg_how), $bg_need ms with the margin: ok"
 }
 
 # bg_share_verify_open SD SHARED NAME DB APP HEALTH...: every pm2 process of the envs that were online has SHARED open (/proc/PID/fd, by inode).

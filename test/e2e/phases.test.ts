@@ -103,7 +103,7 @@ describe('phases over SSH, against real pm2 apps and SQLite databases', () => {
     const [p1, p2, env, drift] = results.map((r) => r.stdout);
     expect(p1).toContain('npm run migrate:prod');
     expect(p1).toMatch(/restore .*bg-backups\/green-\S+\.db into/);
-    for (const fn of ['bg_share_freeze 15 ', 'bg_share_copy auto 1 migrations name ', 'bg_share_switch ', 'bg_share_restart 30 ', 'bg_share_verify_open ', 'bg_share_verify_old ', 'bg_share_undo '])
+    for (const fn of ['bg_share_freeze 15 ', 'bg_share_copy auto 1 migrations name ', 'bg_share_switch ', 'bg_share_restart 30 0 ', 'bg_share_verify_open ', 'bg_share_verify_old ', 'bg_share_undo '])
       expect(p2).toMatch(new RegExp(`[$;] ${fn}`)); // after the host's `export …; ` when it has one
     expect(env).toContain(`bg_env_set `);
     expect(env).toContain(`'ALLOWED_ORIGINS="x'\\''; rm -rf / #"'`);

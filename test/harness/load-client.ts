@@ -24,6 +24,8 @@ export interface LoadOptions {
 
 export interface AckedWrite {
   id: number;
+  /** The entry's description, unique per write of this load. */
+  description: string;
   /** The color that answered (X-App-Color), or '' when the app sends none. */
   color: string;
 }
@@ -73,7 +75,10 @@ export function startLoad(opts: LoadOptions): Load {
   let failed = 0;
   let stopping = false;
   const started = Date.now();
-  const body = JSON.stringify({ description: `load-${'x'.repeat(160)}`, minutes: 1 });
+  const tag = Math.random().toString(36).slice(2, 8);
+  let seq = 0;
+  // ~200-byte bodies, each description unique: a test finds every acknowledged write by content.
+  const bodyOf = (description: string) => JSON.stringify({ description: `${description}-${'x'.repeat(150)}`, minutes: 1 });
 
   const fail = (why: string) => {
     failed++;
@@ -82,6 +87,8 @@ export function startLoad(opts: LoadOptions): Load {
 
   const one = (post: boolean): Promise<void> =>
     new Promise((resolve) => {
+      const description = `load-${tag}-${++seq}`;
+      const body = bodyOf(description);
       const t0 = performance.now();
       const req = request(
         {
@@ -104,7 +111,7 @@ export function startLoad(opts: LoadOptions): Load {
             if (status < 200 || status > 299) fail(`HTTP ${status}`);
             else if (post) {
               try {
-                acked.push({ id: (JSON.parse(Buffer.concat(chunks).toString()) as { id: number }).id, color });
+                acked.push({ id: (JSON.parse(Buffer.concat(chunks).toString()) as { id: number }).id, description: `${description}-${'x'.repeat(150)}`, color });
               } catch {
                 fail('bad 201 body');
               }

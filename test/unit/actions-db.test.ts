@@ -102,14 +102,14 @@ describe('schema-check, db-inspect, share-db plans', () => {
     const sd = `"$HOME"/.bg/runs/${RUN}/steps/1`;
     const tail = `${sd} /home/ubuntu/database-shared.db blue /home/ubuntu/TimeTracking-BLUE/server/database.db timetracking-server http://127.0.0.1:3000/api/health green /home/ubuntu/TimeTracking-GREEN/server/database.db timetracking-green http://127.0.0.1:3001/api/health`;
     expect(s.capture.map((c) => c.cmd)).toEqual([`bg_share_capture ${tail}`]);
-    expect(s.run.map((c) => c.cmd)).toEqual([`bg_share_freeze 15 ${tail}`, `bg_share_copy auto 1 migrations name ${tail}`, `bg_share_switch ${tail}`, `bg_share_restart 30 ${tail}`]);
+    expect(s.run.map((c) => c.cmd)).toEqual([`bg_share_freeze 15 ${tail}`, `bg_share_copy auto 1 migrations name ${tail}`, `bg_share_switch ${tail}`, `bg_share_restart 30 10000 ${tail}`]);
     expect(s.verify.map((c) => c.cmd)).toEqual([`bg_share_verify_open ${tail}`, `bg_share_verify_old ${tail}`]);
     expect(s.verify[0]!.retry?.attempts).toBe(20);
     expect(s.undo.map((c) => c.cmd)).toEqual([`bg_share_undo ${RUN} 15 30 ${tail}`]);
     expect(s.discardCheck!.map((c) => c.cmd)).toEqual([`bg_share_discard ${RUN} migrations name ${tail}`]);
     const ready = plan(oneStep('share-db', 'with: { base: green, same_schema: false }'));
     expect(ready.steps[0]!.run[1]!.cmd).toBe(`bg_share_copy green 0 migrations name ${tail}`);
-    expect(ready.preflight.at(-1)!.cmd).toBe(`bg_share_ready ${tail.slice(sd.length + 1)}`);
+    expect(ready.preflight.find((c) => c.cmd.startsWith('bg_share_ready'))!.cmd).toBe(`bg_share_ready ${tail.slice(sd.length + 1)}`);
   });
 
   it('quotes a hostile shared_db path', () => {

@@ -54,7 +54,7 @@ describe('the generated HAProxy configuration', () => {
     const h = host();
     const cfg = haproxyConfig({ name: h.name, envs: h.envs, proxy: h.proxy! });
     expect(cfg).toContain('    stats socket /run/bg/admin.sock mode 600 level admin expose-fd listeners');
-    for (const line of ['timeout connect 200ms', 'retries 25', 'retry-on conn-failure empty-response', 'option http-server-close']) expect(cfg).toContain(`    ${line}\n`);
+    for (const line of ['timeout connect 200ms', 'retries 50', 'retry-on conn-failure empty-response', 'option http-server-close']) expect(cfg).toContain(`    ${line}\n`);
     expect(cfg).toContain('frontend bg_live\n    bind :80\n    use_backend %[str(live),map(/etc/bg/live.map,be_blue)]\n');
     expect(cfg).toContain('frontend bg_preview\n    bind :8081\n    use_backend %[str(preview),map(/etc/bg/live.map,be_green)]\n');
     expect(cfg).toContain('backend be_green\n    http-response set-header X-Bg-Color green\n    server green 127.0.0.1:3001\n');

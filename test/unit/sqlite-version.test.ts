@@ -64,6 +64,7 @@ const SAMPLES: Record<string, string> = {
   'release-prune': '',
   'release-switch': 'env: green',
   'release-watch': 'env: green\nwith: { window: 30s }',
+  cutover: '',
 };
 // The step's commands and the code of every library function they call (src/remote/*.sh).
 const withLibrary = (cmds: string[]) => [...cmds, ...functionsUsed(cmds).map((f) => f.code)].join('\n');

@@ -12,6 +12,7 @@ import { shellAction } from './shell.js';
 import { symlinkAction } from './symlink.js';
 import { proxyConfigAction } from './proxy-config.js';
 import { switchAction } from './switch.js';
+import { cutoverAction } from './cutover.js';
 import { releaseFetchAction } from './release-fetch.js';
 import { releaseLinkAction } from './release-link.js';
 import { releaseStartAction } from './release-start.js';
@@ -23,5 +24,5 @@ import { releasePruneAction } from './release-prune.js';
 
 /** Every built-in action by name. Adding an action means adding it here. */
 export const ACTIONS: Record<string, ActionDef<any>> = Object.fromEntries(
-  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction, restoreAction, proxyConfigAction, switchAction, releaseFetchAction, releaseLinkAction, releaseMigrateAction, releaseStartAction, releaseGateAction, releasePruneAction, releaseSwitchAction, releaseWatchAction].map((a) => [a.name, a]),
+  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction, restoreAction, proxyConfigAction, switchAction, cutoverAction, releaseFetchAction, releaseLinkAction, releaseMigrateAction, releaseStartAction, releaseGateAction, releasePruneAction, releaseSwitchAction, releaseWatchAction].map((a) => [a.name, a]),
 );

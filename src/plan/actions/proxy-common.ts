@@ -30,5 +30,5 @@ export function liveStillCheck(p: ProxyConfig, live: string): Command {
 
 /** Whether a playbook has steps that only a host with a proxy can run. */
 export function needsProxy(playbook: { steps: ReadonlyArray<{ action: string }> }): boolean {
-  return playbook.steps.some((s) => s.action === 'switch' || s.action === 'proxy-config');
+  return playbook.steps.some((s) => s.action === 'switch' || s.action === 'proxy-config' || s.action === 'cutover');
 }

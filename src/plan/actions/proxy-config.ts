@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ActionDef } from '../action.js';
+import { PlanProblem, type ActionDef } from '../action.js';
 import { haproxyConfig, mapText } from '../haproxy-config.js';
 import { pm2App } from '../pm2-sh.js';
 import { toolPresent } from '../preflight.js';
@@ -8,7 +8,12 @@ import { call } from '../sh-lib.js';
 import { stepDir } from '../step-dir.js';
 import { proxyWords, requireProxy } from './proxy-common.js';
 
-const params = z.object({}).strict();
+const params = z
+  .object({
+    /** The color the map file names live when bg writes the first one (default: the first color). */
+    live: z.string().min(1).optional(),
+  })
+  .strict();
 
 /**
  * Write the HAProxy configuration generated from the inventory (and the map file, live on the
@@ -21,10 +26,11 @@ export const proxyConfigAction: ActionDef<z.output<typeof params>> = {
   env: 'none',
   params,
   build(input) {
-    const { host } = input;
+    const { host, params: p } = input;
     const proxy = requireProxy(host, 'proxy-config');
+    if (p.live !== undefined && !proxy.colors.includes(p.live)) throw new PlanProblem(`\`live\` must be one of the proxy's colors (${proxy.colors.join(', ')}), not \`${p.live}\``, ['with', 'live']);
     const text = shellQuote(haproxyConfig({ name: host.name, envs: host.envs, proxy }));
-    const map = shellQuote(mapText(proxy, proxy.colors[0]));
+    const map = shellQuote(mapText(proxy, p.live ?? proxy.colors[0]));
     const w = proxyWords(proxy);
     const sd = quotePath(stepDir(input));
     if (proxy.run.kind === 'pm2') pm2App(proxy.run.app, [], `the proxy's pm2 app (proxy.run.app) in the inventory`);

@@ -8,6 +8,7 @@ import { call } from '../sh-lib.js';
 import { stepDir } from '../step-dir.js';
 import { dbEnvs, dbParams } from './db-common.js';
 import { SQLITE } from '../sqlite-features.js';
+import { holdWindowMs } from '../haproxy-config.js';
 
 const params = z
   .object({
@@ -20,6 +21,12 @@ const params = z
     release_timeout: duration.default(15_000),
     /** How long the apps may take to come back online on the shared database. */
     wait: duration.default(30_000),
+    /** Behind a proxy: how long the freeze will take (`auto`: estimated on the host from the databases' size). */
+    expected_freeze: z.union([z.literal('auto'), duration]).default('auto'),
+    /** Behind a proxy: the hold window must be at least the expected freeze times this. */
+    hold_margin: z.number().min(1).max(100).default(1.5),
+    /** Behind a proxy: check the hold window before the freeze (false: skip, e.g. HAProxy not started yet). */
+    hold_check: z.boolean().default(true),
   })
   .strict();
 
@@ -41,7 +48,9 @@ export const shareDbSqlite = [SQLITE.pragmaFunctions, SQLITE.walCheckpointTrunca
  *      into place. Each old database is checkpointed so it is complete without its WAL.
  *   4. switch: per env, the old file is hard-linked to DB.OLD and DB is atomically replaced by a
  *      symlink to shared_db (`ln -sfn` + `mv -T`): the path never disappears.
- *   5. restart: `pm2 start` the apps that were online.
+ *   5. restart: `pm2 start` the apps that were online, wait until they answer; report how long the
+ *      freeze lasted. Behind a proxy, HAProxy holds requests meanwhile: the pre-flight refuses
+ *      when its hold window is not longer than the expected freeze with margin.
  *   verify: every pm2 process of every env has shared_db open (/proc/PID/fd, by inode); no process
  *      has any DB.OLD open, no DB-wal appeared beside a link, the old files did not change since
  *      the copy, quick_check of shared_db = ok. The .OLD files are kept for rollback.
@@ -70,7 +79,17 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
     const freeze = call('bg_share_freeze', String(secs(p.release_timeout)), ...tail);
     const copy = call('bg_share_copy', shellQuote(p.base), p.same_schema ? '1' : '0', ...mig, ...tail);
     const switchAll = call('bg_share_switch', ...tail);
-    const restart = call('bg_share_restart', String(secs(p.wait)), ...tail);
+    // Behind the proxy (a color among these envs), HAProxy holds requests during the freeze.
+    const proxy = host.proxy && envs.some((e) => host.proxy!.colors.includes(e.name)) ? host.proxy : undefined;
+    const hold = proxy ? holdWindowMs(proxy) : 0;
+    const restart = call('bg_share_restart', String(secs(p.wait)), String(hold), ...tail);
+    const holdCheck =
+      proxy && p.hold_check
+        ? [{
+            cmd: call('bg_share_hold_check', String(hold), String(Math.round(p.hold_margin * 100)), p.expected_freeze === 'auto' ? 'auto' : String(Math.round(p.expected_freeze)), quotePath(proxy.config), String(proxy.hold.retries), String(proxy.hold.connect_timeout_ms), quotePath(proxy.socket), ...envs.map((e) => quotePath(e.db))),
+            label: `the proxy holds requests (${hold} ms) longer than the freeze is expected to take, with margin`,
+          }]
+        : [];
     const verifyOpen = call('bg_share_verify_open', ...tail);
     const verifyOld = call('bg_share_verify_old', ...tail);
     const undo = call('bg_share_undo', shellQuote(runId), String(secs(p.release_timeout)), String(secs(p.wait)), ...tail);
@@ -87,6 +106,7 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
         ...envs.map((e) => databaseIntact(e.db)),
         ...envs.map((e) => pm2AppKnown(e.app!)),
         { cmd: ready, label: `${names}: own database files, no .OLD beside them, no ${host.sharedDb} yet, room for the copy` },
+        ...holdCheck,
       ],
       discardCheck: [{ cmd: discardCheck, label: 'rows written to the shared database since the switch' }],
       capture: [{ cmd: capture, label: `record which apps of ${names} are online` }],
