@@ -260,7 +260,8 @@ export async function executeRollback(run: { plan: Plan; transport: Transport; s
   let outcome: RollbackOutcome = { left: steps, notUndone: [] };
   // The undo commands call the library of the run that wrote them: on the host, or this bg's own.
   const lib = plan.library?.hash;
-  if (lib && steps.length) {
+  // This bg's own library is installed by the first command if it is missing: nothing to check.
+  if (lib && lib !== library().hash && steps.length) {
     const available = await libraryAvailable(transport, lib);
     if (!available.ok) return { ...outcome, error: new Error(`cannot undo run ${plan.runId} on ${plan.host.name}: ${available.message}`) };
   }
