@@ -1,5 +1,6 @@
 import { LockedError, BgError, ExitCode } from '../errors.js';
 import { quotePath, shellQuote } from '../plan/quote.js';
+import { call } from '../plan/sh-lib.js';
 import type { Transport } from '../transport/transport.js';
 import { describeHolder, type RunMeta } from './run-meta.js';
 import { parseMeta } from './journal-schema.js';
@@ -7,7 +8,9 @@ import { LOCK_FILES, lockDir } from './journal-layout.js';
 
 const INFO = LOCK_FILES.info;
 
+/** Exit codes of bg_lock_take (another run holds the lock) and bg_lock_remove with a run id (the lock is not that run's). */
 const HELD = 3;
+const NOT_OURS = 3;
 
 /**
  * One run at a time per host: the lock is the directory JOURNAL/lock, with info.json inside saying
@@ -39,7 +42,7 @@ export class HostLock {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
       if (signal?.aborted) throw new BgError(`interrupted while waiting for the lock on ${this.transport.host}: nothing ran`, ExitCode.locked);
-      const r = await this.transport.exec(acquireScript(this.dir), { stdin: JSON.stringify(this.meta) + '\n', timeoutMs: 60_000 });
+      const r = await this.transport.exec(takeLockCommand(this.dir), { stdin: JSON.stringify(this.meta) + '\n', timeoutMs: 60_000 });
       if (r.exitCode === 0) {
         this.held = true;
         return;
@@ -56,12 +59,10 @@ export class HostLock {
    */
   async release(): Promise<string | undefined> {
     if (!this.held) return undefined;
-    const d = quotePath(this.dir);
     try {
-      // Renamed away first, then deleted: `rm -rf` of the lock itself would leave it empty for a
-      // moment, and an empty lock can be replaced by another run's rename while rm still works on it.
-      const r = await this.transport.exec(`if grep -qF ${shellQuote(`"runId":"${this.meta.runId}"`)} ${d}/${INFO} 2>/dev/null; then g=${d}.gone.$$ && mv -T ${d} "$g" && rm -rf "$g"; fi`, { timeoutMs: 60_000 });
-      if (r.exitCode !== 0) return (r.stderr || `exit ${r.exitCode}`).trim().split('\n').pop();
+      // Exit NOT_OURS: the lock is no longer this run's (taken over, or removed by bg unlock).
+      const r = await this.transport.exec(removeLockCommand(this.dir, this.meta.runId), { timeoutMs: 60_000 });
+      if (r.exitCode !== 0 && r.exitCode !== NOT_OURS) return (r.stderr || `exit ${r.exitCode}`).trim().split('\n').pop();
       this.held = false;
       return undefined;
     } catch (e) {
@@ -75,8 +76,7 @@ export type LockInfo = Partial<RunMeta> & { problem?: string };
 
 /** Read the lock of a host: undefined when free. */
 export async function readLock(transport: Transport, journalDir: string): Promise<LockInfo | undefined> {
-  const d = quotePath(lockDir(journalDir));
-  const r = await transport.exec(`if [ -d ${d} ]; then cat ${d}/${INFO} 2>/dev/null; exit 0; else exit 1; fi`, { timeoutMs: 60_000 });
+  const r = await transport.exec(readLockCommand(lockDir(journalDir)), { timeoutMs: 60_000 });
   return r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
 }
 
@@ -85,33 +85,25 @@ export async function readLock(transport: Transport, journalDir: string): Promis
  * remove a lock another run took in the meantime). Returns whether it removed it.
  */
 export async function removeLock(transport: Transport, journalDir: string, onlyRunId?: string): Promise<boolean> {
-  const d = quotePath(lockDir(journalDir));
-  const guard = onlyRunId ? `grep -qF ${shellQuote(`"runId":"${onlyRunId}"`)} ${d}/${INFO} 2>/dev/null || exit 3; ` : '';
-  const r = await transport.exec(`${guard}[ -e ${d} ] || exit 0; g=${d}.gone.$$ && mv -T ${d} "$g" && rm -rf "$g"`, { timeoutMs: 60_000 });
-  if (r.exitCode === 3 && onlyRunId) return false;
+  const r = await transport.exec(removeLockCommand(lockDir(journalDir), onlyRunId || undefined), { timeoutMs: 60_000 });
+  if (r.exitCode === NOT_OURS && onlyRunId) return false;
   if (r.exitCode !== 0) throw new BgError(`cannot remove the lock on ${transport.host} (${lockDir(journalDir)}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
   return true;
 }
 
-/** Shell: take the lock whole (see HostLock), exit HELD printing the holder's info when it is taken. */
-function acquireScript(lockDir: string): string {
-  const d = quotePath(lockDir);
-  return [
-    `d=${d}; t="$d.new.$$"`,
-    'mkdir -p "$(dirname -- "$d")" || exit 1',
-    'rm -rf "$t"; mkdir "$t" || exit 1',
-    `{ cat > "$t/${INFO}" && sync "$t/${INFO}"; } || { rm -rf "$t"; echo "bg: cannot write the lock's info in $t (disk full?)" >&2; exit 1; }`,
-    // -T: never move into an existing lock directory; an empty one (left by an older bg) is replaced.
-    // The holder may release between our rename and our look at its lock: then try again.
-    'i=0',
-    'while :; do',
-    '  mv -T "$t" "$d" 2>/dev/null && exit 0',
-    `  info=$(cat "$d/${INFO}" 2>/dev/null)`,
-    `  if [ -d "$d" ]; then rm -rf "$t"; printf '%s\\n' "$info"; exit ${HELD}; fi`,
-    '  i=$((i + 1))',
-    `  [ "$i" -lt 5 ] || { rm -rf "$t"; echo "bg: cannot create the lock $d" >&2; exit 1; }`,
-    'done',
-  ].join('\n');
+/** Take the lock whole (see HostLock; bg_lock_take in src/remote/lock.sh): exit HELD printing the holder's info when it is taken. */
+export function takeLockCommand(lock: string): string {
+  return call('bg_lock_take', quotePath(lock), shellQuote(INFO));
+}
+
+/** The holder's info while the host is locked; exit 1 when it is not. */
+export function readLockCommand(lock: string): string {
+  return call('bg_lock_read', quotePath(lock), shellQuote(INFO));
+}
+
+/** Remove the lock; with `runId`, only while it is that run's (else exit NOT_OURS). */
+export function removeLockCommand(lock: string, runId?: string): string {
+  return call('bg_lock_remove', quotePath(lock), shellQuote(INFO), runId === undefined ? undefined : shellQuote(runId));
 }
 
 function parseInfo(text: string): LockInfo {
