@@ -1,7 +1,8 @@
 import { LockedError, BgError, ExitCode } from '../errors.js';
 import { quotePath, shellQuote } from '../plan/quote.js';
 import { call } from '../plan/sh-lib.js';
-import type { Transport } from '../transport/transport.js';
+import { randomBytes } from 'node:crypto';
+import type { CommandResult, Transport } from '../transport/transport.js';
 import { describeHolder, type RunMeta } from './run-meta.js';
 import { parseMeta } from './journal-schema.js';
 import { LOCK_FILES, lockDir } from './journal-layout.js';
@@ -38,14 +39,18 @@ export class HostLock {
    * cancelled halfway (that could leave a lock nobody knows it holds); an abort that arrives during
    * it is seen by the caller right after, which then releases.
    */
-  async acquire(waitSeconds = 0, signal?: AbortSignal): Promise<void> {
+  async acquire(waitSeconds = 0, signal?: AbortSignal, then?: { cmd: string; timeoutMs: number }): Promise<CommandResult | undefined> {
     const deadline = Date.now() + waitSeconds * 1000;
+    // `then` runs right after the take, in the same round trip (a run's pre-flight checks): a
+    // marker on stdout says the lock was taken, whatever `then` ends with.
+    const marker = then && `bg-lock-taken-${randomBytes(8).toString('hex')}`;
+    const cmd = then ? `${takeLockCommand(this.dir)} || exit $?\nprintf '%s\\n' ${marker}\n${then.cmd}` : takeLockCommand(this.dir);
     for (;;) {
       if (signal?.aborted) throw new BgError(`interrupted while waiting for the lock on ${this.transport.host}: nothing ran`, ExitCode.locked);
-      const r = await this.transport.exec(takeLockCommand(this.dir), { stdin: JSON.stringify(this.meta) + '\n', timeoutMs: 60_000 });
-      if (r.exitCode === 0) {
+      const r = await this.transport.exec(cmd, { stdin: JSON.stringify(this.meta) + '\n', timeoutMs: 60_000 + (then?.timeoutMs ?? 0), framed: !!then });
+      if (marker ? r.stdout.split('\n').includes(marker) : r.exitCode === 0) {
         this.held = true;
-        return;
+        return then ? r : undefined;
       }
       if (r.exitCode !== HELD) throw new BgError(`cannot take the lock on ${this.transport.host} (${this.dir}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
       if (Date.now() >= deadline) throw new LockedError(this.transport.host, `${describeHolder(parseInfo(r.stdout))}\n(wait with --lock-wait SECONDS; if that run is gone: bg unlock --host ${this.transport.host})`);
@@ -54,14 +59,20 @@ export class HostLock {
   }
 
   /**
-   * Remove the lock if it is still ours. Never throws: it runs on every exit path, where it must not
+   * Remove the lock if it is still ours, after `before` (a command sent in the same round trip). Never throws: it runs on every exit path, where it must not
    * hide the outcome. Returns why the lock is left, if it is (e.g. the connection is gone).
    */
-  async release(): Promise<string | undefined> {
-    if (!this.held) return undefined;
+  async release(before?: string): Promise<string | undefined> {
+    if (!this.held) {
+      // Not held (any more): `before` (the run's last journal line) still goes out, on its own.
+      if (before) await this.transport.exec(before, { timeoutMs: 60_000 }).catch(() => undefined);
+      return undefined;
+    }
     try {
+      // `before` in the same round trip, and the release whatever it ends with.
       // Exit NOT_OURS: the lock is no longer this run's (taken over, or removed by bg unlock).
-      const r = await this.transport.exec(removeLockCommand(this.dir, this.meta.runId), { timeoutMs: 60_000 });
+      const remove = removeLockCommand(this.dir, this.meta.runId);
+      const r = await this.transport.exec(before ? `${before}\n${remove}` : remove, { timeoutMs: 60_000 });
       if (r.exitCode !== 0 && r.exitCode !== NOT_OURS) return (r.stderr || `exit ${r.exitCode}`).trim().split('\n').pop();
       this.held = false;
       return undefined;
