@@ -15,6 +15,7 @@ import type { RunMeta } from '../../src/run/run-meta.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { withLibrary } from '../../src/remote/install.js';
 import { ScriptedTransport } from '../harness/scripted-transport.js';
+import { RecordingTransport } from '../harness/recording-transport.js';
 import { libraryFile } from './actions-helpers.js';
 
 const meta = (runId: string): RunMeta => ({ runId, playbook: 'unit', command: 'bg run unit', user: 'tester', machine: 'ci', pid: 42, startedAt: '2026-01-01T00:00:00.000Z' });
@@ -83,6 +84,27 @@ describe('journal', () => {
 });
 
 describe('host lock', () => {
+  it("runs `then` (a run's pre-flight) right after the take, in the same round trip; taken whatever `then` ends with", async () => {
+    const t = new RecordingTransport('testhost', (cmd) => {
+      const marker = /bg-lock-taken-[0-9a-f]+/.exec(cmd)?.[0];
+      return marker ? { exitCode: 1, stdout: `${marker}\nNONCE cmd check 1 1 1 0 exit  \n` } : {};
+    });
+    const lock = new HostLock(t, '/j', meta('R1'));
+    const r = await lock.acquire(0, undefined, { cmd: 'bg_step checks - 0 0 NONCE check 1000 false', timeoutMs: 1000 });
+    expect(t.commands).toHaveLength(1);
+    expect(t.commands[0]!.command).toMatch(/^bg_lock_take .* \|\| exit \$\?\nprintf '%s\\n' bg-lock-taken-[0-9a-f]{16}\nbg_step checks /);
+    expect(r?.stdout).toContain('NONCE cmd check');
+    // Held: the release (with the run's last journal line in front) removes it.
+    expect(await lock.release('bg_journal_append /j/runs/R1/log x')).toBeUndefined();
+    expect(t.commands[1]!.command).toMatch(/^bg_journal_append \/j\/runs\/R1\/log x\nbg_lock_remove /);
+  });
+
+  it('`then` does not run while another run holds the lock: exit 3 naming the holder', async () => {
+    const t = new ScriptedTransport().on('bg_lock_take', { exitCode: 3, stdout: JSON.stringify(meta('20260101T000000.000Z-beef')) + '\n' });
+    const err = await new HostLock(t, '/j', meta('R1')).acquire(0, undefined, { cmd: 'never-run', timeoutMs: 1000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockedError);
+  });
+
   const other = '20260101T000000.000Z-beef';
   const holder = JSON.stringify(meta(other)) + '\n';
 
