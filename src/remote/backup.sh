@@ -59,3 +59,20 @@ bg_backup_prune() {
     rm -f -- "$dir/$f" "$dir/$f.counts" "$dir/$f.verified"; echo "pruned $dir/$f"
   done
 }
+
+# bg_backups_list DIR PATTERN: "@@now T", then per plain file in DIR whose name matches PATTERN (grep -E) "@@file NAME SIZE MTIME", its "@@count LINE"s (.counts) and "@@verified LINE" (.verified).
+bg_backups_list() {
+  echo "@@now $(date +%s)"
+  [ -d "$1" ] || return 0
+  (
+    cd "$1" || exit 1
+    # shellcheck disable=SC2010 # names are matched by PATTERN: no newline or odd character gets through
+    ls -1 | grep -E -- "$2" | while IFS= read -r f; do
+      # Plain files only: bg writes its backups so; a symlink may point anywhere (bg restore refuses it).
+      if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
+      echo "@@file $f $(wc -c < "$f" | tr -d ' ') $(stat -c %Y "$f")"
+      [ ! -f "$f.counts" ] || head -n 1000 "$f.counts" | sed 's/^/@@count /'
+      [ ! -f "$f.verified" ] || head -n 1 "$f.verified" | sed 's/^/@@verified /'
+    done
+  )
+}

@@ -146,3 +146,12 @@ bg_migration_files() {
     cat "$1/$bg_mf"; echo
   done
 }
+
+# bg_restore_discards DB BAK TABLE: "T N rows, …": the rows of DB that BAK lacks (TABLE: the migrations table, by name only); 3 when BAK is missing, 4 when it is a symlink (bg writes backups as plain files).
+bg_restore_discards() {
+  [ ! -L "$2" ] || return 4
+  [ -f "$2" ] || return 3
+  [ -f "$1" ] || return 0
+  bg_rd_x=$(bg_extra "$2" "$1" "$3") || return 1
+  printf '%s\n' "$bg_rd_x" | awk -F '|' 'NF { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }'
+}

@@ -3,8 +3,9 @@ import { BgError, ExitCode, formatInternalError } from '../errors.js';
 import type { Plan, PlanStep } from '../plan/types.js';
 import type { Transport } from '../transport/transport.js';
 import type { EventSink, HostStatus } from './events.js';
+import type { RunEndDetail } from './outcomes.js';
 import { Journal } from './journal.js';
-import { describeFailedChecks, runPreflight } from './preflight.js';
+import { describeFailedChecks, runPreflight, type CheckResult } from './preflight.js';
 import type { RunMeta } from './run-meta.js';
 import { PreludeFailed, runStep, undoStep, type StepContext } from './step-runner.js';
 import { oneLine } from '../cli/sanitize.js';
@@ -17,6 +18,8 @@ export interface HostRun {
   meta: RunMeta;
   /** Connected before the run starts, so that a host that cannot be reached changes nothing. */
   transport: Transport;
+  /** The pre-flight's results when they were taken with the host lock (run/preflight.ts); else the executor runs it. */
+  preflight?: CheckResult[];
 }
 
 export interface ExecuteOptions {
@@ -28,6 +31,11 @@ export interface ExecuteOptions {
   /** How many hosts run at once; each batch finishes the whole playbook before the next starts. */
   batchSize?: number;
   signal?: AbortSignal;
+  /**
+   * Take each host's last journal line (run-end) to send with its lock's release, in the same
+   * round trip (bg run); without it the executor writes it itself.
+   */
+  deferRunEnd?: (host: string, command: string) => void;
 }
 
 export interface HostOutcome {
@@ -148,7 +156,7 @@ async function runHost(r: HostRun, hostTask: Task, opts: ExecuteOptions): Promis
   }
 }
 
-async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, opts: ExecuteOptions, started_: PlanStep[]): Promise<HostOutcome> {
+async function runHostSteps({ plan, meta, transport, preflight }: HostRun, hostTask: Task, opts: ExecuteOptions, started_: PlanStep[]): Promise<HostOutcome> {
   const started = performance.now();
   const host = plan.host.name;
   const emit = opts.emit;
@@ -163,7 +171,8 @@ async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, 
 
   emit({ type: 'run-start', host, runId: plan.runId, playbook: plan.playbook.name, steps: plan.steps.length, dryRun: false });
   if (plan.preflight.length || plan.gates.length) {
-    const checks = await runPreflight(plan, transport, { allowBreaking: opts.allowBreaking });
+    // Run with the host lock's take when the caller did (one round trip), else here.
+    const checks = preflight ?? (await runPreflight(plan, transport, { allowBreaking: opts.allowBreaking }));
     for (const c of checks) emit({ type: 'check', host, label: c.check.label ?? c.check.cmd, ok: c.ok, output: (c.result.stdout || c.result.stderr).trim() });
     const failed = describeFailedChecks(host, checks);
     if (failed) return finish('preflight-failed', ExitCode.stepFailed, new Error(failed));
@@ -221,18 +230,18 @@ async function runHostSteps({ plan, meta, transport }: HostRun, hostTask: Task, 
   }
   if (!failure) {
     // Every step is done and verified: a journal that cannot take its last line is not a failed run.
-    await journal.record('run-end', undefined, 'done').catch(() => undefined);
+    await endRun(journal, host, 'done', opts);
     return finish('done', ExitCode.ok);
   }
   const toUndo = started_.filter((s) => s.mutates).reverse();
   if (opts.noRollback) {
-    await journal.record('run-end', undefined, 'failed, not rolled back').catch(() => undefined);
+    await endRun(journal, host, 'failed, not rolled back', opts);
     return finish('failed-no-rollback', ExitCode.stepFailed, failure, toUndo);
   }
   const { left, error, notUndone } = await rollback(plan, toUndo, transport, journal, hostTask, opts);
   // Steps without an undo were skipped: the host is only "as it was" when there were none.
   const incomplete = [...left, ...notUndone.filter((s) => !left.includes(s))].sort((a, b) => b.index - a.index);
-  await journal.record('run-end', undefined, incomplete.length ? 'rollback incomplete' : 'rolled back').catch(() => undefined);
+  await endRun(journal, host, incomplete.length ? 'rollback incomplete' : 'rolled back', opts);
   if (!incomplete.length) return finish('rolled-back', ExitCode.stepFailed, failure);
   const undoFailure = error ?? new Error(`${notUndone.length} step${notUndone.length > 1 ? 's' : ''} that changed ${host} cannot be undone by bg`);
   return { ...finish('rollback-incomplete', ExitCode.rollbackIncomplete, failure, incomplete), undoFailure };
@@ -260,7 +269,8 @@ export async function executeRollback(run: { plan: Plan; transport: Transport; s
   let outcome: RollbackOutcome = { left: steps, notUndone: [] };
   // The undo commands call the library of the run that wrote them: on the host, or this bg's own.
   const lib = plan.library?.hash;
-  if (lib && steps.length) {
+  // This bg's own library is installed by the first command if it is missing: nothing to check.
+  if (lib && lib !== library().hash && steps.length) {
     const available = await libraryAvailable(transport, lib);
     if (!available.ok) return { ...outcome, error: new Error(`cannot undo run ${plan.runId} on ${plan.host.name}: ${available.message}`) };
   }
@@ -358,6 +368,12 @@ function stepContext(transport: Transport, t: Task, step: PlanStep, opts: Execut
       },
     },
   };
+}
+
+/** The run's last journal line: handed to the caller to send with the lock's release (one round trip), or written now. */
+async function endRun(journal: Journal, host: string, detail: RunEndDetail, opts: ExecuteOptions): Promise<void> {
+  if (opts.deferRunEnd) opts.deferRunEnd(host, journal.endCommand(detail));
+  else await journal.record('run-end', undefined, detail).catch(() => undefined);
 }
 
 /** Whether the host-side step runner journaled this failure itself (else bg writes it, if it still can). */

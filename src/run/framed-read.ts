@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BgError, ExitCode } from '../errors.js';
+import { call } from '../plan/sh-lib.js';
 import type { Transport } from '../transport/transport.js';
 
 /**
@@ -8,12 +9,13 @@ import type { Transport } from '../transport/transport.js';
  * Journal files hold user values (vars, step names, playbook names): any fixed separator such as
  * `@@log` can appear in them. Each read therefore uses a fresh random boundary (128 bits), which no
  * file on the host can know in advance, and the parser checks that the output has exactly the
- * records and the terminator the script printed: a boundary inside the data, or output cut short,
+ * records and the terminator the host printed: a boundary inside the data, or output cut short,
  * is an error, never a silently different split.
  *
- * The script body calls `bg_rec KEY FILE` (the file's content, or that it is missing or
- * unreadable) and `bg_has KEY FILE` (only whether it exists). KEY must be one word without
- * whitespace: callers use fixed names or names they checked in the shell.
+ * The host side is src/remote/framed.sh: `bg_framed B FUNCTION ARG...` runs a reader function
+ * (bg_runs_list, bg_read_files) that prints one record per file with bg_frame_rec (the file's
+ * content, or that it is missing or unreadable) or bg_frame_has (only whether it exists), then the
+ * terminator. Keys are one word without whitespace: fixed names, or names the reader checked.
  */
 
 export type RecordState = 'present' | 'missing' | 'unreadable';
@@ -21,33 +23,23 @@ export type RecordState = 'present' | 'missing' | 'unreadable';
 export interface FramedRecord {
   key: string;
   state: RecordState;
-  /** The file's exact content when present (for bg_has: empty). */
+  /** The file's exact content when present (for bg_frame_has: empty). */
   content: string;
 }
 
 const STATE: Record<string, RecordState> = { '+': 'present', '-': 'missing', '!': 'unreadable' };
 
-/** The shell functions, with the boundary in `$B`; put before the body. */
-function prelude(boundary: string): string {
-  return [
-    `B=${boundary}`,
-    `bg_rec() { if [ -e "$2" ]; then printf '\\n%s %s +\\n' "$B" "$1"; cat -- "$2" 2>/dev/null || printf '\\n%s %s !\\n' "$B" "$1"; else printf '\\n%s %s -\\n' "$B" "$1"; fi; }`,
-    `bg_has() { if [ -e "$2" ]; then printf '\\n%s %s +\\n' "$B" "$1"; else printf '\\n%s %s -\\n' "$B" "$1"; fi; }`,
-  ].join('\n');
-}
-
 export function newBoundary(): string {
   return `bg-${randomBytes(16).toString('hex')}`;
 }
 
-/** Wrap a body so that its records are framed by `boundary` and the output ends with a terminator. */
-export function framedScript(body: string, boundary: string): string {
-  // The body runs in a subshell: an `exit` inside it still lets the terminator be printed.
-  return `${prelude(boundary)}\n(\n${body}\n)\nprintf '\\n%s .\\n' "$B"`;
+/** The call of a framed read: reader function `fn` with its (quoted) arguments, behind `boundary`. */
+export function framedCommand(boundary: string, fn: string, ...args: string[]): string {
+  return call('bg_framed', boundary, fn, ...args);
 }
 
 /**
- * Split output into records. Throws when the output is not exactly what the script prints: missing
+ * Split output into records. Throws when the output is not exactly what bg_framed prints: missing
  * terminator (output cut short) or text outside records. A record whose key repeats (a `cat`
  * that failed half-way prints a second header) keeps the last state: unreadable.
  */
@@ -71,9 +63,9 @@ export function parseFramed(stdout: string, boundary: string): FramedRecord[] {
 }
 
 /** Run a framed read on a host; a failed or malformed read is a clear error naming the host and what was read. */
-export async function framedRead(transport: Transport, body: string, what: string): Promise<FramedRecord[]> {
+export async function framedRead(transport: Transport, what: string, fn: string, ...args: string[]): Promise<FramedRecord[]> {
   const boundary = newBoundary();
-  const r = await transport.exec(framedScript(body, boundary), { timeoutMs: 60_000 });
+  const r = await transport.exec(framedCommand(boundary, fn, ...args), { timeoutMs: 60_000 });
   const fail = (why: string) => new BgError(`cannot read ${what} on ${transport.host}: ${why}`, ExitCode.stepFailed);
   if (r.exitCode !== 0) throw fail(r.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${r.exitCode}${r.timedOut ? ' (timed out after 60s)' : ''}`);
   try {

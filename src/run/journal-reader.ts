@@ -37,9 +37,6 @@ export type RunRead =
   /** Damaged: `problem` names the file (host:path) and what is wrong with it. */
   | { id: string; state: typeof JOURNAL_STATE.corrupt; problem: string };
 
-// The same, as a shell `case` pattern that rejects every other name before it is used as a key.
-const SAFE_NAME = '*[!0-9A-Za-z.-]*';
-
 /**
  * Oldest first, in the host's own order: runs recorded before sequences (by id, i.e. by the clock
  * of whoever started them), then sequenced runs by sequence number, then runs whose sequence
@@ -53,16 +50,7 @@ export function orderRuns(runs: RunRef[]): RunRef[] {
 /** The runs recorded on a host, oldest first (see orderRuns), in one round trip. */
 export async function listRuns(transport: Transport, journalDir: string): Promise<RunRef[]> {
   const runs = runsDir(journalDir);
-  const body = [
-    `cd ${quotePath(runs)} 2>/dev/null || exit 0`,
-    'for d in *; do',
-    `  case $d in ${SAFE_NAME}) continue ;; esac`,
-    '  [ -d "$d" ] || continue',
-    `  bg_rec "$d/${RUN_FILES.seq}" "$d/${RUN_FILES.seq}"`,
-    `  bg_has "$d/${RUN_FILES.run}" "$d/${RUN_FILES.run}"`,
-    'done',
-  ].join('\n');
-  const records = await framedRead(transport, body, `the runs in ${runs}`);
+  const records = await framedRead(transport, `the runs in ${runs}`, 'bg_runs_list', quotePath(runs), shellQuote(RUN_FILES.seq), shellQuote(RUN_FILES.run));
   const byId = new Map<string, RunRef>();
   for (const rec of records) {
     const [id = '', file] = rec.key.split('/');
@@ -94,9 +82,8 @@ export async function readSummaries(transport: Transport, journalDir: string, ru
   const valid = runs.filter((r) => RUN_ID.test(r.id));
   if (valid.length === 0) return [];
   const dir = runsDir(journalDir);
-  const rec = (id: string, file: RunFile) => `bg_rec ${shellQuote(runEntry(id, file))} ${shellQuote(runEntry(id, file))}`;
-  const body = [`cd ${quotePath(dir)} || exit 0`, ...valid.map((r) => `${rec(r.id, RUN_FILES.meta)}; ${rec(r.id, RUN_FILES.log)}`)].join('\n');
-  const files = recordsById(await framedRead(transport, body, `the journals in ${dir}`));
+  const entries = valid.flatMap((r) => [runEntry(r.id, RUN_FILES.meta), runEntry(r.id, RUN_FILES.log)]);
+  const files = recordsById(await framedRead(transport, `the journals in ${dir}`, 'bg_read_files', quotePath(dir), ...entries.map(shellQuote)));
   return valid.map((ref) => {
     const f = files.get(ref.id);
     const where = (name: RunFile) => `${transport.host}:${joinPath(dir, runEntry(ref.id, name))}`;
@@ -121,9 +108,8 @@ export async function readRuns(transport: Transport, journalDir: string, ids: st
   const valid = ids.filter((id) => RUN_ID.test(id));
   if (valid.length === 0) return [];
   const dir = runsDir(journalDir);
-  const rec = (id: string, file: RunFile) => `bg_rec ${shellQuote(runEntry(id, file))} ${shellQuote(runEntry(id, file))}`;
-  const body = [`cd ${quotePath(dir)} || exit 0`, ...valid.map((id) => `${rec(id, RUN_FILES.run)}; ${rec(id, RUN_FILES.log)}`)].join('\n');
-  const files = recordsById(await framedRead(transport, body, `the journals in ${dir}`));
+  const entries = valid.flatMap((id) => [runEntry(id, RUN_FILES.run), runEntry(id, RUN_FILES.log)]);
+  const files = recordsById(await framedRead(transport, `the journals in ${dir}`, 'bg_read_files', quotePath(dir), ...entries.map(shellQuote)));
   return valid.map((id): RunRead => {
     const f = files.get(id);
     const where = (name: RunFile) => `${transport.host}:${joinPath(dir, runEntry(id, name))}`;

@@ -73,6 +73,17 @@ export class Journal {
     if (r.exitCode !== 0) throw this.cannotWrite(r.stderr.trim() || `exit ${r.exitCode}`);
   }
 
+  /**
+   * The command that writes the run's last line (with any buffered ones): for the caller to send
+   * with the host lock's release, in one round trip. Its failure is not reported (as record's
+   * run-end failures are not: every step is already journaled).
+   */
+  endCommand(detail: string): string {
+    const cmd = this.appendCommand([...this.pending, fields('run-end', undefined, detail)]);
+    this.pending = [];
+    return cmd;
+  }
+
   private appendCommand(lines: string[]): string {
     return call('bg_journal_append', quotePath(`${this.dir}/${RUN_FILES.log}`), ...lines.map(shellQuote));
   }

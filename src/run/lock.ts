@@ -1,13 +1,17 @@
 import { LockedError, BgError, ExitCode } from '../errors.js';
 import { quotePath, shellQuote } from '../plan/quote.js';
-import type { Transport } from '../transport/transport.js';
+import { call } from '../plan/sh-lib.js';
+import { randomBytes } from 'node:crypto';
+import type { CommandResult, Transport } from '../transport/transport.js';
 import { describeHolder, type RunMeta } from './run-meta.js';
 import { parseMeta } from './journal-schema.js';
 import { LOCK_FILES, lockDir } from './journal-layout.js';
 
 const INFO = LOCK_FILES.info;
 
+/** Exit codes of bg_lock_take (another run holds the lock) and bg_lock_remove with a run id (the lock is not that run's). */
 const HELD = 3;
+const NOT_OURS = 3;
 
 /**
  * One run at a time per host: the lock is the directory JOURNAL/lock, with info.json inside saying
@@ -35,14 +39,18 @@ export class HostLock {
    * cancelled halfway (that could leave a lock nobody knows it holds); an abort that arrives during
    * it is seen by the caller right after, which then releases.
    */
-  async acquire(waitSeconds = 0, signal?: AbortSignal): Promise<void> {
+  async acquire(waitSeconds = 0, signal?: AbortSignal, then?: { cmd: string; timeoutMs: number }): Promise<CommandResult | undefined> {
     const deadline = Date.now() + waitSeconds * 1000;
+    // `then` runs right after the take, in the same round trip (a run's pre-flight checks): a
+    // marker on stdout says the lock was taken, whatever `then` ends with.
+    const marker = then && `bg-lock-taken-${randomBytes(8).toString('hex')}`;
+    const cmd = then ? `${takeLockCommand(this.dir)} || exit $?\nprintf '%s\\n' ${marker}\n${then.cmd}` : takeLockCommand(this.dir);
     for (;;) {
       if (signal?.aborted) throw new BgError(`interrupted while waiting for the lock on ${this.transport.host}: nothing ran`, ExitCode.locked);
-      const r = await this.transport.exec(acquireScript(this.dir), { stdin: JSON.stringify(this.meta) + '\n', timeoutMs: 60_000 });
-      if (r.exitCode === 0) {
+      const r = await this.transport.exec(cmd, { stdin: JSON.stringify(this.meta) + '\n', timeoutMs: 60_000 + (then?.timeoutMs ?? 0), framed: !!then });
+      if (marker ? r.stdout.split('\n').includes(marker) : r.exitCode === 0) {
         this.held = true;
-        return;
+        return then ? r : undefined;
       }
       if (r.exitCode !== HELD) throw new BgError(`cannot take the lock on ${this.transport.host} (${this.dir}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
       if (Date.now() >= deadline) throw new LockedError(this.transport.host, `${describeHolder(parseInfo(r.stdout))}\n(wait with --lock-wait SECONDS; if that run is gone: bg unlock --host ${this.transport.host})`);
@@ -51,17 +59,21 @@ export class HostLock {
   }
 
   /**
-   * Remove the lock if it is still ours. Never throws: it runs on every exit path, where it must not
+   * Remove the lock if it is still ours, after `before` (a command sent in the same round trip). Never throws: it runs on every exit path, where it must not
    * hide the outcome. Returns why the lock is left, if it is (e.g. the connection is gone).
    */
-  async release(): Promise<string | undefined> {
-    if (!this.held) return undefined;
-    const d = quotePath(this.dir);
+  async release(before?: string): Promise<string | undefined> {
+    if (!this.held) {
+      // Not held (any more): `before` (the run's last journal line) still goes out, on its own.
+      if (before) await this.transport.exec(before, { timeoutMs: 60_000 }).catch(() => undefined);
+      return undefined;
+    }
     try {
-      // Renamed away first, then deleted: `rm -rf` of the lock itself would leave it empty for a
-      // moment, and an empty lock can be replaced by another run's rename while rm still works on it.
-      const r = await this.transport.exec(`if grep -qF ${shellQuote(`"runId":"${this.meta.runId}"`)} ${d}/${INFO} 2>/dev/null; then g=${d}.gone.$$ && mv -T ${d} "$g" && rm -rf "$g"; fi`, { timeoutMs: 60_000 });
-      if (r.exitCode !== 0) return (r.stderr || `exit ${r.exitCode}`).trim().split('\n').pop();
+      // `before` in the same round trip, and the release whatever it ends with.
+      // Exit NOT_OURS: the lock is no longer this run's (taken over, or removed by bg unlock).
+      const remove = removeLockCommand(this.dir, this.meta.runId);
+      const r = await this.transport.exec(before ? `${before}\n${remove}` : remove, { timeoutMs: 60_000 });
+      if (r.exitCode !== 0 && r.exitCode !== NOT_OURS) return (r.stderr || `exit ${r.exitCode}`).trim().split('\n').pop();
       this.held = false;
       return undefined;
     } catch (e) {
@@ -75,8 +87,7 @@ export type LockInfo = Partial<RunMeta> & { problem?: string };
 
 /** Read the lock of a host: undefined when free. */
 export async function readLock(transport: Transport, journalDir: string): Promise<LockInfo | undefined> {
-  const d = quotePath(lockDir(journalDir));
-  const r = await transport.exec(`if [ -d ${d} ]; then cat ${d}/${INFO} 2>/dev/null; exit 0; else exit 1; fi`, { timeoutMs: 60_000 });
+  const r = await transport.exec(readLockCommand(lockDir(journalDir)), { timeoutMs: 60_000 });
   return r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
 }
 
@@ -85,33 +96,25 @@ export async function readLock(transport: Transport, journalDir: string): Promis
  * remove a lock another run took in the meantime). Returns whether it removed it.
  */
 export async function removeLock(transport: Transport, journalDir: string, onlyRunId?: string): Promise<boolean> {
-  const d = quotePath(lockDir(journalDir));
-  const guard = onlyRunId ? `grep -qF ${shellQuote(`"runId":"${onlyRunId}"`)} ${d}/${INFO} 2>/dev/null || exit 3; ` : '';
-  const r = await transport.exec(`${guard}[ -e ${d} ] || exit 0; g=${d}.gone.$$ && mv -T ${d} "$g" && rm -rf "$g"`, { timeoutMs: 60_000 });
-  if (r.exitCode === 3 && onlyRunId) return false;
+  const r = await transport.exec(removeLockCommand(lockDir(journalDir), onlyRunId || undefined), { timeoutMs: 60_000 });
+  if (r.exitCode === NOT_OURS && onlyRunId) return false;
   if (r.exitCode !== 0) throw new BgError(`cannot remove the lock on ${transport.host} (${lockDir(journalDir)}): ${r.stderr.trim() || `exit ${r.exitCode}`}`, ExitCode.stepFailed);
   return true;
 }
 
-/** Shell: take the lock whole (see HostLock), exit HELD printing the holder's info when it is taken. */
-function acquireScript(lockDir: string): string {
-  const d = quotePath(lockDir);
-  return [
-    `d=${d}; t="$d.new.$$"`,
-    'mkdir -p "$(dirname -- "$d")" || exit 1',
-    'rm -rf "$t"; mkdir "$t" || exit 1',
-    `{ cat > "$t/${INFO}" && sync "$t/${INFO}"; } || { rm -rf "$t"; echo "bg: cannot write the lock's info in $t (disk full?)" >&2; exit 1; }`,
-    // -T: never move into an existing lock directory; an empty one (left by an older bg) is replaced.
-    // The holder may release between our rename and our look at its lock: then try again.
-    'i=0',
-    'while :; do',
-    '  mv -T "$t" "$d" 2>/dev/null && exit 0',
-    `  info=$(cat "$d/${INFO}" 2>/dev/null)`,
-    `  if [ -d "$d" ]; then rm -rf "$t"; printf '%s\\n' "$info"; exit ${HELD}; fi`,
-    '  i=$((i + 1))',
-    `  [ "$i" -lt 5 ] || { rm -rf "$t"; echo "bg: cannot create the lock $d" >&2; exit 1; }`,
-    'done',
-  ].join('\n');
+/** Take the lock whole (see HostLock; bg_lock_take in src/remote/lock.sh): exit HELD printing the holder's info when it is taken. */
+export function takeLockCommand(lock: string): string {
+  return call('bg_lock_take', quotePath(lock), shellQuote(INFO));
+}
+
+/** The holder's info while the host is locked; exit 1 when it is not. */
+export function readLockCommand(lock: string): string {
+  return call('bg_lock_read', quotePath(lock), shellQuote(INFO));
+}
+
+/** Remove the lock; with `runId`, only while it is that run's (else exit NOT_OURS). */
+export function removeLockCommand(lock: string, runId?: string): string {
+  return call('bg_lock_remove', quotePath(lock), shellQuote(INFO), runId === undefined ? undefined : shellQuote(runId));
 }
 
 function parseInfo(text: string): LockInfo {

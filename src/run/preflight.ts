@@ -18,18 +18,28 @@ const CHECK_TIMEOUT_MS = 120_000;
  * runChecks); the gates' listings come back with the checks and bg judges them here.
  */
 export async function runPreflight(plan: Plan, transport: Transport, gateOptions: GateOptions = {}): Promise<CheckResult[]> {
+  const p = preparePreflight(plan);
+  return p.judge(await runChecks(transport, p.commands), gateOptions);
+}
+
+/** A plan's pre-flight as commands to run on the host, and the judgement of their results (checks by exit status, gates by bg). */
+export function preparePreflight(plan: Plan): { commands: Command[]; judge(results: CommandResult[], gateOptions: GateOptions): Promise<CheckResult[]> } {
   const gates = (plan.gates ?? []).map((gate) => ({ gate, ...gateCommand(gate) }));
   const commands = [...plan.preflight.map((c) => ({ ...c, timeoutMs: CHECK_TIMEOUT_MS })), ...gates.map((g) => ({ cmd: g.cmd, label: g.gate.label, timeoutMs: CHECK_TIMEOUT_MS }))];
-  const results = await runChecks(transport, commands);
-  const checks = plan.preflight.map((check, i) => ({ check, result: results[i]!, ok: results[i]!.exitCode === 0 }));
-  const judged = await Promise.all(
-    gates.map(async (g, i) => {
-      const r = await judgeGate(g.gate, results[plan.preflight.length + i]!, gateOptions, g.boundary);
-      const result = { exitCode: r.ok ? 0 : 1, stdout: r.ok ? r.report : '', stderr: r.ok ? '' : r.report, durationMs: 0 };
-      return { check: { cmd: g.gate.cmd, label: g.gate.label }, result, ok: r.ok };
-    }),
-  );
-  return [...checks, ...judged];
+  return {
+    commands,
+    async judge(results, gateOptions) {
+      const checks = plan.preflight.map((check, i) => ({ check, result: results[i]!, ok: results[i]!.exitCode === 0 }));
+      const judged = await Promise.all(
+        gates.map(async (g, i) => {
+          const r = await judgeGate(g.gate, results[plan.preflight.length + i]!, gateOptions, g.boundary);
+          const result = { exitCode: r.ok ? 0 : 1, stdout: r.ok ? r.report : '', stderr: r.ok ? '' : r.report, durationMs: 0 };
+          return { check: { cmd: g.gate.cmd, label: g.gate.label }, result, ok: r.ok };
+        }),
+      );
+      return [...checks, ...judged];
+    },
+  };
 }
 
 /** "pre-flight failed on H: ..." naming each failed check, or undefined when all passed. */

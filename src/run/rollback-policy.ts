@@ -115,7 +115,10 @@ async function acquireOrTakeOver(lock: HostLock, transport: Transport, journal: 
     if (!(e instanceof LockedError)) throw e;
     const held = await readLock(transport, journal);
     // Another run's lock (or one whose holder may be alive): wait for it like any run would.
-    if (!held || held.runId !== runId || !holderGone(held)) return lock.acquire(waitSeconds, signal);
+    if (!held || held.runId !== runId || !holderGone(held)) {
+      await lock.acquire(waitSeconds, signal);
+      return;
+    }
     await waitForSessions(transport, dir, transport.host, runId, waitSeconds, signal);
     // Only if it is still that run's lock: another bg may have taken it over meanwhile.
     if (!(await removeLock(transport, journal, runId))) throw e;

@@ -124,22 +124,36 @@ async function runOnHost(step: PlanStep, mode: 'step' | 'undo', journal: boolean
  */
 export async function runChecks(transport: Transport, checks: Command[], signal?: AbortSignal): Promise<CommandResult[]> {
   if (!checks.length) return [];
-  const ctx: StepContext = { transport, runDir: '-', signal };
-  const entries: Entry[] = checks.map((command) => ({ phase: 'check', command, bound: boundOf(command, ctx), delaysMs: [] }));
-  const nonce = randomBytes(8).toString('hex');
-  const results: Array<CommandResult | undefined> = [];
-  const reader = new StepStreamReader(nonce, entries, { ...ctx, observer: { command: ({ command, result }) => void (results[checks.indexOf(command)] = result) } });
-  const cmd = stepInvocation({ mode: 'checks', runDir: '-', step: 0, journal: false, nonce, entries: entries.map((e) => ({ phase: 'check', timeoutMs: e.bound.ms, cmd: e.command.cmd })) });
-  const total = entries.reduce((n, e) => n + e.bound.ms, STEP_SLACK_MS);
+  const run = checksRun(transport, checks);
   let raw: CommandResult;
   try {
-    raw = await transport.exec(cmd, { timeoutMs: total, timeoutSource: 'the sum of the pre-flight checks\' bounds', signal, framed: true, onStdout: (c) => reader.feed(c) });
+    raw = await transport.exec(run.cmd, { timeoutMs: run.timeoutMs, timeoutSource: "the sum of the pre-flight checks' bounds", signal, framed: true });
   } catch (e) {
     if (!(e instanceof ConnectionError)) throw e;
     raw = { exitCode: 255, stdout: '', stderr: `bg: ${e.reason}`, durationMs: 0, connectionLost: true };
   }
-  reader.finish(raw.stdout);
-  return checks.map((_, i) => results[i] ?? { ...raw, exitCode: raw.exitCode || 1, stdout: '', stderr: raw.stderr || 'bg: the check did not run' });
+  return run.results(raw);
+}
+
+/**
+ * The pre-flight invocation, to send alone (runChecks) or behind another command in the same
+ * round trip (the host lock's take), and how to read its output back into one result per check.
+ */
+export function checksRun(transport: Transport, checks: Command[]): { cmd: string; timeoutMs: number; results(raw: CommandResult): CommandResult[] } {
+  const ctx: StepContext = { transport, runDir: '-' };
+  const entries: Entry[] = checks.map((command) => ({ phase: 'check', command, bound: boundOf(command, ctx), delaysMs: [] }));
+  const nonce = randomBytes(8).toString('hex');
+  const cmd = stepInvocation({ mode: 'checks', runDir: '-', step: 0, journal: false, nonce, entries: entries.map((e) => ({ phase: 'check', timeoutMs: e.bound.ms, cmd: e.command.cmd })) });
+  return {
+    cmd,
+    timeoutMs: entries.reduce((n, e) => n + e.bound.ms, STEP_SLACK_MS),
+    results(raw) {
+      const results: Array<CommandResult | undefined> = [];
+      const reader = new StepStreamReader(nonce, entries, { ...ctx, observer: { command: ({ command, result }) => void (results[checks.indexOf(command)] = result) } });
+      reader.finish(raw.stdout);
+      return checks.map((_, i) => results[i] ?? { ...raw, exitCode: raw.exitCode || 1, stdout: '', stderr: raw.stderr || 'bg: the check did not run' });
+    },
+  };
 }
 
 /** The bound of one command: its own timeout, else the run's, else the host's default (commandBound). */

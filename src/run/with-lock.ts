@@ -8,6 +8,8 @@ export interface LockHold {
   lock: HostLock;
   /** How to take it, when not plainly (bg rollback may take over its own run's lock). */
   take?: (waitSeconds: number, signal: AbortSignal) => Promise<void>;
+  /** A command sent with the release, in its round trip (the run's last journal line). */
+  beforeRelease?: () => string | undefined;
 }
 
 export interface LockOptions {
@@ -56,7 +58,7 @@ async function takeAll(holds: LockHold[], opts: LockOptions): Promise<void> {
 /** Release every lock held (release never throws); the ones left, with why. */
 async function releaseAll(holds: LockHold[]): Promise<Map<string, string>> {
   const left = new Map<string, string>();
-  const whys = await Promise.all(holds.map((h) => h.lock.release()));
+  const whys = await Promise.all(holds.map((h) => h.lock.release(h.beforeRelease?.())));
   holds.forEach((h, i) => whys[i] && left.set(h.host, whys[i]!));
   return left;
 }

@@ -122,7 +122,14 @@ describe('restore through a real sh and sqlite3', () => {
 
   it.each(['SIGTERM', 'SIGINT'] as const)('%s while waiting for the file to be released: the app this step stopped is started again, the database unchanged (red team)', async (sig) => {
     const { db, step, base } = setup(true);
-    const state = () => JSON.parse(readFileSync(join(base, 'pm2.json'), 'utf8'))[0] as { status: string };
+    // The stand-in pm2 rewrites its state file in place: a read may meet it half written.
+    const state = (): { status: string } => {
+      try {
+        return JSON.parse(readFileSync(join(base, 'pm2.json'), 'utf8'))[0] as { status: string };
+      } catch {
+        return { status: 'being written' };
+      }
+    };
     // A process holding the database open keeps the restore waiting (release_timeout 1s, polled).
     const holder = spawn('sh', ['-c', `exec 3<"$0"; sleep 30`, db], { stdio: 'ignore' });
     try {

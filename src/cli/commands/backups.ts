@@ -2,7 +2,7 @@ import { BgError, ExitCode } from '../../errors.js';
 import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
 import { resolveHost, type ResolvedHost } from '../../plan/host-model.js';
 import { quotePath, shellQuote } from '../../plan/quote.js';
-import { script } from '../../plan/sh-lib.js';
+import { call } from '../../plan/sh-lib.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { oneLine } from '../sanitize.js';
 
@@ -27,28 +27,16 @@ export interface BackupEntry {
   verified: { at: string; result: string } | null;
 }
 
-/** The read-only listing script: `@@now T`, then per backup `@@file NAME SIZE MTIME`, `@@count LINE`, `@@verified LINE`. */
-export function backupsScript(host: ResolvedHost): string {
+/** The read-only listing (bg_backups_list in src/remote/backup.sh): `@@now T`, then per backup `@@file NAME SIZE MTIME`, `@@count LINE`, `@@verified LINE`. */
+export function listBackupsCommand(host: ResolvedHost): string {
   const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
   const envs = Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
   // Only bg's own names: ENV-RUNID.db (env names are [A-Za-z0-9_-]; the run id as bg makes it).
   const pattern = `^(${envs.join('|') || '-'})-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]+\\.db$`;
-  return script(
-    `dir=${quotePath(dir)}`,
-    'echo "@@now $(date +%s)"',
-    '[ -d "$dir" ] || exit 0',
-    'cd "$dir" || exit 1',
-    `ls -1 | grep -E ${shellQuote(pattern)} | while IFS= read -r f; do`,
-    // Plain files only: bg writes its backups so; a symlink may point anywhere (bg restore refuses it).
-    '  [ -f "$f" ] && [ ! -L "$f" ] || continue',
-    '  echo "@@file $f $(wc -c < "$f" | tr -d \' \') $(stat -c %Y "$f")"',
-    '  [ ! -f "$f.counts" ] || head -n 1000 "$f.counts" | sed \'s/^/@@count /\'',
-    '  [ ! -f "$f.verified" ] || head -n 1 "$f.verified" | sed \'s/^/@@verified /\'',
-    'done',
-  );
+  return host.commandPrefix + call('bg_backups_list', quotePath(dir), shellQuote(pattern));
 }
 
-/** Parse the listing script's output (host text: only lines of the expected shapes are read). */
+/** Parse the listing's output (host text: only lines of the expected shapes are read). */
 export function parseBackups(hostName: string, host: ResolvedHost, stdout: string): BackupEntry[] {
   const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
   const envs = Object.keys(host.envs).sort((a, b) => b.length - a.length);
@@ -104,7 +92,7 @@ export async function backupsCommand(args: BackupsArgs, write = (s: string) => p
   await withHosts(args, async (hosts) => {
     for (const { name, config, transport } of hosts) {
       const host = resolveHost(name, config);
-      const r = await transport.exec(host.commandPrefix + backupsScript(host), { timeoutMs: 60_000 });
+      const r = await transport.exec(listBackupsCommand(host), { timeoutMs: 60_000 });
       if (r.exitCode !== 0) throw new BgError(`cannot list the backups on ${name}: ${oneLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
       const found = parseBackups(name, host, r.stdout);
       all.push(...found);

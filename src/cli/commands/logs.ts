@@ -1,6 +1,6 @@
 import { BgError, ExitCode, UsageError } from '../../errors.js';
 import { resolveHost, type ResolvedEnv } from '../../plan/host-model.js';
-import { logPathsScript, pollScript, tailScript } from '../../plan/logs-sh.js';
+import { logPathsCommand, pollCommand, tailCommand } from '../../plan/logs-sh.js';
 import type { Transport } from '../../transport/transport.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine, oneLine } from '../sanitize.js';
@@ -45,7 +45,7 @@ export async function logsCommand(args: LogsArgs, write = (s: string) => process
       const host = resolveHost(name, config);
       const envs = pickEnvs(name, host.envs, args.env);
       for (const env of envs) {
-        const r = await transport.exec(host.commandPrefix + logPathsScript(env.app!), { timeoutMs: 60_000 });
+        const r = await transport.exec(host.commandPrefix + logPathsCommand(env.app!), { timeoutMs: 60_000 });
         if (r.exitCode !== 0) throw new BgError(`cannot find the logs of ${env.name} (pm2 app ${env.app}) on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
         const paths = parsePaths(r.stdout, name, env.name);
         const several = hosts.length > 1 || envs.length > 1;
@@ -63,7 +63,7 @@ export async function logsCommand(args: LogsArgs, write = (s: string) => process
     for (const f of files) {
       // Each line cut at MAX_LINE bytes on the host: one giant line (an app dumping a blob without a
       // newline) must not travel whole (it made bg logs fail, and hold it all in memory).
-      const r = await f.transport.exec(`{\n${tailScript(f.path, lines)}\n} | cut -b 1-${MAX_LINE}`, { timeoutMs: 60_000 });
+      const r = await f.transport.exec(tailCommand(f.path, lines, MAX_LINE), { timeoutMs: 60_000 });
       if (r.exitCode !== 0) throw new BgError(`cannot read ${f.path} on ${f.host}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
       const { header, body } = splitHeader(r.stdout);
       f.offset = Math.max(0, Number(header.split(' ')[1]) || 0);
@@ -83,7 +83,7 @@ export async function logsCommand(args: LogsArgs, write = (s: string) => process
         await sleep(interval, interrupts.signal);
         if (interrupts.signal.aborted) break;
         for (const f of files) {
-          const r = await f.transport.exec(pollScript(f.path, f.offset, MAX_READ), { timeoutMs: 60_000, signal: interrupts.signal });
+          const r = await f.transport.exec(pollCommand(f.path, f.offset, MAX_READ), { timeoutMs: 60_000, signal: interrupts.signal });
           if (interrupts.signal.aborted) break;
           if (r.exitCode !== 0) throw new BgError(`cannot read ${f.path} on ${f.host}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
           const { header, body: withEnd } = splitHeader(r.stdout);

@@ -5,7 +5,7 @@ import { backupFileOf } from '../../plan/actions/restore.js';
 import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
 import { resolveHost } from '../../plan/host-model.js';
 import { joinPath, quotePath, shellQuote } from '../../plan/quote.js';
-import { script } from '../../plan/sh-lib.js';
+import { call } from '../../plan/sh-lib.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine, oneLine } from '../sanitize.js';
 import { runCommand } from './run.js';
@@ -38,7 +38,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       if (!env) throw new UsageError(`host ${name} has no env ${JSON.stringify(args.env)} (it has: ${Object.keys(host.envs).join(', ') || 'no envs'})`);
       if (!env.db) throw new UsageError(`env ${args.env} of host ${name} has no \`db\` in the inventory: nothing to restore`);
       const file = joinPath((host.backups ?? DEFAULT_BACKUPS).dir, named.file);
-      const r = await transport.exec(host.commandPrefix + discardScript(env.db, file), { timeoutMs: 120_000 });
+      const r = await transport.exec(host.commandPrefix + discardsCommand(env.db, file), { timeoutMs: 120_000 });
       if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
       if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
       if (r.exitCode !== 0) throw new BgError(`cannot compare ${env.db} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
@@ -67,15 +67,9 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
 
 /**
  * Exit 3 when the backup is not there, 4 when it is a symlink (bg writes backups as plain files: a
- * link is someone else's, and may point anywhere); else print the rows of the database that the backup lacks.
+ * link is someone else's, and may point anywhere); else print the rows of the database that the
+ * backup lacks (bg_restore_discards in src/remote/restore.sh).
  */
-function discardScript(db: string, backup: string): string {
-  return script(
-    `db=${quotePath(db)}; bak=${quotePath(backup)}; mt=${shellQuote('migrations')}`,
-    '[ ! -L "$bak" ] || exit 4',
-    '[ -f "$bak" ] || exit 3',
-    '[ -f "$db" ] || exit 0',
-    'x=$(bg_extra "$bak" "$db" "$mt") || exit 1',
-    `printf '%s\n' "$x" | awk -F '|' 'NF { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }'`,
-  );
+export function discardsCommand(db: string, backup: string): string {
+  return call('bg_restore_discards', quotePath(db), quotePath(backup), shellQuote('migrations'));
 }

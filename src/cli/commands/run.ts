@@ -6,6 +6,8 @@ import { trapInterrupts, type Interrupts } from '../signals.js';
 import { executeRuns, type HostOutcome } from '../../run/executor.js';
 import { closeAll, connectAll } from '../connect.js';
 import { HostLock } from '../../run/lock.js';
+import { preparePreflight, type CheckResult } from '../../run/preflight.js';
+import { checksRun } from '../../run/step-runner.js';
 import { withLocks } from '../../run/with-lock.js';
 import { withSecrets } from '../../transport/secrets.js';
 import { runMeta } from '../../run/run-meta.js';
@@ -63,13 +65,28 @@ async function runLocked(
   const runs = plans.map((p) => {
     const meta = runMeta(p.plan.runId, p.plan.playbook.name, command);
     const transport = withSecrets(transports.get(p.plan.host.name)!, p.secrets);
-    return { plan: p.plan, meta, transport, lock: new HostLock(transport, p.config.journal, meta) };
+    return { plan: p.plan, meta, transport, lock: new HostLock(transport, p.config.journal, meta), preflight: undefined as CheckResult[] | undefined };
   });
+  // All hosts in one batch: each host's pre-flight runs in the same round trip as its lock's take.
+  // With --serial, a later batch checks its hosts when it starts, as they are then.
+  const withTake = !args.serial || args.serial >= runs.length;
   const summary = new SummaryCollector();
   // Hosts where a step started: what a second signal leaves for a person to finish.
   const track: EventSink = (e) => void (e.type === 'step-start' && touched.add(e.host));
   try {
-    const holds = runs.map((r) => ({ host: r.plan.host.name, lock: r.lock }));
+    // Each host's last journal line goes out with its lock's release: one round trip.
+    const runEnds = new Map<string, string>();
+    const holds = runs.map((r) => {
+      const pre = preparePreflight(r.plan);
+      const beforeRelease = () => runEnds.get(r.plan.host.name);
+      if (!withTake || !pre.commands.length) return { host: r.plan.host.name, lock: r.lock, beforeRelease };
+      const checks = checksRun(r.transport, pre.commands);
+      const take = async (waitSeconds: number, signal: AbortSignal) => {
+        const raw = await r.lock.acquire(waitSeconds, signal, checks);
+        if (raw) r.preflight = await pre.judge(checks.results(raw), { allowBreaking: args.allowBreaking });
+      };
+      return { host: r.plan.host.name, lock: r.lock, take, beforeRelease };
+    });
     const interrupted = 'interrupted before the run started: nothing ran and no lock of this run is left';
     const { value: outcomes, left: leftLocks } = await withLocks(holds, { waitSeconds: args.lockWait ?? 0, signal: interrupts.signal, interrupted }, async () => {
       // A release's local source goes to each host first, under the lock (before its pre-flight).
@@ -82,6 +99,7 @@ async function runLocked(
         allowBreaking: args.allowBreaking,
         batchSize: args.serial,
         signal: interrupts.signal,
+        deferRunEnd: (host, command) => void runEnds.set(host, command),
       });
     });
     report(outcomes, args, leftLocks);

@@ -1,5 +1,5 @@
 import { resolveHost } from '../../plan/host-model.js';
-import { envStatusScript } from '../../plan/status-sh.js';
+import { envStatusCommand } from '../../plan/status-sh.js';
 import { listRuns, readSummaries } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
 import { describeHolder, holderGone } from '../../run/run-meta.js';
@@ -24,7 +24,7 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
         readProxyState(transport, name, config),
         readLock(transport, config.journal),
         listRuns(transport, config.journal).then((all) => readSummaries(transport, config.journal, all.slice(-1))),
-        ...Object.values(host.envs).map(async (env) => ({ env, facts: parseFacts((await transport.exec(envStatusScript(env, host.commandPrefix))).stdout) })),
+        ...Object.values(host.envs).map(async (env) => ({ env, facts: parseFacts((await transport.exec(envStatusCommand(env, host.commandPrefix))).stdout) })),
       ]);
       const last = runs[0];
       const lastOutcome = last && shownOutcome({ ...last, lastEnd: last.events.filter((e) => e.event === 'run-end').at(-1)?.detail }, lock && !holderGone(lock) ? lock.runId : undefined);

@@ -1,0 +1,30 @@
+# shellcheck shell=sh
+# What a recorded run left on the host: its processes still running, the backups its undo needs.
+
+# bg_live_sessions FILE: "PID ARGS" of every process still alive of the shells recorded in FILE ("PID STARTTIME" lines) and of their sessions.
+bg_live_sessions() {
+  [ -f "$1" ] || return 0
+  while read -r bg_ls_pid bg_ls_start; do
+    # The file is on the host: anything but "PID STARTTIME" in decimal is skipped, never used in a path or a pattern.
+    case $bg_ls_pid$bg_ls_start in ''|*[!0-9]*) continue ;; esac
+    # The recorded shell itself, if it is the same process (same start time: pids get reused) and
+    # not a zombie (finished, waiting to be reaped).
+    bg_ls_st=$(cut -d' ' -f3,22 "/proc/$bg_ls_pid/stat" 2>/dev/null)
+    [ "${bg_ls_st#* }" = "$bg_ls_start" ] && [ "${bg_ls_st%% *}" != Z ] && ps -o pid=,args= -p "$bg_ls_pid"
+    # Whatever still runs in its session (over SSH every command is a session of its own).
+    ps -e -o pid=,sid=,stat=,args= 2>/dev/null | awk -v s="$bg_ls_pid" -v p="$bg_ls_pid" '$2 == s && $1 != p && $3 !~ /^Z/ { $2 = ""; $3 = ""; print }'
+  # One readable line per process: the start of its command line is enough to recognise it.
+  done < "$1" | sort -u | cut -c1-160
+}
+
+# bg_undo_missing STEPS RECORD N...: "N PATH" for each step N whose STEPS/N/RECORD names a backup PATH that is not there.
+bg_undo_missing() {
+  (
+    cd "$1" 2>/dev/null || exit 0
+    bg_um_r=$2; shift 2
+    for bg_um_n in "$@"; do
+      bg_um_f="$bg_um_n/$bg_um_r"; [ -f "$bg_um_f" ] || continue
+      bg_um_b=$(head -n 1 "$bg_um_f"); [ -z "$bg_um_b" ] || [ -f "$bg_um_b" ] || printf '%s %s\n' "$bg_um_n" "$bg_um_b"
+    done
+  )
+}
