@@ -24,6 +24,9 @@ bg_offhost_part() {
   base64 -d >> "$2"
 }
 
+# bg_offhost_drop PART: remove an upload that did not complete.
+bg_offhost_drop() { rm -f -- "$1"; }
+
 # bg_offhost_commit PART DST SHA256: PART has that sha256 and becomes DST (never over an existing file), with DST.counts.
 bg_offhost_commit() {
   bg_oh_h=$(sha256sum < "$1" | cut -c1-64) || return 1

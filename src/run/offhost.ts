@@ -5,9 +5,11 @@
 // subsystem needed, the same login and `environment:` as every command, and the host's sha256sum
 // and size arrive in the same round trip, on a header line in front of the bytes.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { quotePath } from '../plan/quote.js';
+import { call } from '../plan/sh-lib.js';
 import type { Download, PlanStep } from '../plan/types.js';
 import { StepFailure } from './step-error.js';
 import type { StepObserver } from './step-runner.js';
@@ -208,4 +210,87 @@ export async function copyAfterStep(step: PlanStep, transport: Transport, observ
     const tail = f.result?.stderr.trim().split('\n').filter(Boolean).slice(-6) ?? [];
     throw new Error([`"${step.name}" failed on ${transport.host}: copying ${d.remote} to ${d.local} on this machine: ${f.message}`, `  command (${d.label}):`, `    ${d.cmd}`, ...(tail.length ? ['  stderr (last lines):', ...tail.map((l) => `    ${l}`)] : [])].join('\n'));
   }
+}
+
+/** A copy on this machine, checked against the sha256 recorded beside it (`FILE.sha256`). */
+export interface LocalCopy {
+  path: string;
+  name: string;
+  sha256: string;
+  size: number;
+}
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * A local copy as bg wrote it, or why not: a plain file holding an SQLite database whose sha256
+ * equals the one in `FILE.sha256` (sha256sum's format, naming the file). Read-only.
+ */
+export function checkLocalCopy(path: string): LocalCopy | { problem: string } {
+  const name = basename(path);
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    return { problem: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message };
+  }
+  if (!st.isFile()) return { problem: 'not a file' };
+  let recorded: string;
+  try {
+    recorded = readFileSync(`${path}.sha256`, 'utf8');
+  } catch {
+    return { problem: `no checksum beside it (${name}.sha256, written with every copy bg makes): its content cannot be checked` };
+  }
+  const m = /^([0-9a-f]{64}) [ *](.+)\n?$/.exec(recorded);
+  if (!m || m[2] !== name) return { problem: `${name}.sha256 does not hold the sha256 of ${name} (expected "HASH  ${name}", as sha256sum prints it)` };
+  const sha256 = sha256OfFile(path);
+  if (sha256 !== m[1]) return { problem: `its sha256 is ${sha256}, not ${m[1]} as recorded in ${name}.sha256 when it was copied: the copy is damaged` };
+  const head = Buffer.alloc(SQLITE_MAGIC.length);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!head.equals(SQLITE_MAGIC)) return { problem: 'not an SQLite database' };
+  return { path, name, sha256, size: st.size };
+}
+
+/** Raw bytes per upload command: 4 MiB (5.6 MB of base64 on stdin). */
+const UPLOAD_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Send a checked local copy to the host as `dst` (in `dir`, the backups directory): nothing to do
+ * when `dst` is already that file; refused (`different`) when another file has its name; else
+ * written to a temporary name in base64 chunks, its sha256 checked by the host's sha256sum, linked
+ * into place (never over a file) with its `.counts`.
+ */
+export async function uploadCopy(transport: Transport, copy: LocalCopy, dir: string, dst: string, prefix = ''): Promise<{ state: 'present' | 'uploaded' | 'different' | 'absent'; result: CommandResult }> {
+  const has = await transport.exec(prefix + call('bg_offhost_has', quotePath(dst), copy.sha256), { timeoutMs: 600_000 });
+  if (has.exitCode === 0) return { state: 'present', result: has };
+  if (has.exitCode === 4) return { state: 'different', result: has };
+  if (has.exitCode !== 3) throw new CopyFailure(`cannot look for ${dst}: exit ${has.exitCode}`, has, true);
+  const part = `${dst}.${randomBytes(6).toString('hex')}.part`;
+  const fd = openSync(copy.path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(UPLOAD_CHUNK);
+    for (let first = true; ; first = false) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0 && !first) break;
+      const r = await transport.exec(prefix + call('bg_offhost_part', quotePath(dir), quotePath(part), first ? 'new' : undefined), { stdin: buf.subarray(0, n).toString('base64') + '\n' });
+      if (r.exitCode !== 0) {
+        await transport.exec(prefix + call('bg_offhost_drop', quotePath(part))).catch(() => undefined);
+        throw new CopyFailure(`writing ${part} failed: exit ${r.exitCode}`, r, true);
+      }
+      if (n === 0) break;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const done = await transport.exec(prefix + call('bg_offhost_commit', quotePath(part), quotePath(dst), copy.sha256), { timeoutMs: 600_000 });
+  if (done.exitCode !== 0) {
+    await transport.exec(prefix + call('bg_offhost_drop', quotePath(part))).catch(() => undefined);
+    throw new CopyFailure(`the upload to ${dst} was not accepted: exit ${done.exitCode}`, done, true);
+  }
+  return { state: 'uploaded', result: done };
 }
