@@ -1,12 +1,12 @@
 # shellcheck shell=sh
 # Backups off the host: a backup sent to the machine running bg (copy_to), and one received from it (bg restore --from-local).
 
-# bg_offhost_send FILE: "@@bg-offhost SHA256 SIZE" on a line, then FILE's bytes (plain files only; 3: no such backup).
+# bg_offhost_send FILE: "@@bg-offhost SHA256 SIZE" on a line of its own, then FILE's bytes (plain files only; 3: no such backup).
 bg_offhost_send() {
   if [ ! -f "$1" ] || [ -L "$1" ]; then printf 'bg: no backup file %s\n' "$1" >&2; return 3; fi
   bg_oh_h=$(sha256sum < "$1" | cut -c1-64) && bg_oh_n=$(wc -c < "$1" | tr -d ' ') || return 1
-  # The header line lets bg skip whatever a login shell printed first (a .bashrc's noise).
-  printf '@@bg-offhost %s %s\n' "$bg_oh_h" "$bg_oh_n" && cat < "$1"
+  # The header line lets bg skip whatever a login shell printed first (a .bashrc's noise, maybe without a newline).
+  printf '\n@@bg-offhost %s %s\n' "$bg_oh_h" "$bg_oh_n" && cat < "$1"
 }
 
 # bg_offhost_has DST SHA256: 0 when DST is that backup already, 3 when absent, 4 when another file (or a link) has its name.
