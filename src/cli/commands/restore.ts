@@ -48,7 +48,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       const file = joinPath(dir, named.file);
       // A copy from this machine goes into the backups dir first; the restore below is the same.
       if (local) {
-        const state = await sendLocalCopy(transport, host.name, local, dir, file, host.commandPrefix, args);
+        const state = await sendLocalCopy(transport, host.name, local, dir, file, host.commandPrefix, args, sent);
         if (state === 'uploaded') sent.push(`${host.name}:${file}`);
         if (state === 'not-there') continue;
       }
@@ -65,7 +65,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
     else process.stderr.write(`bg: ${oneLine(d.host)}: restoring ${oneLine(d.backup)} discards rows of ${d.env} written after it: ${oneLine(d.discards)}${args.acceptDataLoss ? ' (accepted: the database as it is now is kept aside)' : ''}\n`);
   }
   if (discards.length && !args.acceptDataLoss && !args.dryRun)
-    throw new BgError(`restoring would discard the rows listed above; ${sent.length ? `no database was changed (the copy sent to ${sent.join(', ')} stays there, listed by bg backups)` : 'nothing was changed'}. Pass --accept-data-loss to restore anyway (the database as it is now is kept aside, and bg rollback puts it back)`, ExitCode.badInput);
+    throw new BgError(`restoring would discard the rows listed above; ${unchanged(sent)}. Pass --accept-data-loss to restore anyway (the database as it is now is kept aside, and bg rollback puts it back)`, ExitCode.badInput);
   return runCommand({
     playbook: join(BUILTIN_PLAYBOOKS, 'commands', 'restore.yaml'),
     host: args.host,
@@ -99,16 +99,17 @@ function whichBackup(args: RestoreArgs): { id: string; local?: LocalCopy } {
  * names, never replaces one). `not-there` on a dry run when the host lacks it (nothing to compare
  * with yet). A different file under that name is refused (exit 2), nothing changed.
  */
-async function sendLocalCopy(transport: Transport, hostName: string, local: LocalCopy, dir: string, file: string, prefix: string, args: RestoreArgs): Promise<'present' | 'uploaded' | 'not-there'> {
+async function sendLocalCopy(transport: Transport, hostName: string, local: LocalCopy, dir: string, file: string, prefix: string, args: RestoreArgs, sent: string[]): Promise<'present' | 'uploaded' | 'not-there'> {
+  const refuse = () => new UsageError(oneLine(`${file} on ${hostName} is another file than ${local.path} (sha256 ${local.sha256}): refusing to replace it; ${unchanged(sent)}`));
   const say = (state: string, text: string) => {
     if (args.json) process.stdout.write(JSON.stringify({ type: 'upload', host: hostName, local: local.path, remote: file, sha256: local.sha256, state }) + '\n');
     else process.stderr.write(`bg: ${oneLine(hostName)}: ${oneLine(text)}\n`);
   };
   if (args.dryRun) {
     const r = await transport.exec(prefix + call('bg_offhost_has', quotePath(file), local.sha256), { timeoutMs: 600_000 });
-    if (r.exitCode === 4) throw new UsageError(`${file} on ${hostName} is another file than ${local.path} (sha256 ${local.sha256}): refusing to replace it; nothing was changed`);
+    if (r.exitCode === 4) throw refuse();
     if (r.exitCode === 0) return 'present';
-    if (r.exitCode !== 3) throw new BgError(`cannot look for ${file} on ${hostName}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
+    if (r.exitCode !== 3) throw new BgError(`${oneLine(`cannot look for ${file} on ${hostName}`)}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
     say('would-upload', `would send ${local.path} (${local.size} bytes, sha256 ${local.sha256}) to ${file} first (dry run: not sent)`);
     return 'not-there';
   }
@@ -117,11 +118,16 @@ async function sendLocalCopy(transport: Transport, hostName: string, local: Loca
     up = await uploadCopy(transport, local, dir, file, prefix);
   } catch (e) {
     const r = e instanceof CopyFailure ? e.result : undefined;
-    throw new BgError(`sending ${local.path} to ${hostName}:${file} failed: ${(e as Error).message}${r?.stderr.trim() ? `: ${multiLine(r.stderr.trim().split('\n').slice(-3).join('\n'))}` : ''}`, ExitCode.stepFailed);
+    throw new BgError(`${oneLine(`sending ${local.path} to ${hostName}:${file} failed: ${(e as Error).message}`)}${r?.stderr.trim() ? `: ${multiLine(r.stderr.trim().split('\n').slice(-3).join('\n'))}` : ''}`, ExitCode.stepFailed);
   }
-  if (up.state === 'different') throw new UsageError(`${file} on ${hostName} is another file than ${local.path} (sha256 ${local.sha256}): refusing to replace it; nothing was changed`);
+  if (up.state === 'different') throw refuse();
   say(up.state, up.state === 'present' ? `${file} is already there (same sha256 as ${local.path})` : `sent ${local.path} to ${file} (${local.size} bytes, sha256 ${local.sha256} checked on the host)`);
   return up.state === 'present' ? 'present' : 'uploaded';
+}
+
+/** What a refusal left behind: nothing, or the copies already sent to earlier hosts (they stay). */
+function unchanged(sent: string[]): string {
+  return sent.length ? `no database was changed (the copy sent to ${sent.join(', ')} stays there, listed by bg backups)` : 'nothing was changed';
 }
 
 /**
