@@ -5,7 +5,9 @@
  *   a backup run copies both verified backups to this machine (copy_to) → bg backups shows where
  *   each copy lives → the host's backups directory is deleted → a dry run says it would send the
  *   copy → bg restore --from-local sends it, restores, and bg rollback undoes it → a damaged copy,
- *   one without its checksum and a name clash on the host are refused before anything changes.
+ *   one without its checksum and a name clash on the host are refused before anything changes →
+ *   the SSH transport streams a file of many chunks, and Ctrl-C mid-copy leaves nothing → the local
+ *   host copies too, and a copy that cannot be written fails the run.
  * Paths on both sides carry spaces, quotes, `$(…)` and a leading dash, the local ones a newline too: they stay data.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,6 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg } from '../harness/cli.js';
+import { withLibrary } from '../../src/remote/install.js';
+import { downloadCopy } from '../../src/run/offhost.js';
+import { createSshTransport } from '../../src/transport/ssh.js';
 import { checksumTree } from '../harness/sandbox.js';
 import { deployBlueGreen, inventoryDocument, type BlueGreen } from '../harness/pm2.js';
 import { sshClientEnv, startSshd, type SshdHandle } from '../harness/sshd.js';
@@ -169,6 +174,28 @@ describe('backups off the host, over SSH, against real pm2 apps and SQLite datab
     expect(count(d.blue.db)).toBe(rows);
     expect((await run(['history', '--host', 'prod'])).stdout).toBe(historyBefore);
     expect(existsSync(join(work, 'pwned')) || existsSync(join(root, 'pwned'))).toBe(false);
+  });
+
+  it('over the SSH transport a file of many chunks streams whole; Ctrl-C mid-copy leaves no file behind', async () => {
+    const t = withLibrary(createSshTransport('prod', { host: '127.0.0.1', port: sshd.port, user: sshd.user, key: sshd.clientKeyPath }, { knownHostsPath: sshd.knownHostsPath }), join(root, 'journal'));
+    try {
+      const big = join(root, 'big.db');
+      execFileSync('sqlite3', [big, 'CREATE TABLE t(b); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO t SELECT randomblob(60000) FROM n;']);
+      const local = join(root, 'streamed', 'big.db');
+      const { copy } = await downloadCopy(t, { cmd: `bg_offhost_send '${big}'`, remote: big, local, label: 'copy' });
+      expect(copy.bytes).toBeGreaterThan(18_000_000);
+      expect(sha(local)).toBe(sha(big));
+
+      // Slowed down on the host so that Ctrl-C lands mid-stream.
+      const ac = new AbortController();
+      const slow = `bg_offhost_send '${big}' | while IFS= read -r l; do printf '%s\n' "$l"; sleep 0.01; done`;
+      setTimeout(() => ac.abort(), 300);
+      const other = join(root, 'streamed', 'cancelled.db');
+      await expect(downloadCopy(t, { cmd: slow, remote: big, local: other, label: 'copy' }, { signal: ac.signal })).rejects.toThrow(/exited 130/);
+      expect(readdirSync(join(root, 'streamed')).sort()).toEqual(['big.db', 'big.db.sha256']);
+    } finally {
+      await t.close();
+    }
   });
 
   it('the local host copies the same way; a copy that cannot be written fails the run (exit 1) naming it', async () => {
