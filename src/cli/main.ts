@@ -182,7 +182,9 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       (y) =>
         hostOptions(y)
           .option('json', { type: 'boolean', coerce: lastBoolean, describe: 'JSON output' })
-          .example('$0 backups --host prod', 'newest first; the RUN column is what bg restore --backup takes'),
+          .option('copy-to', { type: 'string', coerce: single('copy-to'), describe: "Look for copies under DIR/HOST/ (default: the host's backups.copy_to)" })
+          .example('$0 backups --host prod', 'newest first; the RUN column is what bg restore --backup takes')
+          .example('$0 backups --host prod --copy-to ./artifact', 'also the copies in a downloaded CI artifact'),
       async (a) => {
         code = await (await import('./commands/backups.js')).backupsCommand(a as never);
       },
@@ -193,14 +195,16 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       (y) =>
         hostOptions(y)
           .option('env', { alias: 'e', type: 'string', demandOption: true, coerce: single('env'), describe: 'The env whose database is restored' })
-          .option('backup', { type: 'string', demandOption: true, coerce: single('backup'), describe: 'Run id or file name, as bg backups lists them' })
+          .option('backup', { type: 'string', coerce: single('backup'), describe: 'Run id or file name, as bg backups lists them' })
+          .option('from-local', { type: 'string', coerce: single('from-local'), describe: "Or a copy on this machine (backups' copy_to: DIR/HOST/ENV-RUNID.db): checked against its .sha256, sent to the host's backups dir, then restored" })
           .option('dry-run', { alias: 'n', type: 'boolean', coerce: lastBoolean, describe: 'Print the plan and what restoring would discard; change nothing' })
           .option('accept-data-loss', { type: 'boolean', coerce: lastBoolean, describe: 'Restore although the database holds rows the backup lacks (kept aside, and bg rollback puts them back)' })
           .option('lock-wait', { ...lockWaitOption, describe: 'Wait up to SECONDS (at most 86400) for another run to release the host lock' })
           .option('ci', { type: 'boolean', coerce: lastBoolean, describe: 'Plain log output' })
           .option('json', { type: 'boolean', coerce: lastBoolean, describe: 'One JSON event per line' })
           .example('$0 restore --host prod --env blue --backup 20261121T122255.123Z-3fa1 --dry-run', 'the plan, and the rows it would discard')
-          .example('$0 restore --host prod --env blue --backup blue-20261121T122255.123Z-3fa1.db --accept-data-loss', 'restore; undo with bg rollback --host prod'),
+          .example('$0 restore --host prod --env blue --backup blue-20261121T122255.123Z-3fa1.db --accept-data-loss', 'restore; undo with bg rollback --host prod')
+          .example('$0 restore --host prod --env blue --from-local bg-copies/prod/blue-20261121T122255.123Z-3fa1.db', 'restore a copy kept on this machine'),
       async (a) => {
         code = await (await import('./commands/restore.js')).restoreCommand(a as never);
       },

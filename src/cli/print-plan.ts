@@ -39,6 +39,7 @@ export function formatPlan(plan: Plan, opts: FormatOptions = {}): string {
     section(out, 'capture', step.capture);
     section(out, 'run', step.run);
     section(out, 'verify', step.verify);
+    if (step.download) section(out, 'copy', [{ cmd: step.download.cmd, label: `${step.download.label}, after the verify` }]);
     if (step.undo.length) section(out, 'undo', step.undo);
     else out.push(`   ${color.cyan('undo')}: ${color.dim(oneLine(step.undoNote ?? 'none'))}`);
   }
@@ -54,7 +55,7 @@ export function formatPlan(plan: Plan, opts: FormatOptions = {}): string {
  */
 function librarySection(plan: Plan, opts: FormatOptions): string[] {
   const lib = library();
-  const commands = [...plan.preflight, ...plan.gates, ...plan.steps.flatMap((s) => [...s.capture, ...s.run, ...s.verify, ...s.undo, ...(s.discardCheck ?? [])])].map((c) => c.cmd);
+  const commands = [...plan.preflight, ...plan.gates, ...plan.steps.flatMap((s) => [...s.capture, ...s.run, ...s.verify, ...s.undo, ...(s.discardCheck ?? []), ...(s.download ? [s.download] : [])])].map((c) => c.cmd);
   const used = functionsUsed(commands, lib);
   const where = libraryPath(plan.journalDir.replace(/\/runs\/[^/]+$/, ''), lib.hash);
   const head = `${color.bold('Library')} ${color.dim(oneLine(`sha256:${lib.hash.slice(0, 16)}… on the host as ${where}; ${used.length} functions used${opts.showLibrary ? '' : ' (bg plan --show-library prints them)'}`))}`;

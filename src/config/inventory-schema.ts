@@ -110,6 +110,7 @@ export const hostSchema = z
       .object({
         dir: z.string().min(1),
         keep: z.number().int().min(1).default(20),
+        copy_to: z.string().min(1).optional().describe('A directory on the machine running bg: every backup step also copies its backup to COPY_TO/HOST/ENV-RUNID.db (sha256 checked); relative to the current directory, ~ expanded'),
       })
       .strict()
       .optional(),

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { ResolvedEnv, ResolvedHost } from './host-model.js';
-import type { Command, Gate, Probe, Upload } from './types.js';
+import type { Command, Download, Gate, Probe, Upload } from './types.js';
 
 /** What an action builds for one step: the commands, how to verify them, how to undo them. */
 export interface StepBody {
@@ -18,6 +18,8 @@ export interface StepBody {
   undoNote?: string;
   /** See PlanStep.undoLast. */
   undoLast?: boolean;
+  /** A file of the host copied to the machine running bg once the step is verified (see PlanStep.download). */
+  download?: Download;
   /** Files bg streams to the host before the run (see Plan.uploads). */
   uploads?: Upload[];
   /** The playbook ends after this step, for this reason (the later steps are not planned). */

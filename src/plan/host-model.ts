@@ -20,7 +20,7 @@ export interface ResolvedHost {
   target: string;
   envs: Record<string, ResolvedEnv>;
   sharedDb?: string;
-  backups?: { dir: string; keep: number };
+  backups?: { dir: string; keep: number; copy_to?: string };
   journal: string;
   vars: Record<string, VarValue>;
   /** `export ...;` put before every command on the host, or '' (from `path:` and `environment:`). */

@@ -175,6 +175,7 @@ function buildStep(
         undo: withPrefix(body.undo ?? [], ctx.host.commandPrefix),
         ...(body.discardCheck ? { discardCheck: withPrefix(body.discardCheck, ctx.host.commandPrefix) } : {}),
         undoNote: body.undoNote,
+        ...(body.download ? { download: { ...body.download, cmd: ctx.host.commandPrefix + body.download.cmd } } : {}),
         ...(body.undoLast ? { undoLast: true } : {}),
       },
       preflight: body.preflight ?? [],

@@ -54,10 +54,24 @@ export interface PlanStep {
   /** Why there is no undo, when there is none (shown by dry-run and rollback). */
   undoNote?: string;
   /**
+   * A file the step made on the host, copied to the machine running bg after the step's verify
+   * passed (backup's `copy_to`). The executor runs `cmd` (it prints a header with the file's
+   * sha256 and size, then its bytes), checks the bytes, and writes `local` atomically.
+   */
+  download?: Download;
+  /**
    * Undo this step after every other step of the run, not in newest-first order: a restart must
    * see the files and environment that the other undos put back.
    */
   undoLast?: boolean;
+}
+
+/** A host file copied to this machine: `cmd` sends it (src/remote/offhost.sh), `local` is where it goes (as given: `~` and relative paths are resolved by the executor). */
+export interface Download {
+  cmd: string;
+  remote: string;
+  local: string;
+  label: string;
 }
 
 /** A file or directory of the machine running bg, sent to the host as a tar archive at `remote`. */

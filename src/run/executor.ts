@@ -10,6 +10,7 @@ import type { RunMeta } from './run-meta.js';
 import { PreludeFailed, runStep, undoStep, type StepContext } from './step-runner.js';
 import { oneLine } from '../cli/sanitize.js';
 import { StepFailure } from './step-error.js';
+import { copyAfterStep } from './offhost.js';
 import { library } from '../remote/library.js';
 import { libraryAvailable } from '../remote/install.js';
 
@@ -205,6 +206,8 @@ async function runHostSteps({ plan, meta, transport, preflight }: HostRun, hostT
           try {
             // The host journals the step's start (before anything changes) and its outcome itself.
             await runStep(step, ctx);
+            // Controller-side, after the step's verify: the copy of what it made (backup's copy_to).
+            await copyAfterStep(step, transport, ctx.observer, opts.signal);
           } catch (e) {
             if (e instanceof PreludeFailed) {
               // The journal could not be started: the step never ran, nothing is to undo.

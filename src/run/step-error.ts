@@ -1,7 +1,7 @@
 import type { CommandResult } from '../transport/transport.js';
 import type { Command } from '../plan/types.js';
 
-export type Phase = 'capture' | 'run' | 'verify' | 'undo' | 'journal' | 'check';
+export type Phase = 'capture' | 'run' | 'verify' | 'undo' | 'journal' | 'check' | 'copy';
 
 const TAIL_LINES = 12;
 const SHOWN_LINES = 6;

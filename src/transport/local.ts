@@ -16,8 +16,11 @@ export class LocalTransport implements Transport {
     const bound = commandBound(options);
     // Its own process group, so that a timeout or Ctrl-C stops the whole command (a `sleep` in a
     // pipeline, a migration's children), as sshd does for a session.
-    const child = execa('sh', ['-c', command], { reject: false, input: options.stdin ?? '', detached: true, stripFinalNewline: true });
-    if (options.onStdout) child.stdout?.on('data', (chunk: Buffer) => options.onStdout!(chunk.toString('utf8')));
+    // A sink takes standard output as bytes, unbuffered (a file read through a command).
+    const sink = options.stdoutSink;
+    const child = execa('sh', ['-c', command], { reject: false, input: options.stdin ?? '', detached: true, stripFinalNewline: true, ...(sink ? { buffer: { stdout: false } } : {}) });
+    if (sink) child.stdout?.on('data', (chunk: Buffer) => sink(chunk));
+    else if (options.onStdout) child.stdout?.on('data', (chunk: Buffer) => options.onStdout!(chunk.toString('utf8')));
     const killGroup = (sig: NodeJS.Signals) => {
       if (child.pid === undefined) return false;
       try {

@@ -185,6 +185,7 @@ class SshTransport implements Transport {
       signal: options.signal,
       bound: this.boundFor(options),
       onStdout: options.onStdout,
+      stdoutSink: options.stdoutSink,
       killGraceMs: this.opts.killGraceMs ?? 2000,
       release,
       running: this.running,
@@ -209,6 +210,7 @@ class SshTransport implements Transport {
 interface RunSettings {
   stdin?: string;
   onStdout?: (chunk: string) => void;
+  stdoutSink?: (chunk: Buffer) => void;
   signal?: AbortSignal;
   bound: Bound;
   killGraceMs: number;
@@ -294,20 +296,22 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
     }
     timers.push(setTimeout(() => stop('timeout'), Math.min(s.bound.ms, MAX_TIMER_MS)));
 
-    ssh
-      .execCommand(command, {
-        noTrim: true,
-        stdin: s.stdin,
-        onChannel: (ch) => {
-          channel = ch;
-          if (stopping) sendSignal(ch, stopping === 'timeout' ? 'TERM' : 'INT');
-        },
-        onStdout: (chunk) => {
-          out.push(chunk);
-          s.onStdout?.(chunk.toString('utf8'));
-        },
-        onStderr: (chunk) => err.push(chunk),
-      })
+    const handlers = {
+      noTrim: true,
+      stdin: s.stdin,
+      onChannel: (ch: ClientChannel) => {
+        channel = ch;
+        if (stopping) sendSignal(ch, stopping === 'timeout' ? 'TERM' : 'INT');
+      },
+      onStdout: (chunk: Buffer) => {
+        out.push(chunk);
+        s.onStdout?.(chunk.toString('utf8'));
+      },
+      onStderr: (chunk: Buffer) => err.push(chunk),
+    };
+    // node-ssh keeps every byte of stdout as text until the command ends: a sink bypasses it.
+    const sink = s.stdoutSink;
+    (sink ? execToSink(ssh, command, { ...handlers, onStdout: sink }) : ssh.execCommand(command, handlers))
       .then(
         ({ code, signal }) => {
           s.release();
@@ -336,6 +340,38 @@ function runCommand(ssh: NodeSSH, command: string, s: RunSettings): Promise<Comm
           reject(new ConnectionError(s.host, `${s.where}: could not start a command: ${error.message}`, { cause: error }));
         },
       );
+  });
+}
+
+/**
+ * node-ssh's execCommand without its buffering: stdout chunks go to onStdout only (as bytes), so a
+ * file of any size streams through. Same channel handling: stdin written then closed, the exit
+ * status kept until the channel closes.
+ */
+function execToSink(
+  ssh: NodeSSH,
+  command: string,
+  h: { stdin?: string; onChannel(ch: ClientChannel): void; onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
+): Promise<{ code: number | null; signal: string | null }> {
+  const client = ssh.connection!;
+  return new Promise((resolve, reject) => {
+    client.on('error', reject);
+    client.exec(command, {}, (error, ch) => {
+      client.removeListener('error', reject);
+      if (error) return reject(error);
+      h.onChannel(ch);
+      let code: number | null = null;
+      let signal: string | null = null;
+      ch.on('data', (chunk: Buffer) => h.onStdout(chunk));
+      ch.stderr.on('data', (chunk: Buffer) => h.onStderr(chunk));
+      ch.on('exit', (c: number | null, sig?: string) => {
+        code = c ?? null;
+        signal = sig ?? null;
+      });
+      ch.on('close', () => resolve({ code, signal }));
+      if (h.stdin !== undefined) ch.write(h.stdin);
+      ch.end();
+    });
   });
 }
 

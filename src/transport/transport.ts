@@ -28,6 +28,11 @@ export interface ExecOptions {
   /** Called with each piece of standard output as it arrives (a step's events, see run/step-runner.ts). */
   onStdout?: (chunk: string) => void;
   /**
+   * Standard output as raw bytes, only to here (the result's `stdout` stays empty): a file read
+   * from the host without holding it in memory or decoding it as text (run/offhost.ts).
+   */
+  stdoutSink?: (chunk: Buffer) => void;
+  /**
    * Standard output is framed events carrying encoded output (a host-side step): wrappers pass it
    * through as it is, and the reader redacts what it decodes with `Transport.redact`.
    */

@@ -1,13 +1,18 @@
 import { BgError, ExitCode } from '../../errors.js';
-import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
+import { DEFAULT_BACKUPS, localCopyDir } from '../../plan/backup-paths.js';
 import { resolveHost, type ResolvedHost } from '../../plan/host-model.js';
 import { quotePath, shellQuote } from '../../plan/quote.js';
 import { call } from '../../plan/sh-lib.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { oneLine } from '../sanitize.js';
+import { findLocalCopies, type LocalCopyEntry } from '../local-copies.js';
+import { localPath } from '../../run/offhost.js';
+import { isAbsolute, relative } from 'node:path';
 
 export interface BackupsArgs extends HostArgs {
   json?: boolean;
+  /** Look for copies under this directory (DIR/HOST/ENV-RUNID.db) instead of the host's `backups.copy_to`. */
+  copyTo?: string;
 }
 
 export interface BackupEntry {
@@ -16,7 +21,8 @@ export interface BackupEntry {
   /** The run that took it (what `bg restore --backup` takes). */
   run: string;
   file: string;
-  path: string;
+  /** Where it is on the host; null when only copies on this machine are left. */
+  path: string | null;
   size: number;
   /** Modification time on the host (seconds since the epoch) and age by the host's clock. */
   modified: number;
@@ -25,6 +31,8 @@ export interface BackupEntry {
   rows: Record<string, number> | null;
   /** The last verification recorded beside it (`.verified`): when, and `ok` or why not. */
   verified: { at: string; result: string } | null;
+  /** Copies on this machine (backups' copy_to), as absolute paths (what `bg restore --from-local` takes). */
+  copies: Array<{ path: string; size: number; checksum: boolean }>;
 }
 
 /** The read-only listing (bg_backups_list in src/remote/backup.sh): `@@now T`, then per backup `@@file NAME SIZE MTIME`, `@@count LINE`, `@@verified LINE`. */
@@ -56,7 +64,7 @@ export function parseBackups(hostName: string, host: ResolvedHost, stdout: strin
       const env = envs.find((e) => file.startsWith(`${e}-`) && /^[0-9]{8}T/.test(file.slice(e.length + 1)));
       if (!env) continue;
       const modified = Number(f[3]);
-      out.push({ host: hostName, env, run: file.slice(env.length + 1, -3), file, path: `${dir.replace(/\/+$/, '')}/${file}`, size: Number(f[2]), modified, ageSeconds: Math.max(0, now - modified), rows: null, verified: null });
+      out.push({ host: hostName, env, run: file.slice(env.length + 1, -3), file, path: `${dir.replace(/\/+$/, '')}/${file}`, size: Number(f[2]), modified, ageSeconds: Math.max(0, now - modified), rows: null, verified: null, copies: [] });
     } else if (kind === 'count' && last) {
       const i = rest.lastIndexOf('|');
       // No prototype: a table may be named __proto__.
@@ -86,7 +94,28 @@ export function humanAge(s: number): string {
   return `${Math.round(s / 86400)}d`;
 }
 
-/** `bg backups`: the backups on each host, newest first; read-only. */
+/**
+ * Join the host's backups with the copies found on this machine: each copy goes to the backup of
+ * the same env and run; a copy whose backup is gone from the host becomes an entry of its own.
+ */
+export function withCopies(hostName: string, onHost: BackupEntry[], copies: LocalCopyEntry[], now: number): BackupEntry[] {
+  const out = onHost.map((b) => ({ ...b, copies: [...b.copies] }));
+  for (const c of copies) {
+    const copy = { path: c.path, size: c.size, checksum: c.checksum };
+    const same = out.find((b) => b.env === c.env && b.run === c.run);
+    if (same) same.copies.push(copy);
+    else out.push({ host: hostName, env: c.env, run: c.run, file: c.file, path: null, size: c.size, modified: c.modified, ageSeconds: Math.max(0, now - c.modified), rows: null, verified: null, copies: [copy] });
+  }
+  return out.sort((a, b) => (a.run < b.run ? 1 : a.run > b.run ? -1 : a.env.localeCompare(b.env)));
+}
+
+/** A local path as short as it is clear: relative when under the current directory. */
+function shown(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r && !r.startsWith('..') && !isAbsolute(r) ? r : p;
+}
+
+/** `bg backups`: the backups on each host and their copies on this machine, newest first; read-only. */
 export async function backupsCommand(args: BackupsArgs, write = (s: string) => process.stdout.write(s)): Promise<number> {
   const all: BackupEntry[] = [];
   await withHosts(args, async (hosts) => {
@@ -94,12 +123,16 @@ export async function backupsCommand(args: BackupsArgs, write = (s: string) => p
       const host = resolveHost(name, config);
       const r = await transport.exec(listBackupsCommand(host), { timeoutMs: 60_000 });
       if (r.exitCode !== 0) throw new BgError(`cannot list the backups on ${name}: ${oneLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
-      const found = parseBackups(name, host, r.stdout);
+      const copyTo = args.copyTo ?? host.backups?.copy_to;
+      const copyDir = copyTo === undefined ? undefined : localPath(localCopyDir(copyTo, name));
+      const envs = Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
+      const found = withCopies(name, parseBackups(name, host, r.stdout), copyDir ? findLocalCopies(copyDir, envs) : [], Math.floor(Date.now() / 1000));
       all.push(...found);
       if (args.json) continue;
       const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
+      const copiesNote = copyDir ? `; copies in ${shown(copyDir)}` : '';
       if (found.length === 0) {
-        write(`${oneLine(name)}: no backups in ${oneLine(dir)}\n`);
+        write(`${oneLine(name)}: no backups in ${oneLine(dir)}${oneLine(copiesNote)}\n`);
         continue;
       }
       const rows = found.map((b) => [
@@ -108,13 +141,15 @@ export async function backupsCommand(args: BackupsArgs, write = (s: string) => p
         humanSize(b.size),
         humanAge(b.ageSeconds),
         b.rows ? String(Object.values(b.rows).reduce((x, y) => x + y, 0)) : '?',
-        b.verified ? `${b.verified.result} (${b.verified.at})` : 'not recorded',
+        b.verified ? `${b.verified.result} (${b.verified.at})` : b.path ? 'not recorded' : '-',
+        ...(copyDir ? [b.path ? 'yes' : 'no (copy only)', b.copies.map((c) => `${shown(c.path)}${c.checksum ? '' : ' (no .sha256)'}`).join(', ') || '-'] : []),
       ]);
-      const head = ['ENV', 'RUN (--backup)', 'SIZE', 'AGE', 'ROWS', 'VERIFIED'];
+      const head = ['ENV', 'RUN (--backup)', 'SIZE', 'AGE', 'ROWS', 'VERIFIED', ...(copyDir ? ['ON HOST', 'COPY (--from-local)'] : [])];
       const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+      const onHost = found.filter((b) => b.path).length;
       // Counts and verification lines are the host's text: shown, never obeyed by the terminal.
-      write(`${oneLine(name)}: ${found.length} backup${found.length > 1 ? 's' : ''} in ${oneLine(dir)}\n  ${line(head)}\n${rows.map((r) => `  ${oneLine(line(r))}`).join('\n')}\n`);
+      write(`${oneLine(name)}: ${onHost} backup${onHost === 1 ? '' : 's'} in ${oneLine(dir)}${oneLine(copiesNote)}\n  ${line(head)}\n${rows.map((r) => `  ${oneLine(line(r))}`).join('\n')}\n`);
     }
   });
   if (args.json) write(JSON.stringify(all, null, 2) + '\n');

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { BgError, ExitCode, UsageError } from '../../errors.js';
 import { BUILTIN_PLAYBOOKS } from '../package-info.js';
 import { backupFileOf } from '../../plan/actions/restore.js';
@@ -6,13 +6,18 @@ import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
 import { resolveHost } from '../../plan/host-model.js';
 import { joinPath, quotePath, shellQuote } from '../../plan/quote.js';
 import { call } from '../../plan/sh-lib.js';
+import { checkLocalCopy, CopyFailure, localPath, uploadCopy, type LocalCopy } from '../../run/offhost.js';
+import type { Transport } from '../../transport/transport.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine, oneLine } from '../sanitize.js';
 import { runCommand } from './run.js';
 
 export interface RestoreArgs extends HostArgs {
   env: string;
-  backup: string;
+  /** A backup on the host: run id or file name. */
+  backup?: string;
+  /** Or a copy on this machine (backup's copy_to): sent to the host's backups dir first. */
+  fromLocal?: string;
   dryRun?: boolean;
   acceptDataLoss?: boolean;
   json?: boolean;
@@ -28,8 +33,10 @@ export interface RestoreArgs extends HostArgs {
  * checks that again with the app stopped, under the lock.
  */
 export async function restoreCommand(args: RestoreArgs): Promise<number> {
-  const named = backupFileOf(args.backup, args.env);
+  const { id, local } = whichBackup(args);
+  const named = backupFileOf(id, args.env);
   if ('problem' in named) throw new UsageError(`--backup: ${named.problem}`);
+  const sent: string[] = [];
   const discards = await withHosts(args, async (hosts) => {
     const found: Array<{ host: string; env: string; backup: string; discards: string }> = [];
     for (const { name, config, transport } of hosts) {
@@ -37,7 +44,14 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       const env = Object.hasOwn(host.envs, args.env) ? host.envs[args.env] : undefined;
       if (!env) throw new UsageError(`host ${name} has no env ${JSON.stringify(args.env)} (it has: ${Object.keys(host.envs).join(', ') || 'no envs'})`);
       if (!env.db) throw new UsageError(`env ${args.env} of host ${name} has no \`db\` in the inventory: nothing to restore`);
-      const file = joinPath((host.backups ?? DEFAULT_BACKUPS).dir, named.file);
+      const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
+      const file = joinPath(dir, named.file);
+      // A copy from this machine goes into the backups dir first; the restore below is the same.
+      if (local) {
+        const state = await sendLocalCopy(transport, host.name, local, dir, file, host.commandPrefix, args, sent);
+        if (state === 'uploaded') sent.push(`${host.name}:${file}`);
+        if (state === 'not-there') continue;
+      }
       const r = await transport.exec(host.commandPrefix + discardsCommand(env.db, file), { timeoutMs: 120_000 });
       if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
       if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
@@ -51,18 +65,69 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
     else process.stderr.write(`bg: ${oneLine(d.host)}: restoring ${oneLine(d.backup)} discards rows of ${d.env} written after it: ${oneLine(d.discards)}${args.acceptDataLoss ? ' (accepted: the database as it is now is kept aside)' : ''}\n`);
   }
   if (discards.length && !args.acceptDataLoss && !args.dryRun)
-    throw new BgError(`restoring would discard the rows listed above; nothing was changed. Pass --accept-data-loss to restore anyway (the database as it is now is kept aside, and bg rollback puts it back)`, ExitCode.badInput);
+    throw new BgError(`restoring would discard the rows listed above; ${unchanged(sent)}. Pass --accept-data-loss to restore anyway (the database as it is now is kept aside, and bg rollback puts it back)`, ExitCode.badInput);
   return runCommand({
     playbook: join(BUILTIN_PLAYBOOKS, 'commands', 'restore.yaml'),
     host: args.host,
     inventory: args.inventory,
     acceptNewHostKey: args.acceptNewHostKey,
-    var: [`env=${args.env}`, `backup=${args.backup}`, `accept_data_loss=${args.acceptDataLoss ? 'true' : 'false'}`],
+    var: [`env=${args.env}`, `backup=${named.runId}`, `accept_data_loss=${args.acceptDataLoss ? 'true' : 'false'}`],
     dryRun: args.dryRun,
     json: args.json,
     ci: args.ci,
     lockWait: args.lockWait,
   });
+}
+
+/** The backup named by --backup, or by the file name of --from-local (checked against its FILE.sha256 here, before connecting: exit 2). */
+function whichBackup(args: RestoreArgs): { id: string; local?: LocalCopy } {
+  if (args.backup !== undefined && args.fromLocal !== undefined) throw new UsageError('give --backup (a backup on the host) or --from-local (a copy on this machine), not both');
+  if (args.fromLocal === undefined) {
+    if (args.backup === undefined) throw new UsageError('give --backup ID (a backup on the host, as bg backups lists it) or --from-local FILE (a copy on this machine)');
+    return { id: args.backup };
+  }
+  const name = basename(args.fromLocal);
+  const named = backupFileOf(name, args.env);
+  if ('problem' in named || !name.endsWith('.db')) throw new UsageError(`--from-local ${oneLine(args.fromLocal)}: not a copy of env ${args.env} as bg names them (${args.env}-RUNID.db, as bg backups lists it)`);
+  const local = checkLocalCopy(localPath(args.fromLocal));
+  if ('problem' in local) throw new UsageError(`--from-local ${oneLine(args.fromLocal)}: ${oneLine(local.problem)}; nothing was sent or changed`);
+  return { id: name, local };
+}
+
+/**
+ * Put a checked local copy into a host's backups dir (not under the lock: it only adds a file bg
+ * names, never replaces one). `not-there` on a dry run when the host lacks it (nothing to compare
+ * with yet). A different file under that name is refused (exit 2), nothing changed.
+ */
+async function sendLocalCopy(transport: Transport, hostName: string, local: LocalCopy, dir: string, file: string, prefix: string, args: RestoreArgs, sent: string[]): Promise<'present' | 'uploaded' | 'not-there'> {
+  const refuse = () => new UsageError(oneLine(`${file} on ${hostName} is another file than ${local.path} (sha256 ${local.sha256}): refusing to replace it; ${unchanged(sent)}`));
+  const say = (state: string, text: string) => {
+    if (args.json) process.stdout.write(JSON.stringify({ type: 'upload', host: hostName, local: local.path, remote: file, sha256: local.sha256, state }) + '\n');
+    else process.stderr.write(`bg: ${oneLine(hostName)}: ${oneLine(text)}\n`);
+  };
+  if (args.dryRun) {
+    const r = await transport.exec(prefix + call('bg_offhost_has', quotePath(file), local.sha256), { timeoutMs: 600_000 });
+    if (r.exitCode === 4) throw refuse();
+    if (r.exitCode === 0) return 'present';
+    if (r.exitCode !== 3) throw new BgError(`${oneLine(`cannot look for ${file} on ${hostName}`)}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
+    say('would-upload', `would send ${local.path} (${local.size} bytes, sha256 ${local.sha256}) to ${file} first (dry run: not sent)`);
+    return 'not-there';
+  }
+  let up;
+  try {
+    up = await uploadCopy(transport, local, dir, file, prefix);
+  } catch (e) {
+    const r = e instanceof CopyFailure ? e.result : undefined;
+    throw new BgError(`${oneLine(`sending ${local.path} to ${hostName}:${file} failed: ${(e as Error).message}`)}${r?.stderr.trim() ? `: ${multiLine(r.stderr.trim().split('\n').slice(-3).join('\n'))}` : ''}`, ExitCode.stepFailed);
+  }
+  if (up.state === 'different') throw refuse();
+  say(up.state, up.state === 'present' ? `${file} is already there (same sha256 as ${local.path})` : `sent ${local.path} to ${file} (${local.size} bytes, sha256 ${local.sha256} checked on the host)`);
+  return up.state === 'present' ? 'present' : 'uploaded';
+}
+
+/** What a refusal left behind: nothing, or the copies already sent to earlier hosts (they stay). */
+function unchanged(sent: string[]): string {
+  return sent.length ? `no database was changed (the copy sent to ${sent.join(', ')} stays there, listed by bg backups)` : 'nothing was changed';
 }
 
 /**
