@@ -79,7 +79,8 @@ async function runLocked(
     const holds = runs.map((r) => {
       const pre = preparePreflight(r.plan);
       const beforeRelease = () => runEnds.get(r.plan.host.name);
-      if (!withTake || !pre.commands.length) return { host: r.plan.host.name, lock: r.lock, beforeRelease };
+      // A plan with uploads (a release's --source) checks after them: its lint gate reads the upload.
+      if (!withTake || !pre.commands.length || r.plan.uploads?.length) return { host: r.plan.host.name, lock: r.lock, beforeRelease };
       const checks = checksRun(r.transport, pre.commands);
       const take = async (waitSeconds: number, signal: AbortSignal) => {
         const raw = await r.lock.acquire(waitSeconds, signal, checks);
