@@ -13,7 +13,7 @@ import { loadInventory, loadPlaybook } from '../../src/cli/load.js';
 import { resolveHost } from '../../src/plan/host-model.js';
 import { planRun } from '../../src/plan/planner.js';
 import { runDir, runsDir, lockDir, stepDir } from '../../src/run/journal-layout.js';
-import { HOST_STATUS, RUN_END, RUN_STATUS, shownOutcome, statusFromEnd } from '../../src/run/outcomes.js';
+import { HOST_STATUS, lastStep, RUN_END, RUN_STATUS, shownOutcome, statusFromEnd } from '../../src/run/outcomes.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SRC = join(ROOT, 'src');
@@ -259,5 +259,16 @@ describe('defined once: the journal layout and the outcome words', () => {
     expect(shownOutcome({ ...run, hasJournal: false }, undefined)).toBe('no journal (nothing ran)');
     expect(shownOutcome(run, undefined)).toBe('interrupted');
     expect(shownOutcome(run, 'B', { hint: true })).toBe('interrupted (bg rollback can undo it)');
+    // A run whose bg went away: the last step's outcome as the host journaled it.
+    const ev = (event: string, step?: number, detail?: string) => ({ event, ...(step !== undefined ? { step } : {}), ...(detail !== undefined ? { detail } : {}) });
+    expect(shownOutcome({ ...run, events: [ev('run-start'), ev('step-start', 5), ev('step-done', 5)] }, undefined)).toBe('interrupted; step 5 done on the host');
+    expect(shownOutcome({ ...run, events: [ev('step-start', 5), ev('step-failed', 5, 'run command 2: exit 1 after 1 attempt(s)')] }, undefined, { hint: true })).toBe(
+      'interrupted (bg rollback can undo it); step 5 failed on the host (run command 2: exit 1 after 1 attempt(s))',
+    );
+    expect(lastStep([ev('step-start', 3)])).toMatchObject({ step: 3, outcome: 'started' });
+    expect(lastStep([ev('step-done', 3), ev('undo-start', 3), ev('undone', 3)])).toMatchObject({ step: 3, outcome: 'undone' });
+    expect(lastStep([ev('run-start')])).toBeUndefined();
+    // A run-end wins over any step outcome.
+    expect(shownOutcome({ ...run, lastEnd: RUN_END.rolledBack, events: [ev('step-done', 2)] }, undefined)).toBe('rolled back');
   });
 });
