@@ -1,13 +1,15 @@
 // The maintenance window's pure parts: the HAProxy backend answering the 503, the maintenance
 // action's plans with and without a proxy (exact commands), migrate's allow_breaking, and the
 // built-in playbook's shape.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseInventory } from '../../src/config/parse.js';
 import { DEFAULT_MAINTENANCE_PAGE, haproxyConfig } from '../../src/plan/haproxy-config.js';
 import { resolveHost } from '../../src/plan/host-model.js';
-import { oneStep, plan, problems } from './actions-helpers.js';
+import { parseProxyState } from '../../src/run/proxy-state.js';
+import { oneStep, plan, problems, sh } from './actions-helpers.js';
 
 const inventory = (proxy: string) =>
   `hosts:\n  box:\n    local: true\n    envs:\n      blue: { dir: /a, app: app-blue, port: 3000, db: a.db, migrate: node migrate.js, health: "http://127.0.0.1:3000/api/health" }\n      green: { dir: /b, app: app-green, port: 3001, db: b.db, migrate: node migrate.js, health: "http://127.0.0.1:3001/api/health" }\n    proxy:\n${proxy
@@ -95,5 +97,34 @@ describe('the maintenance playbook', () => {
     expect(p.gates.every((g) => g.allowBreaking)).toBe(true);
     // The same playbook plans on a host without a proxy.
     expect(plan(text, { host: 'box', inventory: inventory(PROXY).replace(/\n    proxy:[\s\S]*$/, '\n') }).steps).toHaveLength(12);
+  });
+});
+
+describe('a host in a maintenance window', () => {
+  it('is reported as such, with no live color', () => {
+    const proxy = parseInventory('hosts.yaml', inventory(PROXY)).value.hosts.box!.proxy!;
+    expect(parseProxyState(proxy, 'file_live=bg_maintenance\nfile_preview=bg_maintenance\nsocket_live=bg_maintenance\nswitched=2026-01-01T00:00:00.000Z maintenance\n')).toMatchObject({ maintenance: true, fileMissing: false });
+    expect(parseProxyState(proxy, 'file_live=bg_maintenance\nsocket_error=bg: cannot reach the admin socket\n')).toMatchObject({ maintenance: true });
+    expect(parseProxyState(proxy, 'file_live=bg_maintenance\nsocket_live=be_blue\n')).not.toHaveProperty('maintenance');
+  });
+});
+
+describe('the window in the remote library (sh)', () => {
+  it('without a proxy: records the start, reports the length, keeps it in the step dir; an end without a begin is refused', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'bg maint-')), "run '$x");
+    mkdirSync(dir);
+    const q = `'${dir.replace(/'/g, "'\\''")}'`;
+    expect(sh(`bg_maint_end_direct ${q} ${q}/steps/9`)).toMatchObject({ code: 1, stderr: expect.stringMatching(/this run opened no maintenance window .* a maintenance step with op: begin comes first/) });
+    expect(sh(`bg_maint_begin_direct ${q}`)).toMatchObject({ code: 0, stdout: expect.stringMatching(/no proxy: connections to the apps are refused/) });
+    const r = sh(`sleep 0.2; bg_maint_end_direct ${q} ${q}/steps/9`);
+    expect(r.code, r.stderr).toBe(0);
+    const ms = Number(/closed after (\d+) ms/.exec(r.stdout)?.[1]);
+    expect(ms).toBeGreaterThanOrEqual(200);
+    expect(Number(readFileSync(join(dir, 'steps/9/window-ms'), 'utf8'))).toBe(ms);
+  });
+  it('the end refuses a record without a color to return to', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bgm-'));
+    writeFileSync(join(dir, 'maintenance'), '1 - -\n');
+    expect(sh(`bg_maint_end '${dir}' '${dir}/s' /nonexistent.sock /nonexistent.map`)).toMatchObject({ code: 1, stderr: expect.stringMatching(/records no color to return to/) });
   });
 });
