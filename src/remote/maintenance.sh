@@ -21,8 +21,10 @@ bg_maint_stamp() {
 # bg_maint_begin RUNDIR SD SOCKET MAP: route live and preview to the maintenance backend; RUNDIR/maintenance records when, and what they routed to (SD/proxy-before).
 bg_maint_begin() {
   read -r bg_l bg_p < "$2/proxy-before" || { echo "bg: $2/proxy-before is missing: the live color was not recorded" >&2; exit 1; }
+  # The window starts before the runtime map changes: no maintenance answer comes before its start.
+  bg_t0=$(date +%s%N)
   bg_proxy_set "$3" "$4" bg_maintenance bg_maintenance || exit 1
-  printf '%s %s %s\n' "$(date +%s%N)" "$bg_l" "$bg_p" > "$1/maintenance.bg-tmp" && mv -f -- "$1/maintenance.bg-tmp" "$1/maintenance" || exit 1
+  printf '%s %s %s\n' "$bg_t0" "$bg_l" "$bg_p" > "$1/maintenance.bg-tmp" && mv -f -- "$1/maintenance.bg-tmp" "$1/maintenance" || exit 1
   bg_maint_stamp "$4" maintenance
   echo "maintenance window open: both public ports answer the maintenance 503 (live was ${bg_l#be_}, preview ${bg_p#be_})"
 }
