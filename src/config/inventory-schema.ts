@@ -83,6 +83,16 @@ export const proxySchema = z
       .strict()
       .default({ retries: 50, connect_timeout_ms: 200 })
       .describe('How long HAProxy holds a request while the app is down: retries x min(connect_timeout_ms, 1000)'),
+    // What the public ports answer during a maintenance window (the `maintenance` playbook): HAProxy
+    // reads the page when it loads its configuration, so a changed page needs `bg run proxy`.
+    maintenance: z
+      .object({
+        page: absolute.optional().describe('HTML file on the host answered with the 503 (at most 12 KiB: it must fit HAProxy\'s buffer); default: a short built-in page'),
+        retry_after: z.number().int().min(1).max(86_400).default(60).describe('Retry-After header of the maintenance 503, in seconds'),
+      })
+      .strict()
+      .default({ retry_after: 60 })
+      .describe('The maintenance response (503, Retry-After, a page) the public ports give during a maintenance window'),
   })
   .strict();
 

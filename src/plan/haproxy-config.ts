@@ -7,6 +7,12 @@ import type { ResolvedHost } from './host-model.js';
 /** The map keys: one line per public port, naming the backend it routes to. */
 export const MAP_KEYS = { live: 'live', preview: 'preview' } as const;
 
+/** The backend that answers every request with the maintenance 503 (not `be_*`: no color can be named like it). */
+export const MAINTENANCE_BACKEND = 'bg_maintenance';
+
+/** The page HAProxy answers during a maintenance window when the inventory names none (no `"` or `\\`: it goes in a quoted config word). */
+export const DEFAULT_MAINTENANCE_PAGE = '<!doctype html><html><head><meta charset=utf-8><title>Down for maintenance</title></head><body><h1>Down for maintenance</h1><p>We are making a change that needs a short pause. Please try again in a minute.</p></body></html>';
+
 /** The backend of a color. */
 export function backendOf(color: string): string {
   return `be_${color}`;
@@ -72,6 +78,11 @@ export function haproxyConfig(host: Pick<ResolvedHost, 'name' | 'envs'> & { prox
     ...backend(first),
     '',
     ...backend(second),
+    '',
+    // A maintenance window (the `maintenance` playbook) routes both public ports here through the
+    // map, as a switch does: HAProxy answers itself, no app behind it.
+    `backend ${MAINTENANCE_BACKEND}`,
+    `    http-request return status 503 content-type "text/html; charset=utf-8" ${p.maintenance.page ? `file ${p.maintenance.page}` : `string "${DEFAULT_MAINTENANCE_PAGE}"`} hdr Retry-After ${p.maintenance.retry_after} hdr X-Bg-Color maintenance hdr Cache-Control no-store`,
     '',
   ].join('\n');
 }

@@ -29,6 +29,9 @@ export interface Gate {
   cmd: string;
   label: string;
   dialect: 'sqlite' | 'postgres';
+  /** Breaking findings are reported but let through without `--allow-breaking` (a maintenance
+   *  window: no old version runs while the migration does); recorded in run.json with the plan. */
+  allowBreaking?: true;
 }
 
 /** One concrete step of a plan: everything the executor needs, nothing it must decide. */

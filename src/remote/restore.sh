@@ -105,6 +105,12 @@ bg_migrate_capture() {
   printf '%s\n' "$2" > "$1/backup"
 }
 
+# bg_migrate_breaking_allowed SD: record in SD that this migrate step lets breaking migrations through (with.allow_breaking).
+bg_migrate_breaking_allowed() {
+  mkdir -p "$1" && printf '%s breaking migrations allowed (with.allow_breaking): no old version runs meanwhile\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$1/breaking-allowed"
+  echo "breaking migrations allowed: recorded in $1/breaking-allowed"
+}
+
 # bg_migrate_pending DIR PENDING: the pending check (the user's shell command, run in DIR) prints nothing.
 bg_migrate_pending() {
   cd "$1" || return 1

@@ -178,6 +178,8 @@ async function runHostSteps({ plan, meta, transport, preflight }: HostRun, hostT
     const failed = describeFailedChecks(host, checks);
     if (failed) return finish('preflight-failed', ExitCode.stepFailed, new Error(failed));
     hostTask.output = `pre-flight: ${checks.length} checks passed`;
+    // Breaking migrations let through are never passed over in silence: the lint's findings are shown.
+    for (const c of checks.filter((x) => x.letThrough)) for (const line of [`${c.check.label}:`, ...c.result.stdout.split('\n')]) hostTask.output = line;
   }
   let failure: Error | undefined;
   try {

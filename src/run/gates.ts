@@ -12,6 +12,8 @@ export interface GateResult {
   ok: boolean;
   /** What a person reads: the findings, or why the gate could not decide. */
   report: string;
+  /** Breaking findings passed (--allow-breaking, or the gate's allowBreaking): the run says so. */
+  letThrough?: true;
 }
 
 /**
@@ -93,6 +95,7 @@ async function lintPending(gate: Gate, listing: string, opts: GateOptions, bound
   }
   const head = `${pending.length} pending migration(s) (${pending.map((p) => p.name).join(', ')}) against the ${live ? 'live schema' : 'applied migrations'}: ${breaking} breaking`;
   const report = [head, ...lines.map((l) => `    ${l}`)].join('\n');
-  if (breaking && opts.allowBreaking) return { gate, ok: true, report: `${report}\n    (let through by --allow-breaking)` };
+  if (breaking && opts.allowBreaking) return { gate, ok: true, letThrough: true, report: `${report}\n    (let through by --allow-breaking)` };
+  if (breaking && gate.allowBreaking) return { gate, ok: true, letThrough: true, report: `${report}\n    (let through: the step allows breaking migrations, with.allow_breaking; no old version may run meanwhile)` };
   return { gate, ok: breaking === 0, report: breaking ? `${report}\n    the old version still running would break; fix the migration, mark it a contract step, or pass --allow-breaking` : report };
 }

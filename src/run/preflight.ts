@@ -8,6 +8,8 @@ export interface CheckResult {
   check: Command;
   result: CommandResult;
   ok: boolean;
+  /** A gate that let breaking findings through: its report is shown even though it passed. */
+  letThrough?: true;
 }
 
 /** Bound of each pre-flight check (and of a gate's listing). */
@@ -34,7 +36,7 @@ export function preparePreflight(plan: Plan): { commands: Command[]; judge(resul
         gates.map(async (g, i) => {
           const r = await judgeGate(g.gate, results[plan.preflight.length + i]!, gateOptions, g.boundary);
           const result = { exitCode: r.ok ? 0 : 1, stdout: r.ok ? r.report : '', stderr: r.ok ? '' : r.report, durationMs: 0 };
-          return { check: { cmd: g.gate.cmd, label: g.gate.label }, result, ok: r.ok };
+          return { check: { cmd: g.gate.cmd, label: g.gate.label }, result, ok: r.ok, ...(r.letThrough ? { letThrough: r.letThrough } : {}) };
         }),
       );
       return [...checks, ...judged];

@@ -2,6 +2,7 @@
 // admin socket (what traffic follows) and the map file (what a restarted proxy comes back with).
 import type { HostConfig, ProxyConfig } from '../config/inventory-schema.js';
 import { BgError, ExitCode } from '../errors.js';
+import { MAINTENANCE_BACKEND } from '../plan/haproxy-config.js';
 import { quotePath } from '../plan/quote.js';
 import { call } from '../plan/sh-lib.js';
 import { resolveHost } from '../plan/host-model.js';
@@ -15,6 +16,8 @@ export interface ProxyState {
   socketError?: string;
   fileLive?: string;
   fileMissing: boolean;
+  /** Live routes to the maintenance backend (a maintenance window is open): by the runtime map, else the map file. */
+  maintenance?: true;
   /** When bg last switched, and to which color (from MAP.switched). */
   switched?: { at: string; color: string };
 }
@@ -35,6 +38,7 @@ export function parseProxyState(proxy: ProxyConfig, text: string): ProxyState {
   const socketLive = colorOf(proxy, kv.get('socket_live'));
   const fileLive = colorOf(proxy, kv.get('file_live'));
   const live = socketLive ?? (kv.has('socket_live') ? undefined : fileLive);
+  const maintenance = (kv.get('socket_live') ?? kv.get('file_live')) === MAINTENANCE_BACKEND;
   const [at, color] = (kv.get('switched') ?? '').split(' ');
   return {
     ...(live ? { live, preview: proxy.colors.find((c) => c !== live) } : {}),
@@ -42,6 +46,7 @@ export function parseProxyState(proxy: ProxyConfig, text: string): ProxyState {
     ...(kv.has('socket_error') ? { socketError: kv.get('socket_error') } : {}),
     ...(fileLive ? { fileLive } : {}),
     fileMissing: kv.get('file') === 'missing',
+    ...(maintenance ? { maintenance } : {}),
     ...(at && color ? { switched: { at, color } } : {}),
   };
 }
@@ -58,6 +63,6 @@ export async function readProxyState(transport: Transport, name: string, config:
 export async function readLiveColor(transport: Transport, name: string, config: HostConfig): Promise<string> {
   const s = await readProxyState(transport, name, config);
   if (s?.live) return s.live;
-  const why = s?.socketError ? `its admin socket: ${s.socketError}` : s?.fileMissing ? `no map file ${config.proxy?.map} (bg run proxy writes it)` : 'the map names no color of the proxy';
+  const why = s?.maintenance ? 'a maintenance window is open (live routes to the maintenance backend): end it with bg rollback of the run that opened it (bg history), or bg switch --to COLOR' : s?.socketError ? `its admin socket: ${s.socketError}` : s?.fileMissing ? `no map file ${config.proxy?.map} (bg run proxy writes it)` : 'the map names no color of the proxy';
   throw new BgError(`cannot tell which color is live on ${name}: ${why}`, ExitCode.stepFailed);
 }

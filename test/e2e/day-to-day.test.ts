@@ -74,7 +74,7 @@ describe('day-to-day commands over SSH, against real pm2 apps and SQLite databas
     expect(r.exitCode, r.stdout).toBe(0);
     expect(r.stdout).toContain('✔ reachable');
     expect(r.stdout).toContain('✔ not locked');
-    expect(r.stdout).toMatch(/✔ sqlite3 is installed .*\[backup, drift, phase1, phase2\]/);
+    expect(r.stdout).toMatch(/✔ sqlite3 is installed .*\[backup, drift, maintenance, phase1, phase2\]/);
     expect(r.stdout).toMatch(/✔ pm2 knows the app timetracking-green/);
     expect(r.stdout).not.toContain('does not apply');
     // Each check once, however many playbooks need it.

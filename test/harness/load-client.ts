@@ -2,7 +2,8 @@
 // the proxy in front of it) on 127.0.0.1, for tests and benchmarks. Every request is counted; a
 // failure is anything but a 2xx answer (a reset, a timeout, a 5xx); every POST answered 201 is an
 // acknowledged write, kept with its id and the color that answered, so a test can check that none
-// is missing afterwards.
+// is missing afterwards. With `timeline`, every request's times and answer are kept too (which
+// answers came during a maintenance window).
 import { Agent, request } from 'node:http';
 
 export interface LoadOptions {
@@ -20,6 +21,24 @@ export interface LoadOptions {
   requestTimeoutMs?: number;
   /** Pause between two requests of one client (default 0). */
   pauseMs?: number;
+  /** Keep every request's times and answer in `LoadReport.timeline` (default false). */
+  timeline?: boolean;
+}
+
+/** One request: when it was sent and answered (Date.now(), ms), how, and by whom. */
+export interface Answered {
+  t0: number;
+  t1: number;
+  post: boolean;
+  /** HTTP status, 0 when no answer came (a reset, a refused connection, a timeout). */
+  status: number;
+  /** A POST's entry description (unique per write of this load). */
+  description?: string;
+  /** `error` is the error code when status is 0. */
+  error?: string;
+  /** HAProxy's X-Bg-Color: a color, `maintenance` for the maintenance backend, '' when none. */
+  bgColor: string;
+  retryAfter: string;
 }
 
 export interface AckedWrite {
@@ -41,6 +60,8 @@ export interface LoadReport {
   /** Requests answered, by color (X-App-Color). */
   byColor: Record<string, number>;
   durationMs: number;
+  /** With `timeline: true`: every request, in the order they were answered. */
+  timeline: Answered[];
 }
 
 export interface Load {
@@ -71,6 +92,7 @@ export function startLoad(opts: LoadOptions): Load {
   const failures: Record<string, number> = {};
   const acked: AckedWrite[] = [];
   const byColor: Record<string, number> = {};
+  const timeline: Answered[] = [];
   let sent = 0;
   let failed = 0;
   let stopping = false;
@@ -90,6 +112,11 @@ export function startLoad(opts: LoadOptions): Load {
       const description = `load-${tag}-${++seq}`;
       const body = bodyOf(description);
       const t0 = performance.now();
+      const at0 = Date.now();
+      const note = (status: number, headers: Record<string, string | string[] | undefined>, error?: string) => {
+        if (opts.timeline)
+          timeline.push({ t0: at0, t1: Date.now(), post, status, ...(post ? { description: `${description}-${'x'.repeat(150)}` } : {}), ...(error ? { error } : {}), bgColor: String(headers['x-bg-color'] ?? ''), retryAfter: String(headers['retry-after'] ?? '') });
+      };
       const req = request(
         {
           host: base.hostname,
@@ -108,6 +135,7 @@ export function startLoad(opts: LoadOptions): Load {
             const color = String(res.headers['x-app-color'] ?? '');
             byColor[color] = (byColor[color] ?? 0) + 1;
             const status = res.statusCode ?? 0;
+            note(status, res.headers);
             if (status < 200 || status > 299) fail(`HTTP ${status}`);
             else if (post) {
               try {
@@ -118,12 +146,13 @@ export function startLoad(opts: LoadOptions): Load {
             }
             resolve();
           });
-          res.on('error', (e) => (fail((e as NodeJS.ErrnoException).code ?? e.message), resolve()));
+          res.on('error', (e) => (note(0, {}, (e as NodeJS.ErrnoException).code ?? e.message), fail((e as NodeJS.ErrnoException).code ?? e.message), resolve()));
         },
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (e) => {
         latencies.push(performance.now() - t0);
+        note(0, {}, (e as NodeJS.ErrnoException).code ?? e.message);
         fail((e as NodeJS.ErrnoException).code ?? e.message);
         resolve();
       });
@@ -144,7 +173,7 @@ export function startLoad(opts: LoadOptions): Load {
     agent.destroy();
     const sorted = [...latencies].sort((a, b) => a - b);
     const r = (x: number) => Math.round(x * 10) / 10;
-    return { sent, failed, failures, p50Ms: r(percentile(sorted, 50)), p99Ms: r(percentile(sorted, 99)), maxMs: r(sorted.at(-1) ?? 0), acked, byColor: { ...byColor }, durationMs: Date.now() - started };
+    return { sent, failed, failures, p50Ms: r(percentile(sorted, 50)), p99Ms: r(percentile(sorted, 99)), maxMs: r(sorted.at(-1) ?? 0), acked, byColor: { ...byColor }, durationMs: Date.now() - started, timeline };
   });
   return {
     get byColor() {

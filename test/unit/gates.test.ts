@@ -30,6 +30,14 @@ describe('the lint gate of migrate', () => {
     expect((await runGate(gate(hostListing([['001.sql', 'applied', 'CREATE TABLE t(a, b);'], ['002.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, { allowBreaking: true })).ok).toBe(true);
   });
 
+  it('lets a breaking migration through when the gate allows it (a maintenance window), still reporting it', async () => {
+    const files = hostListing([['001.sql', 'applied', 'CREATE TABLE t(a, b);'], ['002.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']]);
+    const r = await runGate({ ...gate(files), allowBreaking: true }, t, {});
+    expect(r.ok).toBe(true);
+    expect(r.report).toMatch(/1 breaking\n\s+002\.sql:1:\d+ drop-column: /);
+    expect(r.report).toMatch(/let through: the step allows breaking migrations, with\.allow_breaking/);
+  });
+
   it('accepts a contract migration', async () => {
     const r = await runGate(gate(hostListing([['001.sql', 'applied', 'CREATE TABLE t(a, b);'], ['003.contract.sql', 'pending', 'ALTER TABLE t DROP COLUMN b;']])), t, {});
     expect(r.ok).toBe(true);

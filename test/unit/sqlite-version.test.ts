@@ -65,6 +65,7 @@ const SAMPLES: Record<string, string> = {
   'release-switch': 'env: green',
   'release-watch': 'env: green\nwith: { window: 30s }',
   cutover: '',
+  maintenance: 'with: { op: begin }',
 };
 // The step's commands and the code of every library function they call (src/remote/*.sh).
 const withLibrary = (cmds: string[]) => [...cmds, ...functionsUsed(cmds).map((f) => f.code)].join('\n');

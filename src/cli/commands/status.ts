@@ -28,7 +28,7 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
       ]);
       const last = runs[0];
       const lastOutcome = last && shownOutcome({ ...last, lastEnd: last.events.filter((e) => e.event === 'run-end').at(-1)?.detail }, lock && !holderGone(lock) ? lock.runId : undefined);
-      report.push({ host: name, target: host.target, ...(proxy ? { proxy: { live: proxy.live ?? null, preview: proxy.preview ?? null, runtimeLive: proxy.socketLive ?? null, mapFileLive: proxy.fileLive ?? null, socketError: proxy.socketError ?? null, lastSwitch: proxy.switched ?? null } } : {}), lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome, lastStep: lastStepOf(last.events) ?? null } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
+      report.push({ host: name, target: host.target, ...(proxy ? { proxy: { live: proxy.live ?? null, preview: proxy.preview ?? null, maintenance: proxy.maintenance ?? false, runtimeLive: proxy.socketLive ?? null, mapFileLive: proxy.fileLive ?? null, socketError: proxy.socketError ?? null, lastSwitch: proxy.switched ?? null } } : {}), lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome, lastStep: lastStepOf(last.events) ?? null } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
       if (args.json) continue;
       const out = [`${name} (${host.target})`, `  lock: ${lock ? `held by ${describeHolder(lock)}` : 'free'}`];
       if (proxy && config.proxy) out.push(`  ${describeProxy(proxy, config.proxy.live_port, config.proxy.preview_port)}`);
@@ -79,6 +79,7 @@ function parseFacts(text: string): Facts {
 
 /** One line: which color is live (and preview), and where that was read; a map file that disagrees is named. */
 function describeProxy(p: ProxyState, livePort: number, previewPort: number): string {
+  if (p.maintenance) return `proxy: MAINTENANCE WINDOW OPEN — both public ports (:${livePort}, :${previewPort}) answer the maintenance 503${p.switched ? ` since ${p.switched.at}` : ''} (bg rollback of the run that opened it, or bg switch --to COLOR, ends it)`;
   if (!p.live) return `proxy: live ? (${p.socketError ?? (p.fileMissing ? 'no map file: bg run proxy writes it' : 'the map names no color')})`;
   const where = p.socketLive ? 'HAProxy runtime map' : `map file; HAProxy not answering: ${p.socketError}`;
   const drift = p.socketLive && p.fileLive && p.fileLive !== p.socketLive ? `; MAP FILE SAYS ${p.fileLive} (a restart would switch)` : '';

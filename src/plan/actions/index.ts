@@ -21,8 +21,9 @@ import { releaseGateAction } from './release-gate.js';
 import { releaseSwitchAction } from './release-switch.js';
 import { releaseWatchAction } from './release-watch.js';
 import { releasePruneAction } from './release-prune.js';
+import { maintenanceAction } from './maintenance.js';
 
 /** Every built-in action by name. Adding an action means adding it here. */
 export const ACTIONS: Record<string, ActionDef<any>> = Object.fromEntries(
-  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction, restoreAction, proxyConfigAction, switchAction, cutoverAction, releaseFetchAction, releaseLinkAction, releaseMigrateAction, releaseStartAction, releaseGateAction, releasePruneAction, releaseSwitchAction, releaseWatchAction].map((a) => [a.name, a]),
+  [shellAction, backupAction, healthAction, migrateAction, pm2Action, symlinkAction, envSetAction, schemaCheckAction, dbInspectAction, shareDbAction, restoreAction, proxyConfigAction, switchAction, cutoverAction, releaseFetchAction, releaseLinkAction, releaseMigrateAction, releaseStartAction, releaseGateAction, releasePruneAction, releaseSwitchAction, releaseWatchAction, maintenanceAction].map((a) => [a.name, a]),
 );

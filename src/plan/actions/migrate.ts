@@ -31,6 +31,8 @@ const params = z
     /** Lint the pending migrations before anything changes (`bg lint` rules; --allow-breaking lets them through). */
     lint: z.boolean().default(true),
     dialect: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    /** Let breaking migrations through (still linted and reported): only where no old version runs meanwhile, as in a maintenance window. */
+    allow_breaking: z.boolean().default(false),
   })
   .strict();
 
@@ -92,9 +94,19 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
     return {
       mutates: true,
       preflight: [toolPresent('sqlite3'), dirExists(env.dir), databaseIntact(db), ...(app ? [pm2AppKnown(app)] : [])],
-      gates: p.lint ? [{ kind: 'lint-migrations', cmd: listing, label: `pending migrations of ${env.name} do not break the version still running`, dialect: p.dialect }] : [],
+      gates: p.lint
+        ? [
+            p.allow_breaking
+              ? { kind: 'lint-migrations', cmd: listing, label: `pending migrations of ${env.name} linted (breaking ones allowed: with.allow_breaking)`, dialect: p.dialect, allowBreaking: true }
+              : { kind: 'lint-migrations', cmd: listing, label: `pending migrations of ${env.name} do not break the version still running`, dialect: p.dialect },
+          ]
+        : [],
       discardCheck: [{ cmd: discardCheck, label: `rows in ${env.name}'s database that the backup lacks` }],
-      capture: [{ cmd: capture, label: `this run's backup of ${env.name} exists` }],
+      capture: [
+        { cmd: capture, label: `this run's backup of ${env.name} exists` },
+        // The step's journal says that breaking migrations were let through, beside the plan's gate.
+        ...(p.allow_breaking ? [{ cmd: call('bg_migrate_breaking_allowed', quotePath(sd)), label: 'record: breaking migrations allowed' }] : []),
+      ],
       run: [{ cmd: `cd ${dir} && ${command}`, label: `migrate ${env.name}`, timeoutMs: p.timeout }],
       verify: [
         { cmd: verifyPending, label: p.pending ? 'the pending check prints nothing' : 'run again, the migrate command has nothing to do' },
