@@ -47,7 +47,8 @@ bg_step_journal() {
 # bg_step_exec PHASE N ATTEMPT TIMEOUT_MS CMD: run CMD in a subshell under a watchdog; sets bg_st_rc, emits a "cmd" event.
 bg_step_exec() {
   bg_se_out="$bg_st_tmp/$1.$2.out"; bg_se_err="$bg_st_tmp/$1.$2.err"
-  [ ! -e "$bg_st_tmp/fired" ] || rm -f "$bg_st_tmp/fired"
+  bg_se_fired="$bg_st_tmp/$1.$2.fired"
+  [ ! -e "$bg_se_fired" ] || rm -f "$bg_se_fired"
   bg_now_ms; bg_se_t0=$bg_ms
   bg_ms_secs "$4"
   # The watchdog: after TIMEOUT_MS it marks the timeout and sends TERM to the step's process group
@@ -55,17 +56,17 @@ bg_step_exec() {
   # counts as part of the run, and killed whole (KILL to its group) when the command ends first.
   # (`kill -SIG -PGID` without `--`: the form both dash and bash take.)
   # shellcheck disable=SC2016 # the watchdog's own arguments
-  setsid sh -c 'sleep "$1" && : > "$2" && kill -TERM "-$3"' bg-watchdog "$bg_secs" "$bg_st_tmp/fired" "$bg_pg" > /dev/null 2>&1 &
+  setsid sh -c 'sleep "$1" && : > "$2" && kill -TERM "-$3"' bg-watchdog "$bg_secs" "$bg_se_fired" "$bg_pg" > /dev/null 2>&1 &
   bg_se_wd=$!
   # In the foreground, so that a Ctrl-C (INT to the process group) stops it as before.
   ( eval "$5" ) > "$bg_se_out" 2> "$bg_se_err" < /dev/null
   bg_st_rc=$?
   kill -KILL "-$bg_se_wd" 2>/dev/null || kill -KILL "$bg_se_wd" 2>/dev/null; wait "$bg_se_wd" 2>/dev/null
   bg_se_how='exit'
-  if [ -e "$bg_st_tmp/fired" ] && [ "$bg_st_rc" != 0 ]; then bg_se_how=timeout; bg_st_sig=
+  if [ -e "$bg_se_fired" ] && [ "$bg_st_rc" != 0 ]; then bg_se_how=timeout; bg_st_sig=
   elif [ -n "$bg_st_sig" ] && [ "$bg_st_rc" != 0 ]; then bg_se_how=$bg_st_sig
   fi
-  [ -e "$bg_st_tmp/fired" ] && [ "$bg_st_sig" = TERM ] && bg_st_sig=
+  [ -e "$bg_se_fired" ] && [ "$bg_st_sig" = TERM ] && bg_st_sig=
   bg_now_ms
   bg_step_emit cmd "$1" "$2" "$3" "$bg_st_rc" "$((bg_ms - bg_se_t0))" "$bg_se_how" "$(bg_b64 "$bg_se_out")" "$(bg_b64 "$bg_se_err")"
   bg_st_how=$bg_se_how
@@ -74,9 +75,31 @@ bg_step_exec() {
 # bg_step_done_out: remove the step's output files: their content went out in the events, and a command may print a secret.
 bg_step_done_out() { rm -rf "$bg_st_tmp"; [ "$bg_st_mode" = checks ] || rmdir "$bg_st_dir/out" 2>/dev/null || :; }
 
+# bg_step_checks ENTRY...: run every "check TIMEOUT_MS CMD" entry at once (read-only: each in the background), then emit their events in order and the end.
+bg_step_checks() {
+  bg_sc_n=0
+  while [ $# -ge 3 ]; do
+    bg_sc_n=$((bg_sc_n + 1))
+    # Each writes its event to a file of its own: lines of several writers never interleave.
+    ( bg_step_exec check "$bg_sc_n" 1 "$2" "$3" > "$bg_st_tmp/ev.$bg_sc_n"; echo "$bg_st_rc" > "$bg_st_tmp/rc.$bg_sc_n" ) &
+    shift 3
+  done
+  # A trapped signal (Ctrl-C) ends `wait` early: wait again until every check has ended.
+  until wait; do :; done
+  bg_sc_i=0 bg_st_failed=0
+  while [ "$bg_sc_i" -lt "$bg_sc_n" ]; do
+    bg_sc_i=$((bg_sc_i + 1))
+    cat "$bg_st_tmp/ev.$bg_sc_i" 2>/dev/null
+    [ "$(cat "$bg_st_tmp/rc.$bg_sc_i" 2>/dev/null)" = 0 ] || bg_st_failed=$((bg_st_failed + 1))
+  done
+  bg_step_done_out
+  if [ "$bg_st_failed" != 0 ]; then bg_step_emit end failed - 0 "$bg_st_failed" exit; return 1; fi
+  bg_step_emit end ok - 0 0 exit
+}
+
 # bg_step MODE RUNDIR STEP JOURNAL NONCE ENTRY...: run one step's entries in order and journal it (MODE step or undo; JOURNAL 1 for a changing step).
 # An ENTRY is "capture|run|undo|check TIMEOUT_MS CMD" or "verify TIMEOUT_MS DELAYS CMD" (DELAYS: comma-separated waits before each retry, "-" for none).
-# MODE checks (pre-flight, before the run has a directory: RUNDIR -, JOURNAL 0) runs every entry, also after one failed.
+# MODE checks (pre-flight, before the run has a directory: RUNDIR -, JOURNAL 0) runs every entry at once, also when one fails.
 bg_step() {
   bg_st_mode=$1 bg_st_dir=$2 bg_st_step=$3 bg_st_journal=$4 bg_st_nonce=$5; shift 5
   bg_st_sig=
@@ -101,6 +124,7 @@ bg_step() {
   fi
   bg_step_emit start "$$"
   bg_st_n=0 bg_st_failed=0
+  if [ "$bg_st_mode" = checks ]; then bg_step_checks "$@"; return; fi
   while [ $# -gt 0 ]; do
     bg_st_phase=$1 bg_st_n=$((bg_st_n + 1)) bg_st_attempt=1
     if [ "$bg_st_phase" = verify ]; then bg_st_to=$2 bg_st_delays=$3 bg_st_cmd=$4; shift 4

@@ -119,6 +119,15 @@ describe.each(['dash', 'bash'])('bg_step through %s', (shell) => {
     expect(r.events.at(-1)).toMatchObject({ kind: 'end', ok: false, exitCode: 2 });
   });
 
+  it('pre-flight checks run at once (read-only), their events still in order', () => {
+    const entries = [1, 2, 3].map((i) => ({ phase: 'check' as const, timeoutMs: 5000, cmd: `sleep 0.6; echo ${i}` }));
+    const t0 = Date.now();
+    const r = runSh(shell, stepInvocation({ mode: 'checks', runDir: '-', step: 0, journal: false, nonce: NONCE, entries }));
+    expect(Date.now() - t0).toBeLessThan(1700);
+    expect(r.events.filter((e): e is Extract<StepEvent, { kind: 'cmd' }> => e.kind === 'cmd').map((e) => [e.n, e.stdout])).toEqual([[1, '1\n'], [2, '2\n'], [3, '3\n']]);
+    expect(r.events.at(-1)).toMatchObject({ kind: 'end', ok: true });
+  });
+
   it('an undo journals undo-start before and undone after', () => {
     const { dir, cmd } = invocation([{ phase: 'undo', timeoutMs: 5000, cmd: 'true' }], { mode: 'undo' });
     expect(runSh(shell, cmd).code).toBe(0);
