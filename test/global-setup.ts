@@ -1,10 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 // The tests run real sqlite3, curl, OpenSSH and shellcheck: install them when missing (Debian, as root),
 // so that a fresh machine needs nothing but `npm test`.
-const PG_BIN = '/usr/lib/postgresql/15/bin/initdb';
-
 const NEEDED: Array<{ check: () => boolean; pkg: string }> = [
   { check: () => spawnSync('sqlite3', ['--version']).status === 0, pkg: 'sqlite3' },
   { check: () => spawnSync('curl', ['--version']).status === 0, pkg: 'curl' },
@@ -16,7 +14,7 @@ const NEEDED: Array<{ check: () => boolean; pkg: string }> = [
   { check: () => existsSync('/usr/sbin/haproxy'), pkg: 'haproxy' },
   { check: () => spawnSync('socat', ['-V']).status === 0, pkg: 'socat' },
   // test/e2e/postgres.test.ts starts its own cluster (initdb, pg_ctl) and runs psql, pg_dump, pg_restore.
-  { check: () => existsSync(PG_BIN) && spawnSync('pg_dump', ['--version']).status === 0, pkg: 'postgresql' },
+  { check: () => existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((m) => existsSync(`/usr/lib/postgresql/${m}/bin/initdb`)) && spawnSync('pg_dump', ['--version']).status === 0, pkg: 'postgresql' },
 ];
 
 export default async function setup(): Promise<void> {
