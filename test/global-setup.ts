@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 // The tests run real sqlite3, curl, OpenSSH and shellcheck: install them when missing (Debian, as root),
 // so that a fresh machine needs nothing but `npm test`.
@@ -13,6 +13,8 @@ const NEEDED: Array<{ check: () => boolean; pkg: string }> = [
   // test/e2e/proxy.test.ts and bench/proxy.bench.ts run a real HAProxy (socat: for a person poking its admin socket).
   { check: () => existsSync('/usr/sbin/haproxy'), pkg: 'haproxy' },
   { check: () => spawnSync('socat', ['-V']).status === 0, pkg: 'socat' },
+  // test/e2e/postgres.test.ts starts its own cluster (initdb, pg_ctl) and runs psql, pg_dump, pg_restore.
+  { check: () => existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((m) => existsSync(`/usr/lib/postgresql/${m}/bin/initdb`)) && spawnSync('pg_dump', ['--version']).status === 0, pkg: 'postgresql' },
 ];
 
 export default async function setup(): Promise<void> {

@@ -19,12 +19,35 @@ export type VarValue = z.output<typeof varValue>;
 // Names are used in templates (`{{ blue.dir }}`) and file names: keep them plain.
 const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'use letters, digits, _ and -');
 
+/**
+ * A PostgreSQL database, used by the client tools on the host (psql, pg_dump, pg_restore). Each value
+ * reaches them as PGHOST/PGPORT/PGDATABASE/PGUSER in the call, never inside SQL. The password is no
+ * value here: `password_var` names a host or playbook variable declared `secret: true` (so it travels
+ * as every secret does: on stdin, redacted, never in a plan or journal); without it libpq uses the
+ * host's ~/.pgpass, or `service` (PGSERVICE, ~/.pg_service.conf).
+ */
+export const pgDbSchema = z
+  .object({
+    postgres: z
+      .object({
+        host: z.string().min(1).optional().describe('Server address or a unix socket directory (PGHOST); default: libpq\'s'),
+        port: z.number().int().min(1).max(65535).optional().describe('Server port (PGPORT); default 5432'),
+        database: z.string().min(1).describe('Database name (PGDATABASE)'),
+        user: z.string().min(1).optional().describe('Role to connect as (PGUSER); default: the login user'),
+        password_var: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name: letters, digits and _').optional().describe('A variable declared `secret: true` holding the password (PGPASSWORD); default: ~/.pgpass on the host'),
+        service: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a service name from pg_service.conf').optional().describe('PGSERVICE on the host'),
+      })
+      .strict(),
+  })
+  .strict();
+export type PgDbConfig = z.output<typeof pgDbSchema>['postgres'];
+
 export const envSchema = z
   .object({
     dir: z.string().min(1).describe('Directory the app runs in (absolute, or ~/ for the login user home)'),
     app: z.string().min(1).optional().describe('pm2 app name'),
     port: z.number().int().min(1).max(65535).optional().describe('Port the app listens on'),
-    db: z.string().min(1).optional().describe('SQLite database, relative to dir unless absolute'),
+    db: z.union([z.string().min(1), pgDbSchema]).optional().describe('SQLite database (a path, relative to dir unless absolute) or `{ postgres: {...} }`'),
     health: z.string().url().optional().describe('URL fetched from the host by the health action'),
     migrate: z.string().min(1).optional().describe('Command run in dir by the migrate action'),
     env_file: z.string().min(1).default('.env').describe('dotenv file, relative to dir unless absolute'),
@@ -141,7 +164,21 @@ export const hostSchema = z
 export function hostProblems(h: HostConfig): Array<{ field: string[]; message: string }> {
   if (!h.local && !h.ssh) return [{ field: [], message: 'a host needs `ssh:` or `local: true`' }];
   if (h.local && h.ssh) return [{ field: ['local'], message: '`local: true` and `ssh:` exclude each other' }];
-  return [...(h.proxy ? proxyProblems(h.proxy, h.envs) : []), ...(h.release?.color !== undefined && !Object.hasOwn(h.envs, h.release.color) ? [{ field: ['release', 'color'], message: `unknown env \`${h.release.color}\` (host has: ${Object.keys(h.envs).join(', ') || 'no envs'})` }] : [])];
+  return [...pgProblems(h), ...(h.proxy ? proxyProblems(h.proxy, h.envs) : []), ...(h.release?.color !== undefined && !Object.hasOwn(h.envs, h.release.color) ? [{ field: ['release', 'color'], message: `unknown env \`${h.release.color}\` (host has: ${Object.keys(h.envs).join(', ') || 'no envs'})` }] : [])];
+}
+
+/** A PostgreSQL env's `password_var` names a secret of the host's vars (the password never sits in the inventory). */
+function pgProblems(h: HostConfig): Array<{ field: string[]; message: string }> {
+  const out: Array<{ field: string[]; message: string }> = [];
+  for (const [envName, e] of Object.entries(h.envs)) {
+    const v = typeof e.db === 'object' ? e.db.postgres.password_var : undefined;
+    if (v === undefined) continue;
+    const decl = Object.hasOwn(h.vars, v) ? h.vars[v] : undefined;
+    const field = ['envs', envName, 'db', 'postgres', 'password_var'];
+    if (decl === undefined) out.push({ field, message: `no host variable \`${v}\`: declare it in this host's vars, e.g. \`${v}: { env: PGPASSWORD_PROD, secret: true }\`` });
+    else if (typeof decl !== 'object' || decl.secret !== true) out.push({ field, message: `host variable \`${v}\` holds a password: declare it \`secret: true\`` });
+  }
+  return out;
 }
 
 /** A proxy needs two distinct colors with their own ports, none of them a public port. */

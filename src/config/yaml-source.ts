@@ -58,12 +58,19 @@ export function validateWith<S extends z.ZodType>(
   if (reserved.length) return { problems: reserved };
   const result = schema.safeParse(data ?? {});
   if (result.success) return { value: result.data, problems: [] };
-  const problems = result.error.issues.flatMap((issue) => {
+  const located = (issue: z.core.$ZodIssue, base: PropertyKey[]): Problem[] => {
+    const path = [...base, ...issue.path];
     // One problem per unknown key, located at the key itself: that is where the typo is.
-    if (issue.code === 'unrecognized_keys')
-      return issue.keys.map((key) => problemAt(source, [...issue.path, key], 'unknown field'));
-    return [problemAt(source, issue.path, issue.message)];
-  });
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => problemAt(source, [...path, key], 'unknown field'));
+    // A union (`db:` a path or `{ postgres: ... }`): when exactly one branch took the value's type and
+    // failed only inside it, its own problems name the missing or wrong fields.
+    if (issue.code === 'invalid_union' && issue.errors.length) {
+      const inside = issue.errors.filter((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0));
+      if (inside.length === 1) return inside[0]!.flatMap((i) => located(i, path));
+    }
+    return [problemAt(source, path as Array<string | number>, issue.message)];
+  };
+  const problems = result.error.issues.flatMap((issue) => located(issue, []));
   return { problems };
 }
 

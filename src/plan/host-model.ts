@@ -1,4 +1,4 @@
-import type { HostConfig, ProxyConfig, ReleaseConfig, VarValue } from '../config/inventory-schema.js';
+import type { HostConfig, PgDbConfig, ProxyConfig, ReleaseConfig, VarValue } from '../config/inventory-schema.js';
 import { joinPath, quotePath } from './quote.js';
 import type { PathValue, TemplateScope } from './template.js';
 
@@ -8,7 +8,10 @@ export interface ResolvedEnv {
   dir: string;
   app?: string;
   port?: number;
+  /** The SQLite database file (absent for a PostgreSQL env). */
   db?: string;
+  /** The PostgreSQL database (`db: { postgres: ... }`), instead of `db`. */
+  pg?: PgDbConfig;
   health?: string;
   migrate?: string;
   envFile: string;
@@ -44,7 +47,8 @@ export function resolveHost(name: string, cfg: HostConfig, live?: string): Resol
       dir: e.dir,
       app: e.app,
       port: e.port,
-      db: e.db === undefined ? undefined : joinPath(e.dir, e.db),
+      db: typeof e.db === 'string' ? joinPath(e.dir, e.db) : undefined,
+      ...(typeof e.db === 'object' ? { pg: e.db.postgres } : {}),
       health: e.health,
       migrate: e.migrate,
       envFile: joinPath(e.dir, e.env_file),

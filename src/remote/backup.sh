@@ -51,7 +51,7 @@ bg_backup_prune() {
   done)
   # shellcheck disable=SC2010 # names are matched by PATTERN: no newline or odd character gets through
   ls -1 "$dir" | grep -E -- "$pattern" | grep -vxF -- "$self" | while IFS= read -r f; do
-    id=${f#"$env-"}; id=${id%.db}
+    id=${f#"$env-"}; id=${id%.db}; id=${id%.pgdump}
     s=$(cat "$runs/$id/seq" 2>/dev/null); case $s in ''|*[!0-9]*) s=0 ;; esac
     printf '%s %s\n' "$s" "$f"
   done | sort -k1,1nr -k2,2r | tail -n +"$keep" | while read -r s f; do

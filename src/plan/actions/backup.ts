@@ -5,14 +5,17 @@ import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { call } from '../sh-lib.js';
 import { databaseIntact, spaceForBackups, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
+import { buildPgBackup } from './backup-pg.js';
 
-const params = z
+export const backupParams = z
   .object({
     keep: z.number().int().min(1).optional(),
     /** A directory on the machine running bg for a copy of the backup (default: the host's `backups.copy_to`); false: no copy. */
     copy_to: z.union([z.string().min(1), z.literal(false)]).optional(),
   })
   .strict();
+
+export type BackupParams = z.output<typeof backupParams>;
 
 /** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
 export const backupSqlite = [SQLITE.vacuumInto, SQLITE.backupCommand, SQLITE.printf];
@@ -26,12 +29,14 @@ export const backupSqlite = [SQLITE.vacuumInto, SQLITE.backupCommand, SQLITE.pri
  * never one that an undo not yet run restores. With `copy_to` (or the host's `backups.copy_to`) the
  * verified backup is also copied to the machine running bg, after the step (PlanStep.download).
  */
-export const backupAction: ActionDef<z.output<typeof params>> = {
+export const backupAction: ActionDef<BackupParams> = {
   name: 'backup',
-  summary: "consistent online copy of an env's SQLite database, verified and pruned",
+  summary: "consistent online copy of an env's database (SQLite, or PostgreSQL with pg_dump), verified and pruned",
   env: 'required',
-  params,
-  build({ params: p, env, host, runId }) {
+  params: backupParams,
+  build(input) {
+    if (input.env?.pg) return buildPgBackup(input);
+    const { params: p, env, host, runId } = input;
     const db = requireEnvField(env, 'db');
     const envName = env!.name;
     const backups = host.backups ?? DEFAULT_BACKUPS;

@@ -5,6 +5,9 @@ import { call } from '../sh-lib.js';
 import { dbEnvs, dbParams } from './db-common.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
+import { pgConnWords } from './pg-common.js';
+import { PlanProblem } from '../action.js';
+import type { ResolvedEnv, ResolvedHost } from '../host-model.js';
 
 const params = z.object({ ...dbParams }).strict();
 
@@ -18,10 +21,22 @@ export const schemaCheckSqlite = [SQLITE.pragmaFunctions, SQLITE.printf, SQLITE.
  */
 export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
   name: 'schema-check',
-  summary: "compare the envs' schema fingerprints (catalog + applied migrations)",
+  summary: "compare the envs' schema fingerprints (SQLite's or PostgreSQL's catalog + applied migrations)",
   env: 'none',
   params,
   build({ params: p, host }) {
+    const pgEnvs = postgresEnvs(host, p.envs);
+    if (pgEnvs) {
+      // bg_pg_schema_check (src/remote/pg.sh): the same comparison from pg_catalog.
+      const compare = call('bg_pg_schema_check', shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...pgEnvs.flatMap((e) => [shellQuote(e.name), ...pgConnWords(e.pg!)]));
+      return {
+        mutates: false,
+        preflight: [toolPresent('psql')],
+        run: [],
+        verify: [{ cmd: compare, label: `same schema and migrations: ${pgEnvs.map((e) => e.name).join(', ')}` }],
+        undoNote: 'read-only',
+      };
+    }
     const envs = dbEnvs(host, p.envs);
     // bg_schema_check (src/remote/fingerprint.sh) compares the first env with each other one.
     const compare = call('bg_schema_check', shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...envs.flatMap((e) => [shellQuote(e.name), quotePath(e.db)]));
@@ -34,3 +49,17 @@ export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
     };
   },
 };
+
+/** The envs to compare when they are PostgreSQL ones (all of them, at least two), else undefined (SQLite, checked by dbEnvs). */
+function postgresEnvs(host: ResolvedHost, names: string[] | undefined): ResolvedEnv[] | undefined {
+  const all = Object.values(host.envs);
+  const list = names ? names.map((n) => (Object.hasOwn(host.envs, n) ? host.envs[n]! : undefined)) : all.filter((e) => e.db !== undefined || e.pg !== undefined);
+  if (!list.some((e) => e?.pg)) return undefined;
+  list.forEach((e, i) => {
+    const field = names ? ['with', 'envs', i] : ['env'];
+    if (e && !e.pg) throw new PlanProblem(`env \`${e.name}\` is SQLite and another PostgreSQL: schema-check compares databases of one kind`, field);
+  });
+  if (list.some((e) => e === undefined)) return undefined; // dbEnvs names the unknown env
+  if (list.length < 2) throw new PlanProblem(`this action compares databases: host \`${host.name}\` has only one env with a \`db\``, ['with', 'envs']);
+  return list as ResolvedEnv[];
+}

@@ -1,0 +1,39 @@
+// The backup action on a PostgreSQL env: pg_dump -Fc, verified by a restore into a scratch database.
+import { PlanProblem, type ActionInput, type StepBody } from '../action.js';
+import { DEFAULT_BACKUPS } from '../backup-paths.js';
+import { joinPath, quotePath, shellQuote } from '../quote.js';
+import { call } from '../sh-lib.js';
+import { spaceForBackups, toolPresent } from '../preflight.js';
+import type { BackupParams } from './backup.js';
+import { pgConnWords, pgLabel } from './pg-common.js';
+
+/** Where a run's dump of a PostgreSQL env lives (`.pgdump`: never taken for a SQLite file by `bg restore`). */
+export function pgBackupPath(backupsDir: string, envName: string, runId: string): string {
+  return joinPath(backupsDir, `${envName}-${runId}.pgdump`);
+}
+
+/**
+ * pg_dump -Fc between two equal readings of row counts and schema (recorded beside the dump), then
+ * the verify step restores the dump into a scratch database and compares both. Pruning is the
+ * SQLite one (bg_backup_prune) with the `.pgdump` pattern. No copy off the host yet.
+ */
+export function buildPgBackup({ params: p, env, host, runId }: ActionInput<BackupParams>): StepBody {
+  const pg = env!.pg!;
+  const backups = host.backups ?? DEFAULT_BACKUPS;
+  if (typeof p.copy_to === 'string' || (p.copy_to === undefined && backups.copy_to !== undefined))
+    throw new PlanProblem('copying a PostgreSQL backup off the host (`copy_to`) is not supported yet: set `copy_to: false` on this step', ['with', 'copy_to']);
+  const keep = p.keep ?? backups.keep;
+  const dst = pgBackupPath(backups.dir, env!.name, runId);
+  const conn = pgConnWords(pg);
+  const pattern = `^${env!.name.replace(/[.[\]()*+?^$|{}\\]/g, '\\$&')}-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.pgdump$`;
+  return {
+    mutates: false,
+    preflight: [toolPresent('pg_dump'), toolPresent('pg_restore'), toolPresent('psql'), spaceForBackups(host, backups.dir)],
+    run: [
+      { cmd: call('bg_pg_backup', ...conn, quotePath(backups.dir), quotePath(dst)), label: `pg_dump ${pgLabel(pg)} to ${dst}` },
+      { cmd: call('bg_backup_prune', quotePath(backups.dir), quotePath(joinPath(host.journal, 'runs')), shellQuote(env!.name), shellQuote(dst.split('/').pop()!), String(keep), shellQuote(pattern)), label: `keep the newest ${keep} backups of ${env!.name}` },
+    ],
+    verify: [{ cmd: call('bg_pg_backup_verify', ...conn, quotePath(dst)), label: 'restored into a scratch database: row counts and schema fingerprint equal' }],
+    undoNote: 'backups are kept (pruned by `keep`)',
+  };
+}

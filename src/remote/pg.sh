@@ -1,0 +1,154 @@
+# shellcheck shell=sh
+# PostgreSQL envs: the client tools run with the connection in PG* variables (never in SQL or argv),
+# a schema fingerprint from pg_catalog, and backups with pg_dump -Fc verified by a scratch restore.
+# A connection is six words: HOST PORT DATABASE USER SERVICE PASSWORD (empty: libpq's default).
+
+# bg_pg HOST PORT DATABASE USER SERVICE PASSWORD CMD...: run CMD with PGHOST... exported in a subshell only.
+bg_pg() {
+  (
+    if [ -n "$1" ]; then PGHOST=$1; export PGHOST; fi
+    if [ -n "$2" ]; then PGPORT=$2; export PGPORT; fi
+    PGDATABASE=$3; export PGDATABASE
+    if [ -n "$4" ]; then PGUSER=$4; export PGUSER; fi
+    if [ -n "$5" ]; then PGSERVICE=$5; export PGSERVICE; fi
+    if [ -n "$6" ]; then PGPASSWORD=$6; export PGPASSWORD; fi
+    PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-10}; export PGCONNECT_TIMEOUT
+    shift 6
+    exec "$@"
+  )
+}
+
+# bg_pg_sql CONN(6) [PSQL OPTION...]: psql reading SQL from stdin, unaligned, tuples only, stopping at the first error.
+bg_pg_sql() {
+  bg_c1=$1; bg_c2=$2; bg_c3=$3; bg_c4=$4; bg_c5=$5; bg_c6=$6; shift 6
+  bg_pg "$bg_c1" "$bg_c2" "$bg_c3" "$bg_c4" "$bg_c5" "$bg_c6" psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"
+}
+
+# Facts one a line (user schemas only; extension members left out), with names, never OIDs or positions that depend on creation order.
+BG_PG_SCHEMA_SQL="
+WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%'),
+ext AS (SELECT objid FROM pg_depend WHERE deptype = 'e'),
+rel AS (SELECT c.oid, c.relkind, c.relpersistence, format('%I.%I', ns.nspname, c.relname) AS q FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.oid NOT IN (SELECT objid FROM ext))
+SELECT 'table ' || q || CASE relpersistence WHEN 'u' THEN ' unlogged' ELSE '' END || CASE relkind WHEN 'p' THEN ' partitioned' ELSE '' END FROM rel WHERE relkind IN ('r', 'p')
+UNION ALL
+SELECT format('column %s.%I #%s %s%s%s', r.q, a.attname, row_number() OVER (PARTITION BY r.oid ORDER BY a.attnum), format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN ' not null' ELSE '' END, coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), ''))
+  FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped LEFT JOIN pg_attrdef d ON d.adrelid = r.oid AND d.adnum = a.attnum WHERE r.relkind IN ('r', 'p', 'v', 'm')
+UNION ALL
+SELECT format('constraint %s %I: %s%s', r.q, k.conname, pg_get_constraintdef(k.oid), CASE WHEN k.convalidated THEN '' ELSE ' (not valid)' END) FROM pg_constraint k JOIN rel r ON r.oid = k.conrelid
+UNION ALL
+SELECT format('index %s on %s%s: %s%s', i.q, r.q, CASE WHEN x.indisunique THEN ' unique' ELSE '' END, pg_get_indexdef(x.indexrelid), CASE WHEN x.indisvalid THEN '' ELSE ' (invalid)' END) FROM pg_index x JOIN rel i ON i.oid = x.indexrelid JOIN rel r ON r.oid = x.indrelid
+UNION ALL
+SELECT format('sequence %s %s start %s increment %s min %s max %s cache %s%s', r.q, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END) FROM pg_sequence s JOIN rel r ON r.oid = s.seqrelid
+UNION ALL
+SELECT format('%s %s: %s', CASE relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, q, pg_get_viewdef(oid)) FROM rel WHERE relkind IN ('v', 'm')
+UNION ALL
+SELECT format('trigger %s %I: %s', r.q, t.tgname, pg_get_triggerdef(t.oid)) FROM pg_trigger t JOIN rel r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
+UNION ALL
+SELECT format('extension %I %s', extname, extversion) FROM pg_extension;
+"
+
+# Applied migrations: psql variables mt and mc are quoted by psql itself (:'mt'), so the names are data.
+BG_PG_MIGRATIONS_SQL="
+SELECT CASE WHEN count(*) = 1 THEN format('SELECT %L || %I::text FROM %I WHERE %I IS NOT NULL', 'migration ', :'mc', :'mt', :'mc') ELSE format('SELECT %L', 'migrations: no table ' || :'mt' || ' with a column ' || :'mc') END
+  FROM pg_attribute a WHERE a.attrelid = to_regclass(quote_ident(:'mt')) AND a.attname = :'mc' AND NOT a.attisdropped \\gexec
+"
+
+# bg_pg_schema CONN(6) [MIGRATIONS_TABLE [COLUMN]]: the normalised schema and applied migrations, one fact a line, sorted.
+bg_pg_schema() {
+  bg_ps=$(printf '%s\n%s\n' "$BG_PG_SCHEMA_SQL" "$BG_PG_MIGRATIONS_SQL" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" -v mt="${7:-migrations}" -v mc="${8:-name}") || return 1
+  # Definitions may span lines (views): one fact a line, whitespace runs as one space.
+  printf '%s\n' "$bg_ps" | awk '/^(table|column|constraint|index|sequence|view|materialized view|trigger|extension|migration|migrations:) / { if (l != "") print l; l = $0; next } { l = l " " $0 } END { if (l != "") print l }' | tr -s ' \t' '  ' | grep -v '^ *$' | LC_ALL=C sort
+}
+
+# Every table's exact row count, one "schema.table N" a line (count(*) through query_to_xml: no dynamic SQL text built in the shell).
+BG_PG_COUNTS_SQL="
+SELECT format('%I.%I', n.nspname, c.relname) || ' ' || (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+  ORDER BY 1;
+"
+
+# bg_pg_counts CONN(6): row counts per table, sorted.
+bg_pg_counts() {
+  printf '%s\n' "$BG_PG_COUNTS_SQL" | bg_pg_sql "$@" | LC_ALL=C sort
+}
+
+# bg_pg_backup CONN(6) DIR DST [TABLE COLUMN]: pg_dump -Fc to DST between equal counts and schemas (recorded in DST.counts, DST.schema).
+bg_pg_backup() {
+  set -e
+  dir=$7; dst=$8; mt=${9:-migrations}; mc=${10:-name}
+  mkdir -p "$dir"
+  n=0
+  while :; do
+    rm -f "$dst.tmp"
+    before=$(bg_pg_counts "$1" "$2" "$3" "$4" "$5" "$6"); schema=$(bg_pg_schema "$1" "$2" "$3" "$4" "$5" "$6" "$mt" "$mc")
+    bg_pg "$1" "$2" "$3" "$4" "$5" "$6" pg_dump -Fc -f "$dst.tmp"
+    after=$(bg_pg_counts "$1" "$2" "$3" "$4" "$5" "$6"); schema2=$(bg_pg_schema "$1" "$2" "$3" "$4" "$5" "$6" "$mt" "$mc")
+    if [ "$before" = "$after" ] && [ "$schema" = "$schema2" ]; then break; fi
+    n=$((n + 1))
+    # Not yet: one exported snapshot shared by the counts and pg_dump --snapshot (see README, PostgreSQL).
+    [ "$n" -lt 3 ] || { rm -f "$dst.tmp"; echo "bg: $3 kept changing during 3 dumps: row counts could not be bracketed (stop writes, or retry later)" >&2; exit 1; }
+  done
+  sync "$dst.tmp"
+  mv "$dst.tmp" "$dst"
+  printf '%s\n' "$before" | bg_write_file "$dst.counts"
+  printf '%s\n' "$schema" | bg_write_file "$dst.schema"
+  echo "backed up PostgreSQL database $3 to $dst ($(printf '%s\n' "$before" | grep -c .) tables, schema sha256:$(bg_fingerprint "$schema"))"
+}
+
+# bg_pg_backup_verify CONN(6) DST [TABLE COLUMN]: restore DST into a scratch database; its counts and schema must equal DST.counts and DST.schema (recorded in DST.verified).
+bg_pg_backup_verify() {
+  dst=$7; mt=${8:-migrations}; mc=${9:-name}
+  # A name bg makes (digits only): safe as an identifier; dropped however the check ends.
+  scratch="bg_verify_$(date +%s)_$$"
+  bg_pg "$1" "$2" "$3" "$4" "$5" "$6" pg_restore --list "$dst" >/dev/null 2>&1 || { bg_mark_verified "$dst" "failed: pg_restore --list"; echo "bg: $dst is no readable pg_dump archive (pg_restore --list failed)" >&2; return 1; }
+  printf 'CREATE DATABASE "%s" TEMPLATE template0\n' "$scratch" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" || { bg_mark_verified "$dst" "failed: no scratch database"; echo "bg: could not create the scratch database $scratch (the role needs CREATEDB)" >&2; return 1; }
+  rc=0
+  if ! err=$(bg_pg "$1" "$2" "$scratch" "$4" "$5" "$6" pg_restore --no-owner --no-privileges --exit-on-error -d "$scratch" "$dst" 2>&1); then
+    bg_mark_verified "$dst" "failed: pg_restore"; printf 'bg: restoring %s into a scratch database failed: %s\n' "$dst" "$(printf '%s\n' "$err" | tail -n 3)" >&2; rc=1
+  elif [ "$(bg_pg_counts "$1" "$2" "$scratch" "$4" "$5" "$6")" != "$(cat "$dst.counts")" ]; then
+    bg_mark_verified "$dst" "failed: row counts differ"; echo "bg: row counts restored from $dst differ from $3 at dump time" >&2; rc=1
+  elif [ "$(bg_pg_schema "$1" "$2" "$scratch" "$4" "$5" "$6" "$mt" "$mc")" != "$(cat "$dst.schema")" ]; then
+    bg_mark_verified "$dst" "failed: schema differs"; echo "bg: the schema restored from $dst differs from $3 at dump time" >&2; rc=1
+  fi
+  printf 'DROP DATABASE IF EXISTS "%s"\n' "$scratch" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" || echo "bg: could not drop the scratch database $scratch" >&2
+  [ "$rc" -ne 0 ] || { bg_mark_verified "$dst" ok; echo "verified $dst: restored into a scratch database, row counts and schema sha256:$(bg_fingerprint "$(cat "$dst.schema")") equal"; }
+  return "$rc"
+}
+
+# bg_pg_schema_check TABLE COLUMN NAME CONN(6) NAME CONN(6)...: compare the first env's schema with each other's; 1 when one differs or cannot be read.
+bg_pg_schema_check() {
+  bg_pk_t=$1; bg_pk_c=$2; bg_pk_l=$3; shift 3
+  bg_pk_a=$(bg_pg_schema "$1" "$2" "$3" "$4" "$5" "$6" "$bg_pk_t" "$bg_pk_c") || { echo "bg: could not read the schema of $bg_pk_l" >&2; return 1; }
+  shift 6; bg_pk_rc=0
+  while [ $# -ge 7 ]; do
+    bg_pk_m=$1; shift
+    if ! bg_pk_b=$(bg_pg_schema "$1" "$2" "$3" "$4" "$5" "$6" "$bg_pk_t" "$bg_pk_c"); then
+      echo "bg: could not read the schema of $bg_pk_m" >&2; bg_pk_rc=1
+    else
+      bg_schema_text_compare "$bg_pk_l" "$bg_pk_a" "$bg_pk_m" "$bg_pk_b" || bg_pk_rc=1
+    fi
+    shift 6
+  done
+  return "$bg_pk_rc"
+}
+
+# bg_schema_text_compare LABEL_A TEXT_A LABEL_B TEXT_B: 0 same (prints the fingerprint), 1 differ (the differing lines on stdout, a summary on stderr).
+bg_schema_text_compare() {
+  bg_fa=$(bg_fingerprint "$2"); bg_fb=$(bg_fingerprint "$4")
+  if [ "$2" = "$4" ]; then echo "$1 and $3: same schema and migrations (fingerprint sha256:$bg_fa, $(printf '%s\n' "$2" | grep -c '^table ') tables, $(printf '%s\n' "$2" | grep -c '^migration ') migrations)"; return 0; fi
+  bg_tmp=$(mktemp -d) || return 1
+  printf '%s\n' "$2" > "$bg_tmp/a"; printf '%s\n' "$4" > "$bg_tmp/b"
+  { LC_ALL=C comm -23 "$bg_tmp/a" "$bg_tmp/b" | while IFS= read -r bg_l; do printf 'only in %s: %s\n' "$1" "$bg_l"; done; LC_ALL=C comm -13 "$bg_tmp/a" "$bg_tmp/b" | while IFS= read -r bg_l; do printf 'only in %s: %s\n' "$3" "$bg_l"; done; } > "$bg_tmp/d"
+  bg_nd=$(wc -l < "$bg_tmp/d" | tr -d ' ')
+  cat "$bg_tmp/d"
+  {
+    echo "bg: the schemas of $1 and $3 differ ($bg_nd line(s)):"
+    head -n 8 "$bg_tmp/d" | sed 's/^/  /'
+    [ "$bg_nd" -le 8 ] || echo "  … and $((bg_nd - 8)) more (the full list is on stdout: bg run --json shows it)"
+    echo "  $1: sha256:$bg_fa"
+    echo "  $3: sha256:$bg_fb"
+  } >&2
+  rm -rf "$bg_tmp"
+  return 1
+}

@@ -1,0 +1,127 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bg } from '../harness/cli.js';
+import { library } from '../../src/remote/library.js';
+import { startPgCluster, type PgCluster } from '../harness/postgres.js';
+
+// A real PostgreSQL cluster of the suite's own (test/harness/postgres.ts); bg runs on this machine (local: true).
+let pg: PgCluster;
+let work: string;
+const env = () => ({ BG_TEST_PGPW: pg.password });
+const run = (args: string[]) => bg(['--inventory', join(work, 'hosts.yaml'), ...args], { cwd: work, env: env(), timeoutMs: 60_000 });
+
+const SCHEMA_A = `
+CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL UNIQUE, created timestamptz DEFAULT now());
+CREATE TABLE posts (id bigserial PRIMARY KEY, user_id int REFERENCES users(id), body text CHECK (length(body) < 1000));
+CREATE INDEX posts_user ON posts (user_id);
+CREATE VIEW user_posts AS SELECT u.email, count(p.id) AS n FROM users u LEFT JOIN posts p ON p.user_id = u.id GROUP BY u.email;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER posts_touch BEFORE UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE TABLE migrations (name text PRIMARY KEY);
+INSERT INTO migrations VALUES ('001_init'), ('002_posts');
+`;
+// The same objects, created in another order (and a column added later).
+const SCHEMA_B = `
+CREATE TABLE migrations (name text PRIMARY KEY);
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL UNIQUE);
+ALTER TABLE users ADD COLUMN created timestamptz DEFAULT now();
+CREATE TABLE posts (id bigserial PRIMARY KEY, user_id int, body text);
+CREATE INDEX posts_user ON posts (user_id);
+ALTER TABLE posts ADD CONSTRAINT posts_body_check CHECK (length(body) < 1000);
+ALTER TABLE posts ADD CONSTRAINT posts_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id);
+CREATE TRIGGER posts_touch BEFORE UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE VIEW user_posts AS SELECT u.email, count(p.id) AS n FROM users u LEFT JOIN posts p ON p.user_id = u.id GROUP BY u.email;
+INSERT INTO migrations VALUES ('002_posts'), ('001_init');
+`;
+
+async function makeDb(name: string, sql: string): Promise<void> {
+  await pg.psql('postgres', `CREATE DATABASE ${name} OWNER bg;`);
+  await pg.psql(name, `SET ROLE bg;\n${sql}`);
+}
+
+beforeAll(async () => {
+  pg = await startPgCluster();
+  work = mkdtempSync(join(tmpdir(), 'bg-pg-e2e-'));
+  await makeDb('app_a', SCHEMA_A + `INSERT INTO users (email) SELECT 'u' || g || '@x' FROM generate_series(1, 50) g; INSERT INTO posts (user_id, body) SELECT 1 + g % 50, 'p' FROM generate_series(1, 200) g;`);
+  await makeDb('app_b', SCHEMA_B);
+  const conn = (db: string) => `{ postgres: { host: ${pg.host}, port: ${pg.port}, database: ${db}, user: ${pg.user}, password_var: pgpw } }`;
+  mkdirSync(join(work, 'blue'));
+  mkdirSync(join(work, 'green'));
+  writeFileSync(
+    join(work, 'hosts.yaml'),
+    [
+      'hosts:',
+      '  box:',
+      '    local: true',
+      `    journal: ${join(work, 'journal')}`,
+      `    backups: { dir: ${join(work, 'backups')}, keep: 2 }`,
+      '    vars: { pgpw: { env: BG_TEST_PGPW, secret: true } }',
+      '    envs:',
+      `      blue: { dir: ${join(work, 'blue')}, db: ${conn('app_a')} }`,
+      `      green: { dir: ${join(work, 'green')}, db: ${conn('app_b')} }`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(work, 'backup.yaml'), 'name: pg-backup\nsteps:\n  - { name: back up blue, action: backup, env: blue }\n');
+}, 60_000);
+
+afterAll(async () => {
+  await pg?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('PostgreSQL envs', () => {
+  it('drift: equal fingerprints for the same schema built in another order; an ALTER is reported', async () => {
+    const same = await run(['run', 'drift', '--host', 'box']);
+    expect(same.stderr + same.stdout).toMatch(/same schema and migrations/);
+    expect(same.exitCode).toBe(0);
+
+    await pg.psql('app_b', 'SET ROLE bg; ALTER TABLE posts ALTER COLUMN body TYPE varchar(500); CREATE INDEX users_created ON users (created);');
+    const differ = await run(['run', 'drift', '--host', 'box']);
+    expect(differ.exitCode).toBe(1);
+    const out = differ.stdout + differ.stderr;
+    expect(out).toMatch(/only in blue: column public\.posts\.body #3 text/);
+    expect(out).toMatch(/only in green: column public\.posts\.body #3 character varying\(500\)/);
+    expect(out).toMatch(/only in green: index public\.users_created on public\.users/);
+    expect(out).not.toContain(pg.password);
+  }, 60_000);
+
+  it('backup: pg_dump -Fc restored into a scratch database, counts and schema equal; pruned to keep', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await run(['run', join(work, 'backup.yaml'), '--host', 'box']);
+      expect(r.stderr + r.stdout).not.toContain(pg.password);
+      expect(r.exitCode, r.stderr).toBe(0);
+    }
+    const dumps = readdirSync(join(work, 'backups')).filter((f) => f.endsWith('.pgdump'));
+    expect(dumps).toHaveLength(2);
+    for (const d of dumps) {
+      expect(readFileSync(join(work, 'backups', `${d}.verified`), 'utf8')).toMatch(/ ok\n$/);
+      expect(readFileSync(join(work, 'backups', `${d}.counts`), 'utf8')).toBe('public.migrations 2\npublic.posts 200\npublic.users 50\n');
+    }
+    // No scratch database is left behind.
+    expect(await pg.psql('postgres', "SELECT count(*) FROM pg_database WHERE datname LIKE 'bg_verify%'")).toBe('0\n');
+  }, 60_000);
+
+  it('backup: a corrupted dump is refused by the verification', async () => {
+    // The dump is truncated between bg_pg_backup and the verify step: the two functions run by hand from bg's library.
+    const lib = join(work, 'lib.sh');
+    const dst = join(work, 'backups', 'manual.pgdump');
+    const conn = [pg.host, String(pg.port), 'app_a', pg.user, '', pg.password];
+    const { execa } = await import('execa');
+    writeFileSync(lib, library().text);
+    const sh = (fn: string, ...args: string[]) => execa('sh', ['-c', `. "$0"; "$@"`, lib, fn, ...args], { reject: false });
+    expect((await sh('bg_pg_backup', ...conn, join(work, 'backups'), dst)).exitCode).toBe(0);
+    expect((await sh('bg_pg_backup_verify', ...conn, dst)).exitCode).toBe(0);
+    const bytes = readFileSync(dst);
+    writeFileSync(dst, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    const bad = await sh('bg_pg_backup_verify', ...conn, dst);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/bg: (restoring .* failed|.* is no readable pg_dump archive|row counts)/);
+    expect(readFileSync(`${dst}.verified`, 'utf8')).toMatch(/failed/);
+    expect(existsSync(dst)).toBe(true);
+    expect(await pg.psql('postgres', "SELECT count(*) FROM pg_database WHERE datname LIKE 'bg_verify%'")).toBe('0\n');
+  }, 60_000);
+});
