@@ -47,7 +47,8 @@ bg_backup_prune() {
     r=${f%%/*}; n=${f#*/steps/}; n=${n%%/*}
     case $n in ''|*[!0-9]*) continue ;; esac
     grep -q '"event":"undone","step":'"$n"'[,}]' "$r/log" 2>/dev/null && continue
-    b=$(head -n 1 "$f"); printf '%s\n' "${b##*/}"
+    # The whole record (a backups directory may hold a newline); the file name is after its last slash.
+    b=$(cat "$f"); printf '%s\n' "${b##*/}"
   done)
   # shellcheck disable=SC2010 # names are matched by PATTERN: no newline or odd character gets through
   ls -1 "$dir" | grep -E -- "$pattern" | grep -vxF -- "$self" | while IFS= read -r f; do

@@ -29,7 +29,8 @@ bg_undo_missing() {
     bg_um_r=$2; shift 2
     for bg_um_n in "$@"; do
       bg_um_f="$bg_um_n/$bg_um_r"; [ -f "$bg_um_f" ] || continue
-      bg_um_b=$(head -n 1 "$bg_um_f"); [ -z "$bg_um_b" ] || [ -f "$bg_um_b" ] || printf '%s %s\n' "$bg_um_n" "$bg_um_b"
+      # The whole record: a backups directory may hold a newline. Shown on one line (newlines as spaces).
+      bg_um_b=$(cat "$bg_um_f"); [ -z "$bg_um_b" ] || [ -f "$bg_um_b" ] || printf '%s %s\n' "$bg_um_n" "$(printf '%s' "$bg_um_b" | tr '\n' ' ')"
     done
   )
 }

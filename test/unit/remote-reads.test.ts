@@ -151,6 +151,38 @@ describe('what a run left (bg_live_sessions, bg_undo_missing) through dash', () 
     const r = dash(undoBackupsCommand('-undo run', [step(1), step(2), step(3), step(4)]));
     expect(r).toMatchObject({ code: 0, stdout: `2 ${gone}\n` });
     expect(dash(undoBackupsCommand(join(tmp, 'no run'), [step(1)]))).toMatchObject({ code: 0, stdout: '' });
+    // A backups directory with a newline in its name: the whole record is the path, not its first line.
+    const nl = join(tmp, 'back\nups');
+    mkdirSync(nl, { recursive: true });
+    writeFileSync(join(nl, 'blue-1.db'), '');
+    writeFileSync(join(run, 'steps', '1', 'backup'), `${join(nl, 'blue-1.db')}\n`);
+    expect(dash(undoBackupsCommand('-undo run', [step(1)]))).toMatchObject({ code: 0, stdout: '' });
+    rmSync(join(nl, 'blue-1.db'));
+    expect(dash(undoBackupsCommand('-undo run', [step(1)]))).toMatchObject({ code: 0, stdout: `1 ${join(nl, 'blue-1.db').replace('\n', ' ')}\n` });
+  });
+});
+
+describe('bg_backup_prune through dash', () => {
+  it('keeps a backup an undo not yet run restores, also when the backups directory holds a newline', () => {
+    const dir = join(tmp, 'prune\nbackups');
+    const runs = join(tmp, 'prune runs');
+    mkdirSync(dir, { recursive: true });
+    const ids = ['20260101T000001Z-a', '20260101T000002Z-b', '20260101T000003Z-c', '20260101T000004Z-d'];
+    ids.forEach((id, i) => {
+      writeFileSync(join(dir, `blue-${id}.db`), '');
+      mkdirSync(join(runs, id), { recursive: true });
+      writeFileSync(join(runs, id, 'seq'), `${i + 1}\n`);
+      writeFileSync(join(runs, id, 'log'), '');
+    });
+    // The oldest run's migrate (step 3) is not undone: its backup must stay.
+    mkdirSync(join(runs, ids[0]!, 'steps', '3'), { recursive: true });
+    writeFileSync(join(runs, ids[0]!, 'steps', '3', 'backup'), `${join(dir, `blue-${ids[0]}.db`)}\n`);
+    const r = dash(`bg_backup_prune ${quotePath(dir)} ${quotePath(runs)} blue blue-${ids[3]}.db 2 '^blue-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.db$'`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`kept ${dir}/blue-${ids[0]}.db: an undo not yet run restores it`);
+    expect(existsSync(join(dir, `blue-${ids[0]}.db`))).toBe(true);
+    expect(existsSync(join(dir, `blue-${ids[1]}.db`))).toBe(false);
+    expect(existsSync(join(dir, `blue-${ids[2]}.db`))).toBe(true);
   });
 });
 
