@@ -132,23 +132,3 @@ bg_pg_schema_check() {
   done
   return "$bg_pk_rc"
 }
-
-# bg_schema_text_compare LABEL_A TEXT_A LABEL_B TEXT_B: 0 same (prints the fingerprint), 1 differ (the differing lines on stdout, a summary on stderr).
-bg_schema_text_compare() {
-  bg_fa=$(bg_fingerprint "$2"); bg_fb=$(bg_fingerprint "$4")
-  if [ "$2" = "$4" ]; then echo "$1 and $3: same schema and migrations (fingerprint sha256:$bg_fa, $(printf '%s\n' "$2" | grep -c '^table ') tables, $(printf '%s\n' "$2" | grep -c '^migration ') migrations)"; return 0; fi
-  bg_tmp=$(mktemp -d) || return 1
-  printf '%s\n' "$2" > "$bg_tmp/a"; printf '%s\n' "$4" > "$bg_tmp/b"
-  { LC_ALL=C comm -23 "$bg_tmp/a" "$bg_tmp/b" | while IFS= read -r bg_l; do printf 'only in %s: %s\n' "$1" "$bg_l"; done; LC_ALL=C comm -13 "$bg_tmp/a" "$bg_tmp/b" | while IFS= read -r bg_l; do printf 'only in %s: %s\n' "$3" "$bg_l"; done; } > "$bg_tmp/d"
-  bg_nd=$(wc -l < "$bg_tmp/d" | tr -d ' ')
-  cat "$bg_tmp/d"
-  {
-    echo "bg: the schemas of $1 and $3 differ ($bg_nd line(s)):"
-    head -n 8 "$bg_tmp/d" | sed 's/^/  /'
-    [ "$bg_nd" -le 8 ] || echo "  … and $((bg_nd - 8)) more (the full list is on stdout: bg run --json shows it)"
-    echo "  $1: sha256:$bg_fa"
-    echo "  $3: sha256:$bg_fb"
-  } >&2
-  rm -rf "$bg_tmp"
-  return 1
-}
