@@ -13,6 +13,7 @@ import { bg } from '../test/harness/cli.js';
 import { deployBlueGreen, freePort, inventoryDocument, type BlueGreen } from '../test/harness/pm2.js';
 import { startLoad, type LoadReport } from '../test/harness/load-client.js';
 import { median, report } from './stats.js';
+import { haproxyProxy } from '../test/harness/haproxy.js';
 
 const ROUNDS = 3;
 const CLIENTS = 8;
@@ -35,7 +36,7 @@ async function scenario(withProxy: boolean, migrate: string): Promise<Record<str
       livePort = await freePort();
       let preview = await freePort();
       while (preview === livePort) preview = await freePort();
-      extra['proxy'] = { kind: 'haproxy', live_port: livePort, preview_port: preview, bind: '127.0.0.1', config: join(root, 'px', 'haproxy.cfg'), map: join(root, 'px', 'live.map'), socket: join(root, 'px', 'admin.sock'), run: { kind: 'pm2', app: 'bg-proxy' }, color_header: 'X-App-Color' };
+      extra['proxy'] = haproxyProxy(join(root, 'px'), livePort, preview);
     }
     writeFileSync(join(root, 'hosts.yaml'), inventoryDocument(d.inventoryYaml('local', extra)));
     const run = (args: string[]) => bg(['--inventory', join(root, 'hosts.yaml'), ...args], { cwd: root, env: d.childEnv(), timeoutMs: 180_000 });

@@ -11,6 +11,7 @@ import { bg } from '../test/harness/cli.js';
 import { deployBlueGreen, freePort, inventoryDocument, type BlueGreen } from '../test/harness/pm2.js';
 import { startLoad, type LoadReport } from '../test/harness/load-client.js';
 import { report } from './stats.js';
+import { haproxyProxy } from '../test/harness/haproxy.js';
 
 const CLIENTS = 16;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,7 +34,7 @@ async function scenario(withProxy: boolean): Promise<Record<string, unknown>> {
       const own = { blue: await freePort(), green: await freePort() };
       while (own.green === own.blue || [d.blue.port, d.green.port].includes(own.green)) own.green = await freePort();
       extra['envs'] = Object.fromEntries((['blue', 'green'] as const).map((c) => [c, { port: own[c], health: `http://127.0.0.1:${own[c]}/api/health` }]));
-      extra['proxy'] = { kind: 'haproxy', live_port: d.blue.port, preview_port: d.green.port, bind: '127.0.0.1', config: join(root, 'px', 'haproxy.cfg'), map: join(root, 'px', 'live.map'), socket: join(root, 'px', 'admin.sock'), run: { kind: 'pm2', app: 'bg-proxy' }, color_header: 'X-App-Color' };
+      extra['proxy'] = haproxyProxy(join(root, 'px'), d.blue.port, d.green.port);
     }
     writeFileSync(join(root, 'hosts.yaml'), inventoryDocument(d.inventoryYaml('local', extra)));
     const measure = async (args: string[]) => {

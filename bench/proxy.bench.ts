@@ -9,6 +9,7 @@ import { bg } from '../test/harness/cli.js';
 import { deployBlueGreen, freePort, inventoryDocument } from '../test/harness/pm2.js';
 import { startLoad } from '../test/harness/load-client.js';
 import { median, report } from './stats.js';
+import { haproxyProxy } from '../test/harness/haproxy.js';
 
 const ROUNDS = 5;
 
@@ -19,7 +20,7 @@ it('proxy: switch and switch-back under load', async () => {
     const livePort = await freePort();
     let previewPort = await freePort();
     while (previewPort === livePort) previewPort = await freePort();
-    const proxy = { kind: 'haproxy', live_port: livePort, preview_port: previewPort, bind: '127.0.0.1', config: join(root, 'px', 'haproxy.cfg'), map: join(root, 'px', 'live.map'), socket: join(root, 'px', 'admin.sock'), run: { kind: 'pm2', app: 'bg-proxy' }, color_header: 'X-App-Color' };
+    const proxy = haproxyProxy(join(root, 'px'), livePort, previewPort);
     writeFileSync(join(root, 'hosts.yaml'), inventoryDocument(d.inventoryYaml('local', { path: [d.binDir], environment: { PM2_HOME: d.pm2Home }, journal: join(root, 'journal'), proxy })));
     const run = async (args: string[]) => {
       const t = performance.now();
@@ -28,7 +29,7 @@ it('proxy: switch and switch-back under load', async () => {
       return { ms: performance.now() - t, out: r.stdout + r.stderr };
     };
     await run(['run', 'proxy', '--host', 'local']);
-    await d.pm2(['start', '/usr/sbin/haproxy', '--name', 'bg-proxy', '--interpreter', 'none', '--', '-W', '-db', '-f', proxy.config]);
+    await d.pm2(['start', '/usr/sbin/haproxy', '--name', 'bg-proxy', '--interpreter', 'none', '--', '-W', '-db', '-f', join(root, 'px', 'haproxy.cfg')]);
     await new Promise((r) => setTimeout(r, 1000));
 
     const switchMs: number[] = [];

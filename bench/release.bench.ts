@@ -13,6 +13,7 @@ import { deployBlueGreen, freePort, inventoryDocument } from '../test/harness/pm
 import { startLoad } from '../test/harness/load-client.js';
 import { buildRepo } from '../test/harness/app-versions.js';
 import { median, report } from './stats.js';
+import { haproxyProxy } from '../test/harness/haproxy.js';
 
 const ROUNDS = 3;
 
@@ -24,7 +25,7 @@ it('release: end to end under load, and the switch-back of bg rollback', async (
     let previewPort = await freePort();
     while (previewPort === livePort) previewPort = await freePort();
     buildRepo(d.appSource, join(root, 'repo'));
-    const proxy = { kind: 'haproxy', live_port: livePort, preview_port: previewPort, bind: '127.0.0.1', config: join(root, 'px', 'haproxy.cfg'), map: join(root, 'px', 'live.map'), socket: join(root, 'px', 'admin.sock'), run: { kind: 'pm2', app: 'bg-proxy' }, color_header: 'X-App-Color' };
+    const proxy = haproxyProxy(join(root, 'px'), livePort, previewPort);
     const migrate = 'node current/migrate.js';
     const release = { repo: join(root, 'repo'), install: `ln -s ${join(d.appSource, 'node_modules')} node_modules` };
     writeFileSync(join(root, 'hosts.yaml'), inventoryDocument(d.inventoryYaml('local', { path: [d.binDir], environment: { PM2_HOME: d.pm2Home }, journal: join(root, 'journal'), envs: { blue: { migrate }, green: { migrate } }, release, proxy })));
@@ -35,7 +36,7 @@ it('release: end to end under load, and the switch-back of bg rollback', async (
       return performance.now() - t;
     };
     await run(['run', 'proxy', '--host', 'local']);
-    await d.pm2(['start', '/usr/sbin/haproxy', '--name', 'bg-proxy', '--interpreter', 'none', '--', '-W', '-db', '-f', proxy.config]);
+    await d.pm2(['start', '/usr/sbin/haproxy', '--name', 'bg-proxy', '--interpreter', 'none', '--', '-W', '-db', '-f', join(root, 'px', 'haproxy.cfg')]);
     await new Promise((r) => setTimeout(r, 1000));
     const colorOf = async () => {
       const res = await fetch(`http://127.0.0.1:${livePort}/api/health`, { signal: AbortSignal.timeout(5000) });

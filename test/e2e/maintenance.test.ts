@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg } from '../harness/cli.js';
 import { deployBlueGreen, freePort, inventoryDocument, type BlueGreen, type EnvName } from '../harness/pm2.js';
 import { startLoad, type Answered, type LoadReport } from '../harness/load-client.js';
+import { haproxyProxy, startHaproxy } from '../harness/haproxy.js';
 
 let root = '';
 let d: BlueGreen;
@@ -51,18 +52,12 @@ beforeAll(async () => {
   do previewPort = await freePort();
   while (previewPort === livePort);
   writeFileSync(join(root, 'maintenance.html'), PAGE);
-  const proxy = {
-    kind: 'haproxy', live_port: livePort, preview_port: previewPort, bind: '127.0.0.1',
-    config: join(root, 'proxy', 'haproxy.cfg'), map: join(root, 'proxy', 'live.map'), socket: join(root, 'proxy', 'admin.sock'),
-    run: { kind: 'pm2', app: 'bg-proxy' }, color_header: 'X-App-Color',
-    maintenance: { page: join(root, 'maintenance.html'), retry_after: 30 },
-  };
+  const proxy = haproxyProxy(join(root, 'proxy'), livePort, previewPort, { maintenance: { page: join(root, 'maintenance.html'), retry_after: 30 } });
   writeFileSync(join(root, 'hosts.yaml'), inventoryDocument(d.inventoryYaml('local', { path: [d.binDir], environment: { PM2_HOME: d.pm2Home }, journal: join(root, 'journal'), proxy })));
   writeFileSync(join(root, 'noproxy.yaml'), inventoryDocument(d.inventoryYaml('local', { path: [d.binDir], environment: { PM2_HOME: d.pm2Home }, journal: join(root, 'journal') })));
   const r = await run(['run', 'proxy', '--host', 'local']);
   if (r.exitCode !== 0) throw new Error(r.stderr);
-  await d.pm2(['start', '/usr/sbin/haproxy', '--name', 'bg-proxy', '--interpreter', 'none', '--', '-W', '-db', '-f', join(root, 'proxy', 'haproxy.cfg')]);
-  for (let i = 0; !existsSync(join(root, 'proxy', 'admin.sock')) && i < 50; i++) await sleep(100);
+  await startHaproxy(d, join(root, 'proxy'));
   // The breaking change: the running version would lose its `project` column.
   for (const c of ['blue', 'green'] as EnvName[]) writeFileSync(join(d.env(c).dir, 'migrations', '004_rename_project.sql'), 'ALTER TABLE time_entries RENAME COLUMN project TO project_code;\n');
 }, 180_000);

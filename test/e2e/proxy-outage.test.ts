@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg } from '../harness/cli.js';
 import { deployBlueGreen, freePort, inventoryDocument, type BlueGreen } from '../harness/pm2.js';
 import { startLoad, type LoadReport } from '../harness/load-client.js';
+import { haproxyProxy } from '../harness/haproxy.js';
 
 let root = '';
 let d: BlueGreen;
@@ -64,11 +65,7 @@ beforeAll(async () => {
   }
   // The inventory describes the result of the cutover: the apps' own ports, the public ports on the proxy.
   const envs = Object.fromEntries((['blue', 'green'] as const).map((c) => [c, { port: own[c], health: `http://127.0.0.1:${own[c]}/api/health` }]));
-  const proxy = {
-    kind: 'haproxy', live_port: livePort, preview_port: previewPort, bind: '127.0.0.1',
-    config: join(root, 'proxy', 'haproxy.cfg'), map: join(root, 'proxy', 'live.map'), socket: join(root, 'proxy', 'admin.sock'),
-    run: { kind: 'pm2', app: 'bg-proxy' }, color_header: 'X-App-Color',
-  };
+  const proxy = haproxyProxy(join(root, 'proxy'), livePort, previewPort);
   writeFileSync(join(root, 'hosts.yaml'), inventoryDocument(d.inventoryYaml('local', { path: [d.binDir], environment: { PM2_HOME: d.pm2Home }, journal: join(root, 'journal'), envs, proxy })));
   // phase2 with an expected freeze (10 s, x1.5) longer than the hold window (50 x 200 ms).
   const phase2 = readFileSync(join(import.meta.dirname, '../../playbooks/phase2.yaml'), 'utf8');

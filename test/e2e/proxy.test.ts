@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg } from '../harness/cli.js';
 import { deployBlueGreen, freePort, inventoryDocument, type BlueGreen, type EnvName } from '../harness/pm2.js';
 import { startLoad, type LoadReport } from '../harness/load-client.js';
+import { haproxyProxy, startHaproxy } from '../harness/haproxy.js';
 
 let root = '';
 let d: BlueGreen;
@@ -46,18 +47,7 @@ function missingWrites(r: LoadReport): number {
 
 function proxyBlock(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    proxy: {
-      kind: 'haproxy',
-      live_port: livePort,
-      preview_port: previewPort,
-      bind: '127.0.0.1',
-      config: join(root, 'proxy', 'haproxy.cfg'),
-      map: join(root, 'proxy', 'live.map'),
-      socket: join(root, 'proxy', 'admin.sock'),
-      run: { kind: 'pm2', app: 'bg-proxy' },
-      color_header: 'X-App-Color',
-      ...extra,
-    },
+    proxy: haproxyProxy(join(root, 'proxy'), livePort, previewPort, extra),
   };
 }
 
@@ -95,8 +85,7 @@ describe('bg with HAProxy in front of BLUE and GREEN', () => {
     const r = await run(['run', 'proxy', '--host', 'local']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(readFileSync(join(root, 'proxy', 'live.map'), 'utf8')).toBe('live be_blue\npreview be_green\n');
-    await d.pm2(['start', '/usr/sbin/haproxy', '--name', 'bg-proxy', '--interpreter', 'none', '--', '-W', '-db', '-f', join(root, 'proxy', 'haproxy.cfg')]);
-    for (let i = 0; !existsSync(join(root, 'proxy', 'admin.sock')) && i < 50; i++) await new Promise((r) => setTimeout(r, 100));
+    await startHaproxy(d, join(root, 'proxy'));
     expect(await colorOn(livePort)).toEqual({ proxy: 'blue', app: 'blue' });
     expect(await colorOn(previewPort)).toEqual({ proxy: 'green', app: 'green' });
     const s = await run(['status', '--host', 'local']);

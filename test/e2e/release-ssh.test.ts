@@ -24,6 +24,7 @@ import { deployBlueGreen, freePort, inventoryDocument, type BlueGreen, type EnvN
 import { startLoad, type LoadReport } from '../harness/load-client.js';
 import { buildRepo, buildTarball, buildVersion } from '../harness/app-versions.js';
 import { sshClientEnv, startSshd, type SshdHandle } from '../harness/sshd.js';
+import { haproxyProxy, startHaproxy } from '../harness/haproxy.js';
 
 let root = '';
 let journal = '';
@@ -112,25 +113,14 @@ beforeAll(async () => {
     envs: { blue: { migrate }, green: { migrate } },
     // The example app's node_modules (better-sqlite3 builds from source for a minute): linked, not installed.
     release: { repo: join(root, 'repo'), install: `ln -s ${join(d.appSource, 'node_modules')} node_modules`, keep: 2 },
-    proxy: {
-      kind: 'haproxy',
-      live_port: livePort,
-      preview_port: previewPort,
-      bind: '127.0.0.1',
-      config: join(root, 'proxy', 'haproxy.cfg'),
-      map: join(root, 'proxy', 'live.map'),
-      socket: join(root, 'proxy', 'admin.sock'),
-      run: { kind: 'pm2', app: 'bg-proxy' },
-      color_header: 'X-App-Color',
-    },
+    proxy: haproxyProxy(join(root, 'proxy'), livePort, previewPort),
   });
   writeFileSync(join(root, 'hosts.yaml'), inventoryDocument(host));
   // Only what reaches the test sshd: no PM2_HOME or PATH of the deployment (the inventory gives them to the host).
   cliEnv = sshClientEnv(sshd.knownHostsPath);
   const p = await run(['run', 'proxy', '--host', 'prod']);
   if (p.exitCode !== 0) throw new Error(p.stderr);
-  await d.pm2(['start', '/usr/sbin/haproxy', '--name', 'bg-proxy', '--interpreter', 'none', '--', '-W', '-db', '-f', join(root, 'proxy', 'haproxy.cfg')]);
-  for (let i = 0; !existsSync(join(root, 'proxy', 'admin.sock')) && i < 50; i++) await new Promise((r) => setTimeout(r, 100));
+  await startHaproxy(d, join(root, 'proxy'));
   greenBefore = { fingerprint: await greenFingerprint(), dump: sql(d.env('green').db, '.dump') };
 }, 240_000);
 

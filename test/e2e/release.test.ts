@@ -20,6 +20,7 @@ import { bg } from '../harness/cli.js';
 import { deployBlueGreen, freePort, inventoryDocument, type BlueGreen, type EnvName } from '../harness/pm2.js';
 import { startLoad, type LoadReport } from '../harness/load-client.js';
 import { buildRepo, buildTarball, buildVersion } from '../harness/app-versions.js';
+import { haproxyProxy, startHaproxy } from '../harness/haproxy.js';
 
 let root = '';
 let d: BlueGreen;
@@ -77,23 +78,12 @@ beforeAll(async () => {
     envs: { blue: { migrate }, green: { migrate } },
     // The example app's node_modules (better-sqlite3 builds from source for a minute): linked, not installed.
     release: { repo: join(root, 'repo'), install: `ln -s ${join(d.appSource, 'node_modules')} node_modules`, keep: 2 },
-    proxy: {
-      kind: 'haproxy',
-      live_port: livePort,
-      preview_port: previewPort,
-      bind: '127.0.0.1',
-      config: join(root, 'proxy', 'haproxy.cfg'),
-      map: join(root, 'proxy', 'live.map'),
-      socket: join(root, 'proxy', 'admin.sock'),
-      run: { kind: 'pm2', app: 'bg-proxy' },
-      color_header: 'X-App-Color',
-    },
+    proxy: haproxyProxy(join(root, 'proxy'), livePort, previewPort),
   });
   writeFileSync(join(root, 'hosts.yaml'), inventoryDocument(host));
   const p = await run(['run', 'proxy', '--host', 'local']);
   if (p.exitCode !== 0) throw new Error(p.stderr);
-  await d.pm2(['start', '/usr/sbin/haproxy', '--name', 'bg-proxy', '--interpreter', 'none', '--', '-W', '-db', '-f', join(root, 'proxy', 'haproxy.cfg')]);
-  for (let i = 0; !existsSync(join(root, 'proxy', 'admin.sock')) && i < 50; i++) await new Promise((r) => setTimeout(r, 100));
+  await startHaproxy(d, join(root, 'proxy'));
 }, 240_000);
 
 afterAll(async () => {
