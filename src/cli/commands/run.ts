@@ -77,10 +77,10 @@ async function runLocked(
     // Each host's last journal line goes out with its lock's release: one round trip.
     const runEnds = new Map<string, string>();
     const holds = runs.map((r) => {
-      const pre = preparePreflight(r.plan);
       const beforeRelease = () => runEnds.get(r.plan.host.name);
       // A release's upload goes to the host under the lock and before the checks (which read it).
-      if (!withTake || !pre.commands.length || r.plan.uploads?.length) return { host: r.plan.host.name, lock: r.lock, beforeRelease };
+      const pre = withTake && !r.plan.uploads?.length ? preparePreflight(r.plan) : undefined;
+      if (!pre?.commands.length) return { host: r.plan.host.name, lock: r.lock, beforeRelease };
       const checks = checksRun(r.transport, pre.commands);
       const take = async (waitSeconds: number, signal: AbortSignal) => {
         const raw = await r.lock.acquire(waitSeconds, signal, checks);
