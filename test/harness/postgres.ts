@@ -40,7 +40,7 @@ export interface PgCluster {
  * Its own cluster in a temp directory: initdb as the `postgres` user (initdb refuses root), unix
  * socket in the temp directory, TCP on 127.0.0.1 and a free port with password auth.
  */
-export async function startPgCluster(): Promise<PgCluster> {
+export async function startPgCluster(opts: { durable?: boolean } = {}): Promise<PgCluster> {
   const bin = pgBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'bg-pg-'));
   const data = join(dir, 'data');
@@ -55,8 +55,9 @@ export async function startPgCluster(): Promise<PgCluster> {
   }
   await asPg(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8']);
   const port = await freePort();
-  const opts = `-p ${port} -k ${sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
-  await asPg(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-w', '-o', opts, 'start']);
+  // Tests trade durability for speed; benchmarks measure a cluster as a host runs it (`durable`).
+  const serverOpts = `-p ${port} -k ${sock} -c listen_addresses=127.0.0.1${opts.durable ? '' : ' -c fsync=off -c full_page_writes=off'}`;
+  await asPg(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-w', '-o', serverOpts, 'start']);
   const psql = async (database: string, sql: string) => {
     const p = execFile('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', sock, '-p', String(port), '-U', 'postgres', '-d', database]);
     const out = new Promise<string>((resolve, reject) => {
