@@ -55,7 +55,7 @@ SELECT CASE WHEN count(*) = 1 THEN format('SELECT %L || %I::text FROM %I WHERE %
 
 # bg_pg_schema CONN(6) [MIGRATIONS_TABLE [COLUMN]]: the normalised schema and applied migrations, one fact a line, sorted.
 bg_pg_schema() {
-  bg_ps=$(printf '%s\n%s\n' "$BG_PG_SCHEMA_SQL" "$BG_PG_MIGRATIONS_SQL" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" -v mt="${7:-migrations}" -v mc="${8:-name}") || return 1
+  bg_ps=$(printf '%s\n%s\n%s\n' "${BG_PG_TX:-}" "$BG_PG_SCHEMA_SQL" "$BG_PG_MIGRATIONS_SQL" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" -v mt="${7:-migrations}" -v mc="${8:-name}") || return 1
   # Definitions may span lines (views): one fact a line, whitespace runs as one space.
   printf '%s\n' "$bg_ps" | awk '/^(table|column|constraint|index|sequence|view|materialized view|trigger|extension|migration|migrations:) / { if (l != "") print l; l = $0; next } { l = l " " $0 } END { if (l != "") print l }' | tr -s ' \t' '  ' | grep -v '^ *$' | LC_ALL=C sort
 }
@@ -68,32 +68,40 @@ SELECT format('%I.%I', n.nspname, c.relname) || ' ' || (xpath('/row/n/text()', q
   ORDER BY 1;
 "
 
-# bg_pg_counts CONN(6): row counts per table, sorted.
+# bg_pg_counts CONN(6): row counts per table, sorted (in the snapshot BG_PG_TX sets, when set).
 bg_pg_counts() {
-  printf '%s\n' "$BG_PG_COUNTS_SQL" | bg_pg_sql "$@" | LC_ALL=C sort
+  printf '%s\n' "${BG_PG_TX:-}" "$BG_PG_COUNTS_SQL" | bg_pg_sql "$@" | LC_ALL=C sort
 }
 
-# bg_pg_backup CONN(6) DIR DST [TABLE COLUMN]: pg_dump -Fc to DST between equal counts and schemas (recorded in DST.counts, DST.schema).
+# bg_pg_backup CONN(6) DIR DST [TABLE COLUMN]: pg_dump -Fc to DST in one exported snapshot, with the counts and schema of that snapshot (recorded in DST.counts, DST.schema).
 bg_pg_backup() {
   set -e
   dir=$7; dst=$8; mt=${9:-migrations}; mc=${10:-name}
   mkdir -p "$dir"
-  n=0
-  while :; do
-    rm -f "$dst.tmp"
-    before=$(bg_pg_counts "$1" "$2" "$3" "$4" "$5" "$6"); schema=$(bg_pg_schema "$1" "$2" "$3" "$4" "$5" "$6" "$mt" "$mc")
-    bg_pg "$1" "$2" "$3" "$4" "$5" "$6" pg_dump -Fc -f "$dst.tmp"
-    after=$(bg_pg_counts "$1" "$2" "$3" "$4" "$5" "$6"); schema2=$(bg_pg_schema "$1" "$2" "$3" "$4" "$5" "$6" "$mt" "$mc")
-    if [ "$before" = "$after" ] && [ "$schema" = "$schema2" ]; then break; fi
-    n=$((n + 1))
-    # Not yet: one exported snapshot shared by the counts and pg_dump --snapshot (see README, PostgreSQL).
-    [ "$n" -lt 3 ] || { rm -f "$dst.tmp"; echo "bg: $3 kept changing during 3 dumps: row counts could not be bracketed (stop writes, or retry later)" >&2; exit 1; }
-  done
+  rm -f "$dst.tmp"
+  # Writes go on meanwhile: one session holds a REPEATABLE READ transaction open and exports its
+  # snapshot; the counts, the schema and pg_dump --snapshot all read that same instant.
+  bg_pb_fifo=$(mktemp -d "${TMPDIR:-/tmp}/bg-pgsnap.XXXXXX")
+  mkfifo "$bg_pb_fifo/in" "$bg_pb_fifo/out"
+  bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" <"$bg_pb_fifo/in" >"$bg_pb_fifo/out" 2>"$bg_pb_fifo/err" &
+  bg_pb_pid=$!
+  exec 8>"$bg_pb_fifo/in" 9<"$bg_pb_fifo/out"
+  trap 'rc=$?; trap - EXIT; exec 8>&- 9<&-; wait "$bg_pb_pid" 2>/dev/null || true; rm -rf "$bg_pb_fifo"; [ "$rc" -eq 0 ] || rm -f "$dst.tmp"; exit "$rc"' EXIT
+  printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;' 'SELECT pg_export_snapshot();' >&8
+  snap=''; read -r snap <&9 || true
+  case $snap in
+    *[!0-9A-F-]*|'') echo "bg: could not export a snapshot of $3: $(tail -n 3 "$bg_pb_fifo/err")" >&2; exit 1 ;;
+  esac
+  BG_PG_TX="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '$snap';"
+  counts=$(bg_pg_counts "$1" "$2" "$3" "$4" "$5" "$6"); schema=$(bg_pg_schema "$1" "$2" "$3" "$4" "$5" "$6" "$mt" "$mc")
+  BG_PG_TX=''
+  bg_pg "$1" "$2" "$3" "$4" "$5" "$6" pg_dump -Fc --snapshot="$snap" -f "$dst.tmp"
+  printf 'COMMIT;\n' >&8
   sync "$dst.tmp"
   mv "$dst.tmp" "$dst"
-  printf '%s\n' "$before" | bg_write_file "$dst.counts"
+  printf '%s\n' "$counts" | bg_write_file "$dst.counts"
   printf '%s\n' "$schema" | bg_write_file "$dst.schema"
-  echo "backed up PostgreSQL database $3 to $dst ($(printf '%s\n' "$before" | grep -c .) tables, schema sha256:$(bg_fingerprint "$schema"))"
+  echo "backed up PostgreSQL database $3 to $dst ($(printf '%s\n' "$counts" | grep -c .) tables, schema sha256:$(bg_fingerprint "$schema"), one snapshot)"
 }
 
 # bg_pg_backup_verify CONN(6) DST [TABLE COLUMN]: restore DST into a scratch database; its counts and schema must equal DST.counts and DST.schema (recorded in DST.verified).

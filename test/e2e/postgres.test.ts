@@ -124,4 +124,26 @@ describe('PostgreSQL envs', () => {
     expect(existsSync(dst)).toBe(true);
     expect(await pg.psql('postgres', "SELECT count(*) FROM pg_database WHERE datname LIKE 'bg_verify%'")).toBe('0\n');
   }, 60_000);
+
+  it('backup under constant writes: counts, schema and dump read one snapshot, so the verification holds', async () => {
+    // A writer committing a row every few milliseconds for 8 s (each COMMIT inside the DO block is its own transaction).
+    const writer = pg
+      .psql('app_a', "SET ROLE bg; SET statement_timeout = '8s'; DO $$ BEGIN LOOP INSERT INTO posts (user_id, body) VALUES (1, 'w'); COMMIT; PERFORM pg_sleep(0.002); END LOOP; END $$;")
+      .catch((e: Error) => e.message);
+    await new Promise((r) => setTimeout(r, 500));
+    const before = Number(await pg.psql('app_a', 'SELECT count(*) FROM posts'));
+    const r = await run(['run', join(work, 'backup.yaml'), '--host', 'box']);
+    const after = Number(await pg.psql('app_a', 'SELECT count(*) FROM posts'));
+    expect(await writer).toMatch(/statement timeout/);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/one snapshot/);
+    // Rows were written while the backup ran, and the dump holds a count between the two readings.
+    expect(after).toBeGreaterThan(before);
+    const dumps = readdirSync(join(work, 'backups')).filter((f) => f.startsWith('blue-') && f.endsWith('.pgdump')).sort();
+    const counts = readFileSync(join(work, 'backups', `${dumps.at(-1)}.counts`), 'utf8');
+    const n = Number(/public\.posts (\d+)/.exec(counts)![1]);
+    expect(n).toBeGreaterThanOrEqual(before);
+    expect(n).toBeLessThanOrEqual(after);
+    expect(readFileSync(join(work, 'backups', `${dumps.at(-1)}.verified`), 'utf8')).toMatch(/ ok\n$/);
+  }, 60_000);
 });
