@@ -44,6 +44,8 @@ SELECT format('%s %s: %s', CASE relkind WHEN 'v' THEN 'view' ELSE 'materialized 
 UNION ALL
 SELECT format('trigger %s %I: %s', r.q, t.tgname, pg_get_triggerdef(t.oid)) FROM pg_trigger t JOIN rel r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
 UNION ALL
+SELECT format('function %I.%I(%s) returns %s: md5 %s', ns.nspname, p.proname, pg_get_function_identity_arguments(p.oid), pg_get_function_result(p.oid), md5(pg_get_functiondef(p.oid))) FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace WHERE p.prokind IN ('f', 'p') AND p.oid NOT IN (SELECT objid FROM ext)
+UNION ALL
 SELECT format('extension %I %s', extname, extversion) FROM pg_extension;
 "
 
@@ -57,7 +59,7 @@ SELECT CASE WHEN count(*) = 1 THEN format('SELECT %L || %I::text FROM %I WHERE %
 bg_pg_schema() {
   bg_ps=$(printf '%s\n%s\n%s\n' "${BG_PG_TX:-}" "$BG_PG_SCHEMA_SQL" "$BG_PG_MIGRATIONS_SQL" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" -v mt="${7:-migrations}" -v mc="${8:-name}") || return 1
   # Definitions may span lines (views): one fact a line, whitespace runs as one space.
-  printf '%s\n' "$bg_ps" | awk '/^(table|column|constraint|index|sequence|view|materialized view|trigger|extension|migration|migrations:) / { if (l != "") print l; l = $0; next } { l = l " " $0 } END { if (l != "") print l }' | tr -s ' \t' '  ' | grep -v '^ *$' | LC_ALL=C sort
+  printf '%s\n' "$bg_ps" | awk '/^(table|column|constraint|index|sequence|view|materialized view|trigger|function|extension|migration|migrations:) / { if (l != "") print l; l = $0; next } { l = l " " $0 } END { if (l != "") print l }' | tr -s ' \t' '  ' | grep -v '^ *$' | LC_ALL=C sort
 }
 
 # Every table's exact row count, one "schema.table N" a line (count(*) through query_to_xml: no dynamic SQL text built in the shell).

@@ -79,13 +79,16 @@ describe('PostgreSQL envs', () => {
     expect(same.stderr + same.stdout).toMatch(/same schema and migrations/);
     expect(same.exitCode).toBe(0);
 
-    await pg.psql('app_b', 'SET ROLE bg; ALTER TABLE posts ALTER COLUMN body TYPE varchar(500); CREATE INDEX users_created ON users (created);');
+    await pg.psql('app_b', 'SET ROLE bg; ALTER TABLE posts ALTER COLUMN body TYPE varchar(500); CREATE INDEX users_created ON users (created); CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.body := lower(NEW.body); RETURN NEW; END $$;');
     const differ = await run(['run', 'drift', '--host', 'box']);
     expect(differ.exitCode).toBe(1);
     const out = differ.stdout + differ.stderr;
     expect(out).toMatch(/only in blue: column public\.posts\.body #3 text/);
     expect(out).toMatch(/only in green: column public\.posts\.body #3 character varying\(500\)/);
     expect(out).toMatch(/only in green: index public\.users_created on public\.users/);
+    // A function's body changed: its definition's md5 differs.
+    expect(out).toMatch(/only in blue: function public\.touch\(\) returns trigger: md5 /);
+    expect(out).toMatch(/only in green: function public\.touch\(\) returns trigger: md5 /);
     expect(out).not.toContain(pg.password);
   }, 60_000);
 
