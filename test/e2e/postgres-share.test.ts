@@ -105,6 +105,10 @@ describe('share-db on PostgreSQL behind HAProxy', () => {
     expect((await d.health('blue')).body).toMatchObject({ status: 'ok', env: 'blue', db: 'postgres:app_blue', migrations: 3 });
     expect(await connections()).toEqual({ 'bg-blue': ['app_blue'], 'bg-green': ['app_green'] });
     expect(lines(await pg.psql('app_blue', 'SELECT count(*) FROM time_entries;'))).toEqual(['5']);
+    // migrate.js on PostgreSQL (migrations-pg/): nothing pending, all three applied.
+    expect((await d.migrate('green', { args: ['--pending'] })).stdout).toBe('');
+    expect((await d.migrate('green', { args: ['--status'] })).stdout).toMatch(/^Database: PostgreSQL \(PGDATABASE=app_green\)\n[\s\S]*3 applied, 0 pending\n$/);
+    expect((await d.migrate('green')).stdout).toBe('No pending migrations\n');
   });
 
   it('moves both envs onto one database under load: 0 failed requests, every acknowledged write in it, PostgreSQL shows both envs there only', async () => {
