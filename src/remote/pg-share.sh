@@ -32,11 +32,12 @@ bg_pgs_lists() {
 }$(db_of "$e")"; done
 }
 
-# bg_pgs_sessions DATABASE: "database application pid" of every other client connection to the envs' databases or by the envs' applications.
+# bg_pgs_sessions DATABASE [apps]: "database application pid" of every other client connection to the envs' databases or by the envs' applications (apps: only the latter).
 bg_pgs_sessions() {
   bg_pgs_lists
-  printf '%s\n' "SELECT format('%s %s %s', datname, coalesce(nullif(application_name, ''), '-'), pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND (datname = ANY (string_to_array(:'dbs', chr(10))) OR application_name = ANY (string_to_array(:'an', chr(10)))) ORDER BY 1;" \
-    | bg_pgs_sql "$1" -v dbs="$bg_pgs_dbs" -v an="$bg_pgs_an"
+  # Another role's sessions show backend_type NULL (insufficient privilege): counted when they have a user (autovacuum has none).
+  printf '%s\n' "SELECT format('%s %s %s', datname, coalesce(nullif(application_name, ''), '-'), pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (backend_type = 'client backend' OR (backend_type IS NULL AND usesysid IS NOT NULL)) AND ((:'mode' = 'all' AND datname = ANY (string_to_array(:'dbs', chr(10)))) OR application_name = ANY (string_to_array(:'an', chr(10)))) ORDER BY 1;" \
+    | bg_pgs_sql "$1" -v dbs="$bg_pgs_dbs" -v an="$bg_pgs_an" -v mode="${2:-all}"
 }
 
 # bg_pgs_exists DATABASE: 0 when a database of that name exists on the server (asked through the first env's database).
@@ -91,11 +92,11 @@ bg_pgs_capture() {
   mv "$sd/apps.tmp" "$sd/apps"
 }
 
-# bg_pgs_wait_released SECONDS: until no other connection is on the envs' databases or by their applications (pg_stat_activity), else 1 naming them.
+# bg_pgs_wait_released SECONDS [apps]: until no other connection is on the envs' databases or by their applications (apps: only the latter; pg_stat_activity), else 1 naming them.
 bg_pgs_wait_released() {
   bg_pgs_n=$(( $1 * 10 ))
   while :; do
-    bg_pgs_s=$(bg_pgs_sessions "$(db_of "${envs%% *}")") || return 1
+    bg_pgs_s=$(bg_pgs_sessions "$(db_of "${envs%% *}")" "${2:-}") || return 1
     [ -n "$bg_pgs_s" ] || return 0
     bg_pgs_n=$((bg_pgs_n - 1))
     [ "$bg_pgs_n" -gt 0 ] || { echo "bg: connections still open $1 s after the apps stopped (database application pid): $(printf '%s' "$bg_pgs_s" | tr '\n' ';')" >&2; return 1; }
@@ -265,7 +266,8 @@ bg_pgs_undo() {
   [ -f "$sd/apps" ] || { echo "nothing to undo: share-db never started"; exit 0; }
   if [ -f "$sd/started" ] || [ -f "$sd/switched" ] || [ -f "$sd/freeze-start" ]; then
     for e in $envs; do pm2 stop "$(app_of "$e")" >/dev/null || exit 1; done
-    bg_pgs_wait_released "$bg_pgs_rel" || exit 1
+    # Only the apps' own connections: a session someone else left open must not block putting them back.
+    bg_pgs_wait_released "$bg_pgs_rel" apps || exit 1
   fi
   for e in $envs; do
     [ ! -f "$sd/env-$e/env-state" ] || ( bg_env_undo "$sd/env-$e" "$(file_of "$e")" PGDATABASE ) || exit 1

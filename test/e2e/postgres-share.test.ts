@@ -89,6 +89,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
+  writeFileSync(join(root, 'short-release.yaml'), 'name: short-release\nsteps:\n  - { name: share, action: share-db, with: { envs: [blue, green], release_timeout: 2s } }\n');
   writeFileSync(join(root, 'backup.yaml'), 'name: pg-backup\nsteps:\n  - { name: back up blue, action: backup, env: blue, with: { copy_to: false } }\n');
   const p = await run(['run', 'proxy', '--host', 'local']);
   if (p.exitCode !== 0) throw new Error(p.stderr);
@@ -107,8 +108,26 @@ describe('share-db on PostgreSQL behind HAProxy', () => {
     expect(lines(await pg.psql('app_blue', 'SELECT count(*) FROM time_entries;'))).toEqual(['5']);
     // migrate.js on PostgreSQL (migrations-pg/): nothing pending, all three applied.
     expect((await d.migrate('green', { args: ['--pending'] })).stdout).toBe('');
-    expect((await d.migrate('green', { args: ['--status'] })).stdout).toMatch(/^Database: PostgreSQL \(PGDATABASE=app_green\)\n[\s\S]*3 applied, 0 pending\n$/);
-    expect((await d.migrate('green')).stdout).toBe('No pending migrations\n');
+    expect((await d.migrate('green', { args: ['--status'] })).stdout).toMatch(/^Database: PostgreSQL \(PGDATABASE=app_green\)\n[\s\S]*3 applied, 0 pending$/);
+    expect((await d.migrate('green')).stdout).toBe('No pending migrations');
+  });
+
+  it('a session someone left on an env database stops the freeze: the run is undone, both envs on their own databases', async () => {
+    const held = pg.psql('app_blue', "SET application_name = 'someone'; SELECT pg_sleep(60);").catch(() => '');
+    try {
+      for (let i = 0; i < 50 && lines(await pg.psql('postgres', "SELECT 1 FROM pg_stat_activity WHERE application_name = 'someone';")).length === 0; i++) await sleep(100);
+      const r = await run(['run', join(root, 'short-release.yaml'), '--host', 'local']);
+      expect(r.exitCode, r.stderr + r.stdout).toBe(1);
+      expect(r.stderr).toMatch(/connections still open 2 s after the apps stopped \(database application pid\): app_blue someone \d+/);
+      expect(r.stdout + r.stderr).toMatch(/each env on its own database again/);
+    } finally {
+      await pg.psql('postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'someone';");
+      await held;
+    }
+    expect(lines(await pg.psql('postgres', "SELECT datname FROM pg_database WHERE datname LIKE 'app_shared%';"))).toEqual([]);
+    await d.waitHealthy('blue');
+    await d.waitHealthy('green');
+    expect(await connections()).toEqual({ 'bg-blue': ['app_blue'], 'bg-green': ['app_green'] });
   });
 
   it('moves both envs onto one database under load: 0 failed requests, every acknowledged write in it, PostgreSQL shows both envs there only', async () => {
