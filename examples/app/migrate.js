@@ -10,14 +10,17 @@
 //
 // Config: .env in the working directory, then the environment (see lib/env.js):
 //   DB_PATH         database file, relative to the working directory (default database.db)
-//   MIGRATIONS_DIR  folder of NNN_name.sql files (default: ./migrations beside this script;
-//                   a relative value is resolved against the working directory)
+//   MIGRATIONS_DIR  folder of NNN_name.sql files (default: ./migrations beside this script, or
+//                   ./migrations-pg on PostgreSQL; a relative value is resolved against the
+//                   working directory)
+//   DATABASE_URL / PGDATABASE (and PG*)  PostgreSQL instead of SQLite (lib/migrate-pg.js)
 // Exit codes: 0 ok, 1 a migration failed (earlier ones stay applied), 2 usage error.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { config, loadEnvFile } from './lib/env.js';
 import { hasTable, openDb } from './lib/db.js';
+import { migratePg } from './lib/migrate-pg.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FILE_RE = /^(\d+)_[^/]*\.sql$/;
@@ -47,7 +50,7 @@ function parseArgs(argv) {
 }
 
 /** Migration files, ordered by numeric prefix then name. */
-function listMigrations(dir) {
+export function listMigrations(dir) {
   if (!existsSync(dir)) throw new Error(`migrations folder not found: ${dir}`);
   return readdirSync(dir)
     .map((name) => ({ name, m: FILE_RE.exec(name) }))
@@ -69,11 +72,13 @@ function appliedMap(db) {
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   loadEnvFile();
-  const { dbPath } = config();
+  const cfg = config();
+  const { dbPath } = cfg;
   const dir = process.env.MIGRATIONS_DIR
     ? resolve(process.cwd(), process.env.MIGRATIONS_DIR)
-    : join(HERE, 'migrations');
+    : join(HERE, cfg.pg ? 'migrations-pg' : 'migrations');
   const all = listMigrations(dir);
+  if (cfg.pg) return migratePg(cfg, opts, dir, all, usage);
 
   if (opts.mode === 'pending' || opts.mode === 'status') {
     // Read-only: never create the database or the migrations table.
@@ -150,7 +155,7 @@ function main() {
 }
 
 try {
-  process.exitCode = main();
+  process.exitCode = await main();
 } catch (err) {
   process.stderr.write(`migrate: ${err && err.message ? err.message : err}\n`);
   process.exitCode = 1;

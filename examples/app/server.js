@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // TimeTracking example server: what bg deploys twice (BLUE and GREEN) under pm2 in its tests
-// and demo. Plain node:http + better-sqlite3; see README.md for the API and configuration.
+// and demo. Plain node:http + better-sqlite3, or PostgreSQL through `pg` when DATABASE_URL or
+// PGDATABASE is set (lib/pg.js); see README.md for the API and configuration.
 import { createServer } from 'node:http';
 import { fstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { config, loadEnvFile } from './lib/env.js';
 import { hasColumn, hasTable, openDb } from './lib/db.js';
+import { openPool, pgStore, pgUnavailable } from './lib/pg.js';
 
 loadEnvFile(); // <cwd>/.env, re-read at every (re)start: see lib/env.js
 const cfg = config();
@@ -29,7 +31,11 @@ function tryOpenDb() {
   }
   return db;
 }
-tryOpenDb();
+// PostgreSQL mode: one pool, connected at start so that pg_stat_activity shows this env at once.
+const pool = cfg.pg ? await openPool(cfg) : null;
+const store = pool ? pgStore(pool) : null;
+if (pool) await pool.query('SELECT 1').catch((err) => console.error(`[${cfg.appEnv || 'app'}] cannot connect to PostgreSQL: ${err.message}`));
+else tryOpenDb();
 
 /**
  * Path of the database file this process has open right now. A process keeps its file
@@ -113,6 +119,16 @@ function intParam(url, name, dflt, min, max) {
 }
 
 // ---------------------------------------------------------------- routes
+async function pgHealth() {
+  const base = { env: cfg.appEnv, color: cfg.color, pid: process.pid, port: cfg.port, startedAt, dbPath: null };
+  try {
+    const { database, migrations } = await store.health();
+    return [200, { status: 'ok', ...base, db: `postgres:${database}`, database, migrations }];
+  } catch (err) {
+    return [503, { status: 'error', ...base, db: null, error: err.message }];
+  }
+}
+
 function health() {
   const base = { env: cfg.appEnv, color: cfg.color, pid: process.pid, port: cfg.port, startedAt, dbPath: resolvedDbPath() };
   try {
@@ -125,7 +141,8 @@ function health() {
   }
 }
 
-function insertEntry(body) {
+/** The checks of insertEntry; throws HttpError 400. */
+function validEntry(body) {
   if (!body || typeof body !== 'object') throw new HttpError(400, 'expected a JSON object');
   const { description, minutes, project } = body;
   if (typeof description !== 'string' || description.trim() === '' || description.length > 1000) {
@@ -137,6 +154,17 @@ function insertEntry(body) {
   if (project !== undefined && project !== null && typeof project !== 'string') {
     throw new HttpError(400, 'project must be a string');
   }
+  return { description, minutes, project };
+}
+
+async function pgInsertEntry(body) {
+  const { description, minutes, project } = validEntry(body);
+  // Answered only after the INSERT's COMMIT returned: an acknowledged write.
+  return { id: await store.insert(description, minutes, project), env: cfg.appEnv };
+}
+
+function insertEntry(body) {
+  const { description, minutes, project } = validEntry(body);
   const d = requireDb();
   // better-sqlite3 is synchronous: run() returns after COMMIT (autocommit, synchronous=FULL),
   // so the 201 below is only sent for a write that is durably in the database.
@@ -153,7 +181,7 @@ async function handle(req, res) {
   try {
     switch (route) {
       case 'GET /api/health': {
-        const [status, body] = health();
+        const [status, body] = store ? await pgHealth() : health();
         return send(res, status, body, cors);
       }
       case 'GET /api/config':
@@ -163,15 +191,15 @@ async function handle(req, res) {
           PORT: process.env.PORT ?? null,
         }, cors);
       case 'POST /api/entries':
-        return send(res, 201, insertEntry(await readJson(req)), cors);
+        return send(res, 201, store ? await pgInsertEntry(await readJson(req)) : insertEntry(await readJson(req)), cors);
       case 'GET /api/entries': {
         const after = intParam(url, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
         const limit = intParam(url, 'limit', 1000, 1, 10000);
-        const entries = requireDb().prepare('SELECT * FROM time_entries WHERE id > ? ORDER BY id LIMIT ?').all(after, limit);
+        const entries = store ? await store.list(after, limit) : requireDb().prepare('SELECT * FROM time_entries WHERE id > ? ORDER BY id LIMIT ?').all(after, limit);
         return send(res, 200, { entries }, cors);
       }
       case 'GET /api/entries/count': {
-        const row = requireDb().prepare('SELECT count(*) AS count, max(id) AS maxId FROM time_entries').get();
+        const row = store ? await store.count() : requireDb().prepare('SELECT count(*) AS count, max(id) AS maxId FROM time_entries').get();
         return send(res, 200, { count: row.count, maxId: row.maxId ?? 0 }, cors);
       }
       default:
@@ -185,6 +213,8 @@ async function handle(req, res) {
     // Locked database (a migration holding the write lock past busy_timeout): the write was
     // NOT made; tell the client to retry rather than report a server bug.
     if (err && (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED')) status = 503;
+    // PostgreSQL unreachable or shutting down: the write was not made either.
+    if (store && pgUnavailable(err)) status = 503;
     if (status >= 500) console.error(`[${cfg.appEnv || 'app'}] ${route}: ${err.stack ?? err}`);
     return send(res, status, { error: err.message, code: err.code }, cors);
   }
@@ -226,7 +256,8 @@ function shutdown(signal) {
 }
 function finish(code) {
   try { db?.close(); } catch (err) { console.error(err); }
-  process.exit(code);
+  if (pool) pool.end().catch((err) => console.error(err)).finally(() => process.exit(code));
+  else process.exit(code);
 }
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -138,7 +138,10 @@ export const hostSchema = z
     local: z.literal(true).optional().describe('Run on this machine, without SSH'),
     ssh: sshSchema.optional(),
     envs: z.record(name, envSchema).default({}),
-    shared_db: z.string().min(1).optional(),
+    shared_db: z
+      .union([z.string().min(1), z.object({ postgres: z.object({ database: z.string().min(1).describe('The shared database, on the envs\' server (made by share-db from the base)') }).strict() }).strict()])
+      .optional()
+      .describe('Where share-db puts the envs\' shared database: a SQLite path, or `{ postgres: { database } }` for PostgreSQL envs'),
     backups: z
       .object({
         dir: z.string().min(1),

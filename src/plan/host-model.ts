@@ -23,6 +23,8 @@ export interface ResolvedHost {
   target: string;
   envs: Record<string, ResolvedEnv>;
   sharedDb?: string;
+  /** The shared PostgreSQL database's name (`shared_db: { postgres: { database } }`), on the envs' server. */
+  sharedPg?: string;
   backups?: { dir: string; keep: number; copy_to?: string };
   journal: string;
   vars: Record<string, VarValue>;
@@ -62,7 +64,8 @@ export function resolveHost(name: string, cfg: HostConfig, live?: string): Resol
     transport: cfg.local ? 'local' : 'ssh',
     target,
     envs,
-    sharedDb: cfg.shared_db,
+    sharedDb: typeof cfg.shared_db === 'string' ? cfg.shared_db : undefined,
+    ...(typeof cfg.shared_db === 'object' ? { sharedPg: cfg.shared_db.postgres.database } : {}),
     backups: cfg.backups,
     journal: cfg.journal,
     vars: cfg.vars,

@@ -310,7 +310,8 @@ async function loadsNative(appSource: string): Promise<boolean> {
 async function doEnsure(appSource: string, log: (line: string) => void): Promise<void> {
   const pm2Bin = join(appSource, 'node_modules', '.bin', 'pm2');
   const lockDir = join(appSource, '.install-lock');
-  const installed = (): boolean => existsSync(pm2Bin) && existsSync(join(appSource, 'node_modules', 'better-sqlite3', 'package.json'));
+  // `pg` too: an install from before the app's PostgreSQL mode lacks it (npm ci then adds it).
+  const installed = (): boolean => existsSync(pm2Bin) && existsSync(join(appSource, 'node_modules', 'better-sqlite3', 'package.json')) && existsSync(join(appSource, 'node_modules', 'pg', 'package.json'));
   if (installed() && (await loadsNative(appSource))) return;
 
   // Another process (a parallel test file) may be installing: take a directory lock.

@@ -81,5 +81,10 @@ export function config(env = process.env) {
     appEnv: env.APP_ENV ?? '',
     // The color this copy runs as, named in every response (X-App-Color) and in /api/health.
     color: env.APP_COLOR ?? env.APP_ENV ?? '',
+    // PostgreSQL instead of SQLite when DATABASE_URL or PGDATABASE is set (PG* variables are read
+    // by `pg` itself). application_name: PGAPPNAME, else `bg-APP_ENV` (what bg's share-db checks).
+    pg: env.DATABASE_URL || env.PGDATABASE
+      ? { url: env.DATABASE_URL || undefined, applicationName: env.PGAPPNAME || `bg-${env.APP_ENV || 'app'}` }
+      : null,
   };
 }

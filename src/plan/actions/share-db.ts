@@ -9,6 +9,7 @@ import { stepDir } from '../step-dir.js';
 import { dbEnvs, dbParams } from './db-common.js';
 import { SQLITE } from '../sqlite-features.js';
 import { holdWindowMs } from '../haproxy-config.js';
+import { buildPgShareDb, isPgShare } from './share-db-pg.js';
 
 const params = z
   .object({
@@ -29,6 +30,8 @@ const params = z
     hold_check: z.boolean().default(true),
   })
   .strict();
+
+export type ShareDbParams = z.output<typeof params>;
 
 const secs = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
@@ -66,6 +69,7 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
   params,
   build(input) {
     const { params: p, host, runId } = input;
+    if (isPgShare(host, p.envs)) return buildPgShareDb(input);
     if (!host.sharedDb) throw new PlanProblem(`host \`${host.name}\` has no \`shared_db\` in the inventory`, ['action']);
     const envs = dbEnvs(host, p.envs, ['app']);
     for (const e of envs) pm2App(e.app!, ['with', 'envs'], `env ${e.name}'s app in the inventory`);
