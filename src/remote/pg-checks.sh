@@ -21,8 +21,9 @@ bg_pg_reach() {
 
 # bg_pg_major_of VERSION: a major version as one number, 1500 for 15.x and 906 for 9.6.x (before 10 the major had two parts).
 bg_pg_major_of() {
-  bg_pm_a=${1%%.*}; bg_pm_r=${1#*.}; bg_pm_b=${bg_pm_r%%[!0-9]*}
-  case $bg_pm_a in ''|*[!0-9]*) return 1 ;; esac
+  # The leading digits ("17beta1", "15.10 (Debian 15.10-1)"), then the minor's for a two-part major.
+  bg_pm_a=${1%%[!0-9]*}; bg_pm_r=${1#*.}; bg_pm_b=${bg_pm_r%%[!0-9]*}
+  [ -n "$bg_pm_a" ] || return 1
   if [ "$bg_pm_a" -ge 10 ]; then echo $((bg_pm_a * 100)); else echo $((bg_pm_a * 100 + ${bg_pm_b:-0})); fi
 }
 

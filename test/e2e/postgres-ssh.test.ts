@@ -8,7 +8,7 @@
  * which database holds rows the other lacks → a wrong password: exit 5 naming host, env, database
  * and libpq's reason, and nothing on the host changed.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -199,6 +199,28 @@ describe('PostgreSQL envs over SSH', () => {
     expect(both.exitCode).toBe(1);
     expect(commandOutput(both.stdout)).toMatch(/rows in blue that green lacks: public\.posts 1/);
     expect(commandOutput(both.stdout)).toMatch(/each database holds rows another lacks/);
+  }, 60_000);
+
+  it('a session idle in a transaction past the threshold, holding a lock on a table: pre-flight names it and nothing changes', async () => {
+    const inv = readFileSync(join(work, 'hosts.yaml'), 'utf8').replace('database: app_blue,', 'database: app_blue, idle_in_transaction_max: 1s,');
+    writeFileSync(join(work, 'hosts-idle.yaml'), inv);
+    // A client that began a transaction, read a table and went quiet (its stdin stays open).
+    const stuck = spawn('psql', ['-X', '-q', '-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', 'app_blue'], { env: { ...process.env, PGPASSWORD: password, PGAPPNAME: 'stuck-worker' }, stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      stuck.stdin.write('BEGIN; SELECT count(*) FROM users;\n');
+      const holding = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'stuck-worker' AND state = 'idle in transaction' AND state_change < now() - interval '1.2 s'";
+      for (let i = 0; i < 50 && (await pg.psql('postgres', holding)).trim() !== '1'; i++) await new Promise((r) => setTimeout(r, 100));
+      const backupsBefore = readdirSync(join(work, 'backups')).sort();
+      const r = await bg(['--inventory', join(work, 'hosts-idle.yaml'), 'run', join(work, 'backup-check.yaml'), '--host', 'db1'], { cwd: work, env: cliEnv(), timeoutMs: 60_000 });
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/sessions idle in a transaction for more than 1s hold locks/);
+      expect(r.stderr).toMatch(/pid \d+, user bg, application_name 'stuck-worker', idle in transaction for \d+s, holds AccessShareLock on public\.users/);
+      expect(r.stderr).toContain('nothing was changed');
+      expect(readdirSync(join(work, 'backups')).sort()).toEqual(backupsBefore);
+    } finally {
+      stuck.stdin.end();
+      stuck.kill();
+    }
   }, 60_000);
 
   it('a wrong password exits 5 before anything changes, naming host, env, database and the reason', async () => {
