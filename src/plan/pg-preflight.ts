@@ -57,18 +57,19 @@ export function pgNoIdleLocks(host: ResolvedHost, env: PgEnv): Command {
 
 /**
  * Every pre-flight check of an action on these PostgreSQL envs: psql present, each database
- * reachable, no old idle transaction holding locks; with `dumpTo` (the action dumps or restores),
- * pg_dump and pg_restore present, pg_dump new enough and room for the dumps there. The planner
- * keeps each command once, however many steps ask for it.
+ * reachable, no old idle transaction holding locks (unless `locks: false`: an action that reads
+ * only pg_catalog waits for no table lock); with `dumpTo` (the action dumps or restores), pg_dump
+ * and pg_restore present, pg_dump new enough and room for the dumps there. The planner keeps each
+ * command once, however many steps ask for it.
  */
-export function pgPreflight(host: ResolvedHost, envs: readonly ResolvedEnv[], opts: { dumpTo?: string } = {}): Command[] {
+export function pgPreflight(host: ResolvedHost, envs: readonly ResolvedEnv[], opts: { dumpTo?: string; locks?: boolean } = {}): Command[] {
   const pgEnvs = envs.filter((e): e is PgEnv => e.pg !== undefined);
   if (!pgEnvs.length) return [];
   const dump = opts.dumpTo !== undefined;
   return [
     toolPresent('psql'),
     ...(dump ? [toolPresent('pg_dump'), toolPresent('pg_restore')] : []),
-    ...pgEnvs.flatMap((e) => [pgReachable(host, e), ...(dump ? [pgDumpNewEnough(host, e)] : []), pgNoIdleLocks(host, e)]),
+    ...pgEnvs.flatMap((e) => [pgReachable(host, e), ...(dump ? [pgDumpNewEnough(host, e)] : []), ...(opts.locks === false ? [] : [pgNoIdleLocks(host, e)])]),
     ...(dump ? [pgSpaceForDumps(host, opts.dumpTo!)] : []),
   ];
 }

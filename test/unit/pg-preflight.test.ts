@@ -37,15 +37,9 @@ describe('pre-flight of PostgreSQL envs', () => {
     expect(JSON.stringify(p)).not.toContain('s3cret');
   });
 
-  it('schema-check: no dump tools; the idle threshold defaults to 30 s', () => {
+  it('schema-check reads only pg_catalog: no dump tools, no idle-transaction check', () => {
     const p = plan(oneStep('schema-check', 'with: { envs: [blue, green] }'), { host: 'box', inventory: INVENTORY });
-    expect(p.preflight.map((c) => c.cmd)).toEqual([
-      "bg_tool psql --version",
-      `bg_pg_reach ${WHO_BLUE} ${BLUE}`,
-      `bg_pg_idle_locks ${WHO_BLUE} 120 ${BLUE}`,
-      `bg_pg_reach ${WHO_GREEN} ${GREEN}`,
-      `bg_pg_idle_locks ${WHO_GREEN} 30 ${GREEN}`,
-    ]);
+    expect(p.preflight.map((c) => c.cmd)).toEqual(['bg_tool psql --version', `bg_pg_reach ${WHO_BLUE} ${BLUE}`, `bg_pg_reach ${WHO_GREEN} ${GREEN}`]);
   });
 
   it('refuses an idle threshold that is no duration, at file:line', () => {
@@ -58,7 +52,14 @@ describe('db-inspect on PostgreSQL', () => {
   it('bg_pg_inspect with each env and its connection, and the PostgreSQL pre-flight', () => {
     const p = plan(oneStep('db-inspect', 'with: { envs: [green, blue], base: blue }'), { host: 'box', inventory: INVENTORY });
     expect(p.steps[0]!.run.map((c) => c.cmd)).toEqual([`bg_pg_inspect blue migrations name green ${GREEN} blue ${BLUE}`]);
-    expect(p.preflight.map((c) => c.cmd.split(' ')[0])).toEqual(['bg_tool', 'bg_pg_reach', 'bg_pg_idle_locks', 'bg_pg_reach', 'bg_pg_idle_locks']);
+    // The idle threshold: the inventory's (2m) for blue, the default 30 s for green.
+    expect(p.preflight.map((c) => c.cmd)).toEqual([
+      'bg_tool psql --version',
+      `bg_pg_reach ${WHO_GREEN} ${GREEN}`,
+      `bg_pg_idle_locks ${WHO_GREEN} 30 ${GREEN}`,
+      `bg_pg_reach ${WHO_BLUE} ${BLUE}`,
+      `bg_pg_idle_locks ${WHO_BLUE} 120 ${BLUE}`,
+    ]);
   });
 
   it('refuses a SQLite env beside a PostgreSQL one, and a base that is not compared', () => {

@@ -32,7 +32,8 @@ export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
       const compare = call('bg_pg_schema_check', shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...pgEnvs.flatMap((e) => [shellQuote(e.name), ...pgConnWords(e.pg!)]));
       return {
         mutates: false,
-        preflight: pgPreflight(host, pgEnvs),
+        // Reads only pg_catalog: no table lock to wait for, so an idle transaction does not stop it.
+        preflight: pgPreflight(host, pgEnvs, { locks: false }),
         run: [],
         verify: [{ cmd: compare, label: `same schema and migrations: ${pgEnvs.map((e) => e.name).join(', ')}` }],
         undoNote: 'read-only',
