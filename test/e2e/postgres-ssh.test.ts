@@ -234,6 +234,9 @@ describe('PostgreSQL envs over SSH', () => {
     expect(r.stderr).toMatch(/cannot connect to the PostgreSQL database of env blue on host db1 \(postgres bg@127\.0\.0\.1:\d+\/app_blue\): .*password authentication failed for user "bg"/);
     expect(r.stderr).toContain('nothing was changed');
     expect(r.stdout + r.stderr).not.toContain(marker);
+    const check = await run(['plan', join(work, 'backup-check.yaml'), '--host', 'db1', '--check'], wrong);
+    expect(check.exitCode, check.stderr).toBe(5);
+    expect(check.stderr).toMatch(/password authentication failed for user "bg"/);
     // No run journaled as started (and no lock left): every file of the journal as it was.
     expect(readdirSync(join(work, 'journal'), { recursive: true }).map(String).sort()).toEqual(journalBefore);
     expect(readdirSync(join(work, 'backups')).map((f) => `${f} ${statSync(join(work, 'backups', f)).mtimeMs}`).sort()).toEqual(backupsBefore);
