@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { duration } from '../plan/duration.js';
 
 /** The longest wait in seconds a timer can take (see plan/duration.ts). */
 const MAX_TIMER_SECONDS = 24 * 24 * 3600;
@@ -36,6 +37,7 @@ export const pgDbSchema = z
         user: z.string().min(1).optional().describe('Role to connect as (PGUSER); default: the login user'),
         password_var: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name: letters, digits and _').optional().describe('A variable declared `secret: true` holding the password (PGPASSWORD); default: ~/.pgpass on the host'),
         service: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a service name from pg_service.conf').optional().describe('PGSERVICE on the host'),
+        idle_in_transaction_max: duration.optional().describe("Pre-flight fails when a session idle in a transaction longer than this holds a lock on the database's tables; default 30s (see README, PostgreSQL pre-flight)"),
       })
       .strict(),
   })

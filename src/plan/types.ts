@@ -4,6 +4,8 @@ export interface Command {
   /** Short human description for progress output. */
   label?: string;
   timeoutMs?: number;
+  /** A pre-flight check's exit status meaning "a service the run needs could not be reached or authenticated": the run exits 5, not 1. */
+  unreachableExit?: number;
 }
 
 export interface RetryPolicy {

@@ -5,7 +5,7 @@ import type { Transport } from '../transport/transport.js';
 import type { EventSink, HostStatus } from './events.js';
 import type { RunEndDetail } from './outcomes.js';
 import { Journal } from './journal.js';
-import { describeFailedChecks, runPreflight, type CheckResult } from './preflight.js';
+import { describeFailedChecks, isUnreachable, runPreflight, type CheckResult } from './preflight.js';
 import type { RunMeta } from './run-meta.js';
 import { PreludeFailed, runStep, undoStep, type StepContext } from './step-runner.js';
 import { oneLine } from '../cli/sanitize.js';
@@ -176,7 +176,8 @@ async function runHostSteps({ plan, meta, transport, preflight }: HostRun, hostT
     const checks = preflight ?? (await runPreflight(plan, transport, { allowBreaking: opts.allowBreaking }));
     for (const c of checks) emit({ type: 'check', host, label: c.check.label ?? c.check.cmd, ok: c.ok, output: (c.result.stdout || c.result.stderr).trim() });
     const failed = describeFailedChecks(host, checks);
-    if (failed) return finish('preflight-failed', ExitCode.stepFailed, new Error(failed));
+    // A database that refused bg's credentials or did not answer is "unreachable" (exit 5), as a host is.
+    if (failed) return finish('preflight-failed', checks.some(isUnreachable) ? ExitCode.unreachable : ExitCode.stepFailed, new Error(failed));
     hostTask.output = `pre-flight: ${checks.length} checks passed`;
     // Breaking migrations let through are never passed over in silence: the lint's findings are shown.
     for (const c of checks.filter((x) => x.letThrough)) for (const line of [`${c.check.label}:`, ...c.result.stdout.split('\n')]) hostTask.output = line;

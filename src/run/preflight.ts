@@ -44,15 +44,24 @@ export function preparePreflight(plan: Plan): { commands: Command[]; judge(resul
   };
 }
 
+/** A failed check that could not reach or authenticate to a service the run needs (its `unreachableExit`): the run exits 5. */
+export function isUnreachable(r: CheckResult): boolean {
+  return !r.ok && r.check.unreachableExit !== undefined && r.result.exitCode === r.check.unreachableExit;
+}
+
 /** "pre-flight failed on H: ..." naming each failed check, or undefined when all passed. */
 export function describeFailedChecks(host: string, results: CheckResult[]): string | undefined {
   const failed = results.filter((r) => !r.ok);
   if (failed.length === 0) return undefined;
   const lines = [`pre-flight failed on ${host} (${failed.length} of ${results.length} checks); nothing was changed:`];
+  const said = new Set<string>();
   for (const f of failed) {
     lines.push(`  ✖ ${f.check.label ?? f.check.cmd.split('\n')[0]}`);
     const why = lastLines(f.result.stderr || f.result.stdout, 12);
-    if (why) lines.push(...why.split('\n').map((l) => `      ${l}`));
+    // Checks of one database that could not connect all carry libpq's same reason: said once.
+    if (why && said.has(why)) lines.push('      (the same reason as above)');
+    else if (why) lines.push(...why.split('\n').map((l) => `      ${l}`));
+    if (why) said.add(why);
   }
   return lines.join('\n');
 }

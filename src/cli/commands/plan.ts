@@ -1,6 +1,6 @@
 import { ExitCode, formatProblem } from '../../errors.js';
 import { readLock } from '../../run/lock.js';
-import { describeFailedChecks, runPreflight } from '../../run/preflight.js';
+import { describeFailedChecks, isUnreachable, runPreflight } from '../../run/preflight.js';
 import { describeHolder } from '../../run/run-meta.js';
 import { closeAll, connectAll } from '../connect.js';
 import { planFromArgs, type PlanArgs, type Planned } from '../context.js';
@@ -46,7 +46,8 @@ async function checkHosts(plans: Planned['plans'], args: PrintArgs, write: (s: s
       const lock = await readLock(transport, config.journal);
       const results = await runPreflight(plan, transport, { allowBreaking: args.allowBreaking });
       const failed = describeFailedChecks(plan.host.name, results);
-      if (failed || lock) code = ExitCode.stepFailed;
+      if (results.some(isUnreachable)) code = ExitCode.unreachable;
+      else if ((failed || lock) && code === ExitCode.ok) code = ExitCode.stepFailed;
       report.push({ host: plan.host.name, lock: lock ?? null, checks: results.map((r) => ({ label: r.check.label, ok: r.ok, output: (r.result.stdout || r.result.stderr).trim() })) });
       if (args.json) continue;
       write(`\nPre-flight on ${plan.host.name} (${plan.host.target}):\n  ✔ reachable\n`);

@@ -3,7 +3,7 @@ import { PlanProblem, type ActionInput, type StepBody } from '../action.js';
 import { DEFAULT_BACKUPS } from '../backup-paths.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { call } from '../sh-lib.js';
-import { spaceForBackups, toolPresent } from '../preflight.js';
+import { pgPreflight } from '../pg-preflight.js';
 import type { BackupParams } from './backup.js';
 import { pgConnWords, pgLabel } from './pg-common.js';
 import { pgEnvFileAgrees } from './share-db-pg.js';
@@ -29,7 +29,7 @@ export function buildPgBackup({ params: p, env, host, runId }: ActionInput<Backu
   const pattern = `^${env!.name.replace(/[.[\]()*+?^$|{}\\]/g, '\\$&')}-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.pgdump$`;
   return {
     mutates: false,
-    preflight: [toolPresent('pg_dump'), toolPresent('pg_restore'), toolPresent('psql'), spaceForBackups(host, backups.dir), pgEnvFileAgrees(env!)],
+    preflight: [...pgPreflight(host, [env!], { dumpTo: backups.dir }), pgEnvFileAgrees(env!)],
     run: [
       { cmd: call('bg_pg_backup', ...conn, quotePath(backups.dir), quotePath(dst)), label: `pg_dump ${pgLabel(pg)} to ${dst}` },
       { cmd: call('bg_backup_prune', quotePath(backups.dir), quotePath(joinPath(host.journal, 'runs')), shellQuote(env!.name), shellQuote(dst.split('/').pop()!), String(keep), shellQuote(pattern)), label: `keep the newest ${keep} backups of ${env!.name}` },

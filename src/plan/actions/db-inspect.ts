@@ -6,6 +6,7 @@ import { envArgs } from '../env-args.js';
 import { dbEnvs, dbParams } from './db-common.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
+import { buildPgInspect, pgInspectEnvs } from './db-inspect-pg.js';
 
 const params = z
   .object({
@@ -30,6 +31,10 @@ export const dbInspectAction: ActionDef<z.output<typeof params>> = {
   env: 'none',
   params,
   build({ params: p, host }) {
+    const pgEnvs = pgInspectEnvs(host, p.envs);
+    if (pgEnvs && p.base !== 'auto' && !pgEnvs.some((e) => e.name === p.base))
+      throw new PlanProblem(`\`base\` must be auto or one of ${pgEnvs.map((e) => e.name).join(', ')}`, ['with', 'base']);
+    if (pgEnvs) return buildPgInspect(host, pgEnvs, p);
     const envs = dbEnvs(host, p.envs);
     if (p.base !== 'auto' && !envs.some((e) => e.name === p.base))
       throw new PlanProblem(`\`base\` must be auto or one of ${envs.map((e) => e.name).join(', ')}`, ['with', 'base']);

@@ -6,6 +6,7 @@ import { dbEnvs, dbParams } from './db-common.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
 import { pgConnWords } from './pg-common.js';
+import { pgPreflight } from '../pg-preflight.js';
 import { PlanProblem } from '../action.js';
 import type { ResolvedEnv, ResolvedHost } from '../host-model.js';
 
@@ -31,7 +32,8 @@ export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
       const compare = call('bg_pg_schema_check', shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...pgEnvs.flatMap((e) => [shellQuote(e.name), ...pgConnWords(e.pg!)]));
       return {
         mutates: false,
-        preflight: [toolPresent('psql')],
+        // Reads only pg_catalog: no table lock to wait for, so an idle transaction does not stop it.
+        preflight: pgPreflight(host, pgEnvs, { locks: false }),
         run: [],
         verify: [{ cmd: compare, label: `same schema and migrations: ${pgEnvs.map((e) => e.name).join(', ')}` }],
         undoNote: 'read-only',
