@@ -31,6 +31,8 @@ describe('pre-flight of PostgreSQL envs', () => {
       `bg_pg_dump_version ${WHO_BLUE} ${BLUE}`,
       `bg_pg_idle_locks ${WHO_BLUE} 120 ${BLUE}`,
       `bg_pg_space_for box /srv/backups blue 'postgres -app@db.internal:5433/app blue' ${BLUE} green 'postgres /app_green' ${GREEN}`,
+      // After a share-db the app may use another database than the inventory's (share-db-pg.ts).
+      "bg_pg_envfile_agrees blue /srv/blue/.env 'app blue'",
     ]);
     const unreachable = p.preflight.filter((c) => c.unreachableExit === PG_UNREACHABLE_EXIT).map((c) => c.cmd.split(' ')[0]);
     expect(unreachable).toEqual(['bg_pg_reach', 'bg_pg_dump_version', 'bg_pg_idle_locks', 'bg_pg_space_for']);
