@@ -6,6 +6,8 @@ export interface Command {
   timeoutMs?: number;
   /** A pre-flight check's exit status meaning "a service the run needs could not be reached or authenticated": the run exits 5, not 1. */
   unreachableExit?: number;
+  /** Its whole stdout is the step's report (db-inspect): shown in full under the step, not only its last line. */
+  report?: boolean;
 }
 
 export interface RetryPolicy {

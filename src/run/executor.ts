@@ -8,7 +8,7 @@ import { Journal } from './journal.js';
 import { describeFailedChecks, isUnreachable, runPreflight, type CheckResult } from './preflight.js';
 import type { RunMeta } from './run-meta.js';
 import { PreludeFailed, runStep, undoStep, type StepContext } from './step-runner.js';
-import { oneLine } from '../cli/sanitize.js';
+import { multiLine, oneLine } from '../cli/sanitize.js';
 import { StepFailure } from './step-error.js';
 import { copyAfterStep } from './offhost.js';
 import { library } from '../remote/library.js';
@@ -198,6 +198,8 @@ async function runHostSteps({ plan, meta, transport, preflight }: HostRun, hostT
       plan.steps.map((step) => ({
         // Titles and outputs show user values and host output: escaped for the terminal (cli/sanitize.ts).
         title: oneLine(`${step.index}. ${step.name}`),
+        // A report (db-inspect) stays on screen once the step is done; other output is progress.
+        ...(step.run.some((c) => c.report) ? { rendererOptions: { persistentOutput: true } } : {}),
         task: async (_c: unknown, t: Task) => {
           const t0 = performance.now();
           // A step that never began is neither journaled nor undone.
@@ -365,6 +367,10 @@ function stepContext(transport: Transport, t: Task, step: PlanStep, opts: Execut
         opts.emit({ type: 'command', host, step: step.index, phase, cmd: command.cmd, exitCode: result.exitCode, durationMs: result.durationMs, attempt, stdout: result.stdout, stderr: result.stderr });
         // A failed probe attempt is reported by `waiting` with its retry; don't say it twice.
         if (phase === 'verify' && result.exitCode !== 0) return;
+        if (command.report && result.stdout.trim()) {
+          t.output = reportText(result.stdout);
+          return;
+        }
         const last = (result.stdout || result.stderr).trimEnd().split('\n').pop();
         if (last) t.output = oneLine(last);
       },
@@ -374,6 +380,15 @@ function stepContext(transport: Transport, t: Task, step: PlanStep, opts: Execut
       },
     },
   };
+}
+
+const REPORT_LINES = 200;
+
+/** A command's report for the terminal: every line escaped, at most REPORT_LINES (the whole is in --json's events). */
+function reportText(stdout: string): string {
+  const lines = multiLine(stdout.trimEnd()).replace(/[ \t]+$/gm, '').split('\n');
+  if (lines.length <= REPORT_LINES) return lines.join('\n');
+  return [...lines.slice(0, REPORT_LINES), `… ${lines.length - REPORT_LINES} more lines (--json has the whole report)`].join('\n');
 }
 
 /** The run's last journal line: handed to the caller to send with the lock's release (one round trip), or written now. */

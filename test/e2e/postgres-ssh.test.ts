@@ -194,6 +194,12 @@ describe('PostgreSQL envs over SSH', () => {
     expect(out).toMatch(/rows in green that blue lacks: public\.users 1/);
     expect(out).toMatch(/green holds every row of blue/);
     expect(out).toMatch(/base for share-db: green/);
+    // The log a person reads (CI's plain output) shows the whole report, not only its last line.
+    const plain = await run(['run', join(work, 'inspect.yaml'), '--host', 'db1']);
+    expect(plain.exitCode, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/› blue: PostgreSQL database app_blue, \d+ bytes/);
+    expect(plain.stdout).toMatch(/›\s+public\.users\s+21 rows/);
+    expect(plain.stdout).toMatch(/› base for share-db: green/);
 
     // Both hold a row the other lacks: with base auto, db-inspect fails and says which.
     await pg.psql('app_blue', "SET ROLE bg; INSERT INTO posts (user_id, body) VALUES (1, 'only blue');");

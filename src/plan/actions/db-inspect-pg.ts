@@ -28,7 +28,7 @@ export function buildPgInspect(host: ResolvedHost, envs: ResolvedEnv[], p: { bas
   return {
     mutates: false,
     preflight: pgPreflight(host, envs),
-    run: [{ cmd: report, label: `inspect ${envs.map((e) => e.name).join(', ')}` }],
+    run: [{ cmd: report, label: `inspect ${envs.map((e) => e.name).join(', ')}`, report: true }],
     verify: [],
     undoNote: 'read-only',
   };

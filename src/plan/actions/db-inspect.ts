@@ -42,7 +42,7 @@ export const dbInspectAction: ActionDef<z.output<typeof params>> = {
     return {
       mutates: false,
       preflight: [toolPresent('sqlite3'), ...envs.map((e) => databaseIntact(e.db))],
-      run: [{ cmd: report, label: `inspect ${envs.map((e) => e.name).join(', ')}` }],
+      run: [{ cmd: report, label: `inspect ${envs.map((e) => e.name).join(', ')}`, report: true }],
       verify: [],
       undoNote: 'read-only',
     };
