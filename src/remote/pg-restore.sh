@@ -253,3 +253,25 @@ bg_pg_restore_discards() {
   bg_pd_x=$(bg_pg_extra "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8") || return 1
   printf '%s\n' "$bg_pd_x" | awk -F '|' 'NF { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }'
 }
+
+# bg_pg_dump_ok FILE: FILE is a plain file and a readable pg_dump archive (pg_restore --list; no connection).
+bg_pg_dump_ok() {
+  [ ! -L "$1" ] || { echo "bg: $1 is a symbolic link, not a backup bg wrote" >&2; return 1; }
+  [ -f "$1" ] || { echo "bg: no such backup: $1" >&2; return 1; }
+  pg_restore --list "$1" >/dev/null 2>&1 || { echo "bg: $1 is no readable pg_dump archive (pg_restore --list failed)" >&2; return 1; }
+}
+
+# bg_pg_migration_listing DIR CONN(6) SQL MISSING: the database's live schema ("Bschema live", pg_dump --schema-only without psql's backslash lines), then each .sql file of DIR as bg_migration_files prints them, applied when a row of SQL names it.
+bg_pg_migration_listing() {
+  [ -d "$1" ] || { printf '%s\n' "${9}" >&2; return 1; }
+  bg_pl_b=${BG_MIGRATION_BOUNDARY:-@@}
+  bg_pl_s=$(bg_pg "$2" "$3" "$4" "$5" "$6" "$7" pg_dump --schema-only --no-owner --no-privileges) || return 1
+  printf '%sschema live\n' "$bg_pl_b"
+  printf '%s\n' "$bg_pl_s" | grep -v '^[\]'
+  bg_pl_applied=$(printf '%s\n' "$8" | bg_pg_sql "$2" "$3" "$4" "$5" "$6" "$7" 2>/dev/null || true)
+  # shellcheck disable=SC2010 # file names are read one a line; a name with a newline is not a migration
+  ls -1 "$1" | grep '\.sql$' | sort -V | while IFS= read -r bg_pl_f; do
+    if printf '%s\n' "$bg_pl_applied" | grep -qxF -e "$bg_pl_f" -e "${bg_pl_f%.sql}"; then printf '%sapplied %s\n' "$bg_pl_b" "$bg_pl_f"; else printf '%spending %s\n' "$bg_pl_b" "$bg_pl_f"; fi
+    cat "$1/$bg_pl_f"; echo
+  done
+}
