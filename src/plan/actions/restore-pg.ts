@@ -20,7 +20,8 @@ export function pgBackupFileOf(id: string, envName: string): { file: string; run
     runId = id.slice(envName.length + 1, -'.pgdump'.length);
   }
   const named = backupFileOf(runId, envName);
-  if ('problem' in named) return { problem: `${JSON.stringify(id)} is no backup id: give a run id (e.g. 20261121T122255.123Z-3fa1) or a file name ${envName}-RUNID.pgdump, as bg backups lists them` };
+  // backupFileOf also takes a SQLite file name (`ENV-RUNID.db`): here only the bare run id passes.
+  if ('problem' in named || named.runId !== runId) return { problem: `${JSON.stringify(id)} is no backup id: give a run id (e.g. 20261121T122255.123Z-3fa1) or a file name ${envName}-RUNID.pgdump, as bg backups lists them` };
   return { file: `${envName}-${named.runId}.pgdump`, runId: named.runId };
 }
 
