@@ -179,7 +179,10 @@ bg_pg_restore_db() {
     bg_pr_procs=$(bg_pm2_procs "$bg_pr_app")
     if printf '%s\n' "$bg_pr_procs" | grep -q ' online '; then bg_pr_restart=1; pm2 stop "$bg_pr_app" >/dev/null; echo "stopped $bg_pr_app"; fi
   fi
-  bg_pg_wait_released "$@" "$bg_pr_app" "$bg_pr_release" || exit 1
+  if ! bg_pg_wait_released "$@" "$bg_pr_app" "$bg_pr_release"; then
+    [ -z "$bg_pr_restart" ] || { pm2 start "$bg_pr_app" >/dev/null; bg_pr_restart=''; echo "bg: started $bg_pr_app again; nothing was changed" >&2; }
+    exit 1
+  fi
   if [ -n "$bg_pr_before" ]; then
     bg_pg_restore_before "$@"
   else
@@ -208,6 +211,7 @@ bg_pg_restore_before() {
     if [ "$bg_pr_accept" = 1 ]; then
       echo "restoring discards rows of $bg_pr_env written after the backup (accepted; they stay in the copy taken first): $bg_pb_x"
     else
+      [ -z "$bg_pr_restart" ] || { pm2 start "$bg_pr_app" >/dev/null; bg_pr_restart=''; }
       echo "bg: restoring would discard rows of $bg_pr_env written after the backup: $bg_pb_x" >&2
       echo "bg: nothing was changed; pass --accept-data-loss to restore anyway (the database as it is now is dumped first)" >&2
       exit 1

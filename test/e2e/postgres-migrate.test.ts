@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg } from '../harness/cli.js';
@@ -98,6 +99,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
+  writeFileSync(join(work, 'migrate-short.yaml'), 'name: pg-migrate\nsteps:\n  - { name: back up blue, action: backup, env: blue }\n  - { name: migrate blue, action: migrate, env: blue, with: { release_timeout: 2s } }\n');
   writeFileSync(join(work, 'migrate.yaml'), 'name: pg-migrate\nsteps:\n  - { name: back up blue, action: backup, env: blue }\n  - { name: migrate blue, action: migrate, env: blue }\n');
 }, 60_000);
 
@@ -174,6 +176,37 @@ describe('migrate, rollback and restore on PostgreSQL', () => {
     const back = await run(['rollback', '--host', 'box']);
     expect(back.exitCode, back.stdout + back.stderr).toBe(0);
     expect(await state()).toBe(withRow);
+  }, 60_000);
+
+  it('the undo waits for a client in an open transaction, never ends it, and times out saying who; the app is started again', async () => {
+    const before = await state();
+    migration('002_nick.sql', 'ALTER TABLE users ADD COLUMN nick text;\n');
+    const r = await run(['run', join(work, 'migrate-short.yaml'), '--host', 'box']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const migrated = await state();
+    // Another client (not the app) holds a transaction open on the database.
+    const blocker = spawn('psql', ['-X', '-q', '-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', 'app_m'], { env: { ...process.env, PGPASSWORD: pg.password, PGAPPNAME: 'blocker' }, stdio: ['pipe', 'ignore', 'ignore'] });
+    blocker.stdin!.write('BEGIN; SELECT count(*) FROM users;\n');
+    const inTx = async () => Number((await pg.psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'blocker' AND xact_start IS NOT NULL")).trim());
+    for (let i = 0; i < 50 && (await inTx()) === 0; i++) await new Promise((res) => setTimeout(res, 100));
+    try {
+      const stuck = await run(['rollback', '--host', 'box']);
+      const said = stuck.stdout + stuck.stderr;
+      expect(stuck.exitCode, said).toBe(4);
+      expect(said).toMatch(/after 2s these sessions are still on app_m .*\n.*application 'blocker' from 127\.0\.0\.1, idle in transaction since/);
+      expect(said).toMatch(/bg ends no session of another client/);
+      expect(said).toMatch(/started pgapp again; nothing was changed/);
+      expect(await inTx()).toBe(1);
+      expect(await state()).toBe(migrated);
+      expect((await pm2('jlist')).stdout).toMatch(/"status":"online"/);
+    } finally {
+      blocker.stdin!.end();
+    }
+    for (let i = 0; i < 50 && (await inTx()) > 0; i++) await new Promise((res) => setTimeout(res, 100));
+    const done = await run(['rollback', '--host', 'box']);
+    expect(done.exitCode, done.stdout + done.stderr).toBe(0);
+    expect(await state()).toBe(before);
+    rmSync(join(blue(), 'migrations', '002_nick.sql'));
   }, 60_000);
 
   it('a breaking migration is stopped by the lint gate before anything changes', async () => {
