@@ -61,22 +61,23 @@ bg_pg_wait_released() {
   done
 }
 
-# Every table with columns (by name), one "S T C" a line, each name hex-encoded (no name can break a line or the SQL built from it).
+# Every table with columns (by name), one "S T C" a line (the migrations table :'mt' by its column :'mc' only, or not at all when :'skip' is 1), each name hex-encoded (no name can break a line or the SQL built from it).
 BG_PG_COLUMNS_SQL="
 SELECT encode(convert_to(n.nspname, 'UTF8'), 'hex') || ' ' || encode(convert_to(c.relname, 'UTF8'), 'hex') || ' ' || coalesce(encode(convert_to(a.attname, 'UTF8'), 'hex'), '-')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
     AND c.oid NOT IN (SELECT objid FROM pg_depend WHERE deptype = 'e')
-    AND (c.relname <> :'mt' OR a.attname = :'mc');
+    AND (c.relname <> :'mt' OR (a.attname = :'mc' AND :'skip' <> '1'));
 "
 
-# For each table of :'cols' ("S T C" lines, hex; C '-': no column): "S T DIGEST ROWS schema.table" over the listed columns, the digest an md5 of the rows' sorted md5s.
+# For each table of :'cols' ("S T C" lines, hex; C '-': no column): "S T DIGEST ROWS schema.table" (newlines shown as \n) over the listed columns, the digest an md5 of the rows' sorted md5s.
 BG_PG_DIGESTS_SQL="
 WITH l AS (SELECT split_part(x, ' ', 1) AS hs, split_part(x, ' ', 2) AS ht, split_part(x, ' ', 3) AS c FROM regexp_split_to_table(:'cols', E'\\n') x WHERE x <> ''),
 q AS (SELECT hs, ht, format('%I.%I', convert_from(decode(hs, 'hex'), 'UTF8'), convert_from(decode(ht, 'hex'), 'UTF8')) AS qt,
+             replace(replace(format('%I.%I', convert_from(decode(hs, 'hex'), 'UTF8'), convert_from(decode(ht, 'hex'), 'UTF8')), E'\\n', '\\n'), E'\\r', '\\r') AS shown,
              coalesce(string_agg(format('%I', convert_from(decode(c, 'hex'), 'UTF8')), ', ' ORDER BY c) FILTER (WHERE c <> '-'), '1') AS cl FROM l GROUP BY hs, ht)
-SELECT format('SELECT %L || '' '' || coalesce(md5(string_agg(h, '''' ORDER BY h)), ''-'') || '' '' || count(*) || '' '' || %L FROM (SELECT md5(r::text) AS h FROM (SELECT %s FROM %s) r) d', hs || ' ' || ht, qt, cl, qt) FROM q ORDER BY hs, ht \\gexec
+SELECT format('SELECT %L || '' '' || coalesce(md5(string_agg(h, '''' ORDER BY h)), ''-'') || '' '' || count(*) || '' '' || %L FROM (SELECT md5(r::text) AS h FROM (SELECT %s FROM %s) r) d', hs || ' ' || ht, shown, cl, qt) FROM q ORDER BY hs, ht \\gexec
 "
 
 # For the one table of :'cols' (lines as above): each row's md5 over the listed columns, one a line.
@@ -99,22 +100,22 @@ bg_pg_scratch_drop() {
   bg_pg_scratch_db=''
 }
 
-# bg_pg_extra CONN(6) DUMP [TABLE [COLUMN]]: "schema.table|rows" for every table of the database holding rows DUMP lacks, by content over the columns both have (TABLE, the migrations table: by COLUMN only).
+# bg_pg_extra CONN(6) DUMP [TABLE [COLUMN [SKIP]]]: "schema.table|rows" for every table of the database holding rows DUMP lacks, by content over the columns both have (TABLE, the migrations table: by COLUMN only; left out when SKIP is 1).
 bg_pg_extra() {
   bg_pg_scratch "$1" "$2" "$3" "$4" "$5" "$6" "$7" || { bg_pg_scratch_drop "$1" "$2" "$3" "$4" "$5" "$6"; return 1; }
   bg_px_rc=0
-  bg_pg_extra_in "$1" "$2" "$3" "$4" "$5" "$6" "$bg_pg_scratch_db" "${8:-migrations}" "${9:-name}" || bg_px_rc=1
+  bg_pg_extra_in "$1" "$2" "$3" "$4" "$5" "$6" "$bg_pg_scratch_db" "${8:-migrations}" "${9:-name}" "${10:-0}" || bg_px_rc=1
   bg_pg_scratch_drop "$1" "$2" "$3" "$4" "$5" "$6"
   return "$bg_px_rc"
 }
 
-# bg_pg_extra_in CONN(6) OTHER TABLE COLUMN: (bg_pg_extra's comparison) the database against the database OTHER on the same server.
+# bg_pg_extra_in CONN(6) OTHER TABLE COLUMN SKIP: (bg_pg_extra's comparison) the database against the database OTHER on the same server.
 bg_pg_extra_in() {
   bg_pe_d=$(mktemp -d) || return 1
   bg_pe_rc=0
   (
-    printf '%s\n' "$BG_PG_COLUMNS_SQL" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" -v mt="$8" -v mc="$9" > "$bg_pe_d/a0" || exit 1
-    printf '%s\n' "$BG_PG_COLUMNS_SQL" | bg_pg_sql "$1" "$2" "$7" "$4" "$5" "$6" -v mt="$8" -v mc="$9" > "$bg_pe_d/b0" || exit 1
+    printf '%s\n' "$BG_PG_COLUMNS_SQL" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" -v mt="$8" -v mc="$9" -v skip="${10}" > "$bg_pe_d/a0" || exit 1
+    printf '%s\n' "$BG_PG_COLUMNS_SQL" | bg_pg_sql "$1" "$2" "$7" "$4" "$5" "$6" -v mt="$8" -v mc="$9" -v skip="${10}" > "$bg_pe_d/b0" || exit 1
     LC_ALL=C sort "$bg_pe_d/a0" > "$bg_pe_d/a" || exit 1
     LC_ALL=C sort "$bg_pe_d/b0" > "$bg_pe_d/b" || exit 1
     # Columns both have (rows are compared over them); a table of the database that the dump lacks,
@@ -206,7 +207,7 @@ bg_pg_restore_db() {
 # bg_pg_restore_before CONN(6): (inside bg_pg_restore_db, app stopped) refuse rows the dump lacks unless accepted, then dump the database as it is to BEFORE (what the undo restores).
 bg_pg_restore_before() {
   bg_pb_x=$(bg_pg_extra "$@" "$bg_pr_bak" "$bg_pr_mt" "$bg_pr_mc") || exit 1
-  bg_pb_x=$(printf '%s\n' "$bg_pb_x" | awk -F '|' 'NF { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }')
+  bg_pb_x=$(printf '%s\n' "$bg_pb_x" | awk -F '|' 'NF > 1 { c = $NF; printf "%s%s %s rows", (n++ ? ", " : ""), substr($0, 1, length($0) - length(c) - 1), c }')
   if [ -n "$bg_pb_x" ]; then
     if [ "$bg_pr_accept" = 1 ]; then
       echo "restoring discards rows of $bg_pr_env written after the backup (accepted; they stay in the copy taken first): $bg_pb_x"
@@ -245,8 +246,9 @@ bg_pg_restore_verify() {
 bg_pg_rows_since() {
   [ -z "${13:-}" ] || [ -f "${13}" ] || return 0
   [ -f "$7" ] || return 0
-  bg_ps_x=$(bg_pg_extra "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8") || return 1
-  bg_ps_x=$(printf '%s\n' "$bg_ps_x" | BG_MT="$8" awk -F '|' 'NF && $1 != ENVIRON["BG_MT"] && $1 !~ ("\\." ENVIRON["BG_MT"] "$") { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }')
+  # The migrations table is left out: its rows are what the undo is meant to drop.
+  bg_ps_x=$(bg_pg_extra "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" name 1) || return 1
+  bg_ps_x=$(printf '%s\n' "$bg_ps_x" | awk -F '|' 'NF > 1 { c = $NF; printf "%s%s %s rows", (n++ ? ", " : ""), substr($0, 1, length($0) - length(c) - 1), c }')
   [ -z "$bg_ps_x" ] || echo "$9: rows written to PostgreSQL database $3 ${11} (kept in $7.rolled-back): $bg_ps_x"
 }
 
@@ -255,7 +257,7 @@ bg_pg_restore_discards() {
   [ ! -L "$7" ] || return 4
   [ -f "$7" ] || return 3
   bg_pd_x=$(bg_pg_extra "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8") || return 1
-  printf '%s\n' "$bg_pd_x" | awk -F '|' 'NF { printf "%s%s %s rows", (n++ ? ", " : ""), $1, $2 }'
+  printf '%s\n' "$bg_pd_x" | awk -F '|' 'NF > 1 { c = $NF; printf "%s%s %s rows", (n++ ? ", " : ""), substr($0, 1, length($0) - length(c) - 1), c }'
 }
 
 # bg_pg_dump_ok FILE: FILE is a plain file and a readable pg_dump archive (pg_restore --list; no connection).

@@ -51,6 +51,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       if (!env.db && !env.pg) throw new UsageError(`env ${args.env} of host ${name} has no \`db\` in the inventory: nothing to restore`);
       const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
       if (env.pg && local) throw new UsageError(`--from-local: env ${args.env} of host ${name} is a PostgreSQL database; copies off the host are not supported for it yet`);
+      if (env.pg && id.endsWith('.db')) throw new UsageError(`--backup ${oneLine(id)}: env ${args.env} of host ${name} is a PostgreSQL database; its backups are named ${args.env}-RUNID.pgdump`);
       if (!env.pg && named.file.endsWith('.pgdump')) throw new UsageError(`--backup ${oneLine(id)}: env ${args.env} of host ${name} is a SQLite database; a .pgdump is a PostgreSQL env's backup`);
       const file = joinPath(dir, env.pg ? `${args.env}-${named.runId}.pgdump` : named.file);
       // A copy from this machine goes into the backups dir first; the restore below is the same.
