@@ -234,6 +234,22 @@ describe('migrate, rollback and restore on PostgreSQL', () => {
     expect(existsSync(`${dump}.rolled-back`)).toBe(true);
   }, 60_000);
 
+  it("migrate refuses to start without this run's .pgdump (a backup step first); the plan shows no password", async () => {
+    const before = await state();
+    writeFileSync(join(work, 'migrate-only.yaml'), 'name: pg-migrate-only\nsteps:\n  - { name: migrate blue, action: migrate, env: blue }\n');
+    migration('002_nick.sql', 'ALTER TABLE users ADD COLUMN nick text;\n');
+    const planned = await run(['plan', join(work, 'migrate-only.yaml'), '--host', 'box']);
+    expect(planned.exitCode, planned.stderr).toBe(0);
+    expect(planned.stdout).toContain('bg_pg_with 127.0.0.1');
+    expect(planned.stdout).toContain('"$BG_SECRET_pgpw" bg_pg_migrate_run');
+    expect(planned.stdout + planned.stderr).not.toContain(pg.password);
+    const r = await run(['run', join(work, 'migrate-only.yaml'), '--host', 'box']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/no backup of blue from this run at .*\.pgdump: put a backup step for blue before migrate/);
+    expect(await state()).toBe(before);
+    rmSync(join(blue(), 'migrations', '002_nick.sql'));
+  }, 60_000);
+
   it('a breaking migration is stopped by the lint gate before anything changes', async () => {
     const before = await state();
     const backups = readdirSync(join(work, 'backups')).length;
