@@ -27,6 +27,26 @@ export class PgRejected extends Error {
 
 type Node = Record<string, any>; // libpg-query's JSON tree: walked by its documented field names
 
+/**
+ * The tables a statement locks ACCESS EXCLUSIVE (ALTER TABLE except VALIDATE CONSTRAINT alone,
+ * DROP TABLE, TRUNCATE, renames), or undefined. CREATE INDEX takes SHARE (its own rule), and a
+ * CONCURRENTLY form takes neither.
+ */
+function accessExclusiveOn(kind: string, n: Node): Node[] | undefined {
+  if (kind === 'AlterTableStmt' && n.objtype === 'OBJECT_TABLE') {
+    const cmds = (n.cmds ?? []).map((c: Node) => c.AlterTableCmd?.subtype);
+    return cmds.every((c: string) => c === 'AT_ValidateConstraint') ? undefined : [n.relation];
+  }
+  if (kind === 'TruncateStmt') return (n.relations ?? []).map((r: Node) => r.RangeVar);
+  if (kind === 'RenameStmt' && n.relation && (n.renameType === 'OBJECT_TABLE' || n.renameType === 'OBJECT_COLUMN' || n.renameType === 'OBJECT_TABCONSTRAINT')) return [n.relation];
+  if (kind === 'DropStmt' && n.removeType === 'OBJECT_TABLE')
+    return (n.objects ?? []).map((o: Node) => {
+      const parts = (o.List?.items ?? []).map((x: Node) => x.String?.sval as string);
+      return { relname: parts[parts.length - 1], ...(parts.length > 1 ? { schemaname: parts[0] } : {}) };
+    });
+  return undefined;
+}
+
 /** UTF-8 byte offset → string index (libpg-query counts bytes). */
 function byteIndex(src: string): (byte: number) => number {
   const map: number[] = [];
@@ -58,6 +78,10 @@ export function analyzePg(src: string, know: PgKnowledge): { spans: Span[]; comm
   const raw: RawFinding[] = [];
   const createdHere = new Set<string>();
   const indexesHere = new Set<string>();
+  // missing-lock-timeout: once per file, at the first statement that takes ACCESS EXCLUSIVE on a
+  // table it did not create, unless a SET lock_timeout came before it.
+  let lockTimeout = false;
+  let lockAdvised = false;
 
   for (const [i, s] of (tree.stmts ?? []).entries()) {
     const from = at(s.stmt_location ?? 0);
@@ -82,6 +106,12 @@ export function analyzePg(src: string, know: PgKnowledge): { spans: Span[]; comm
       return out;
     };
     const [kind, n] = Object.entries(s.stmt)[0] as [string, Node];
+    if (kind === 'VariableSetStmt' && n.name === 'lock_timeout') lockTimeout = true;
+    const exclusive = accessExclusiveOn(kind, n);
+    if (exclusive && !lockTimeout && !lockAdvised && !exclusive.every((r) => fresh(r))) {
+      lockAdvised = true;
+      add('missing-lock-timeout', span.start, `${exclusive.map(rel).join(', ')}: ACCESS EXCLUSIVE lock without a SET lock_timeout before it`);
+    }
     switch (kind) {
       case 'CreateStmt': {
         const name = n.relation.relname as string;

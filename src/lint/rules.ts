@@ -37,6 +37,7 @@ export const RULE_IDS = [
   'constraint-without-not-valid',
   'trigger-broken',
   'view-broken',
+  'missing-lock-timeout',
   'allow-without-reason',
   'unused-directive',
 ] as const;
@@ -184,6 +185,15 @@ export const RULES: Readonly<Record<RuleId, Rule>> = {
     why: 'every query of the running version that reads the view fails with the view’s error',
     fix: `recreate the view against the new schema in the same migration (DROP VIEW …; CREATE VIEW …), or drop it ${CONTRACT}`,
     acceptable: true,
+  },
+  'missing-lock-timeout': {
+    id: 'missing-lock-timeout',
+    title: 'an ACCESS EXCLUSIVE lock taken without SET lock_timeout',
+    severity: 'warning',
+    dialects: PG,
+    why: 'the statement needs an ACCESS EXCLUSIVE lock on a table in use; while it waits behind any open transaction (a long report, an idle-in-transaction session), every query of the running version on that table queues behind it: the app stalls although the change itself is instant',
+    fix: "put SET lock_timeout = '5s' before it (first in the migration) and retry the migration when it times out: the statement gives up instead of stalling the app",
+    acceptable: false,
   },
   'allow-without-reason': {
     id: 'allow-without-reason',

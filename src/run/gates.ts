@@ -67,9 +67,10 @@ async function lintPending(gate: Gate, listing: string, opts: GateOptions, bound
   const pending = files.filter((f) => f.pending);
   if (pending.length === 0) return { gate, ok: true, report: 'no pending migrations' };
   await loadEngines([gate.dialect]);
-  // The live schema is what the pending migrations will meet: SQLite judges them against it. A
-  // host that sends none (an older library) gets the applied migrations replayed instead.
-  const schema = newSchema(live && gate.dialect === 'sqlite' ? live.sql : undefined);
+  // The live schema is what the pending migrations will meet: they are judged against it (SQLite's
+  // .schema; PostgreSQL's pg_dump --schema-only). A host that sends none (an older library) gets the
+  // applied migrations replayed instead.
+  const schema = newSchema(live ? live.sql : undefined);
   const lines: string[] = [];
   let breaking = 0;
   try {
@@ -79,7 +80,7 @@ async function lintPending(gate: Gate, listing: string, opts: GateOptions, bound
       try {
         result = lintMigration(f.sql, { file: f.name, dialect: gate.dialect, schema });
       } catch (e) {
-        if (e instanceof SchemaRejected) return { gate, ok: false, report: `the database's live schema cannot be read back by SQLite ${e.line}:${e.column}: ${e.reason}` };
+        if (e instanceof SchemaRejected) return { gate, ok: false, report: `the database's live schema cannot be read back by ${gate.dialect === 'postgres' ? 'PostgreSQL\'s parser' : 'SQLite'} ${e.line}:${e.column}: ${e.reason}` };
         if (!f.pending) continue;
         if (e instanceof SqlParseError) return { gate, ok: false, report: `pending migration ${f.name}:${e.line}:${e.column}: ${rejectedBy(e.dialect)}${live ? ' (applied to the live schema)' : ''}: ${e.reason}` };
         return { gate, ok: false, report: `pending migration ${f.name} could not be linted: ${(e as Error).message.split('\n').slice(-1)[0]}` };

@@ -69,6 +69,20 @@ describe('the lint gate of migrate', () => {
     expect(bad).toMatchObject({ ok: false, report: 'pending migration 002.sql:2:27: SQLite rejects it (applied to the live schema): no such column: "b"' });
   });
 
+  it('PostgreSQL: judges the pending migrations against the live schema (pg_dump --schema-only), not the applied files', async () => {
+    // The applied file never made email UNIQUE; the live database has the constraint (added by hand).
+    const live = '@@@schema live\nSET statement_timeout = 0;\nCREATE TABLE public.users (id integer NOT NULL, email text);\nALTER TABLE ONLY public.users ADD CONSTRAINT users_mail_uq UNIQUE (email);\n';
+    const files = hostListing([['001.sql', 'applied', 'CREATE TABLE users (id int, email text);'], ['002.sql', 'pending', "SET lock_timeout = '5s';\nALTER TABLE users DROP CONSTRAINT users_mail_uq;"]]);
+    const r = await runGate({ ...gate(live + files), dialect: 'postgres' }, t, {});
+    expect(r.ok).toBe(false);
+    expect(r.report).toMatch(/1 pending migration\(s\) \(002\.sql\) against the live schema: 1 breaking/);
+    expect(r.report).toMatch(/002\.sql:2:24 drop-unique: drops UNIQUE constraint users_mail_uq of users/);
+    // A live schema PostgreSQL's parser refuses stops the gate, saying so.
+    const bad = await runGate({ ...gate('@@@schema live\nCREATE TABLE (;\n' + files), dialect: 'postgres' }, t, {});
+    expect(bad.ok).toBe(false);
+    expect(bad.report).toMatch(/^the database's live schema cannot be read back by PostgreSQL's parser 1:\d+: /);
+  });
+
   it('fails when the listing cannot be read', async () => {
     const r = await runGate({ ...gate(''), cmd: 'echo "no such dir" >&2; exit 2' }, t, {});
     expect(r).toMatchObject({ ok: false, report: expect.stringContaining('cannot list the migrations: no such dir') });

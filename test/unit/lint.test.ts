@@ -64,11 +64,11 @@ const EXPECTED: Record<string, string[]> = {
   'safe/sqlite/empty.sql': [],
   'safe/postgres/create-table.sql': [],
   'safe/postgres/create-index-concurrently.sql': [],
-  'safe/postgres/add-column-with-default.sql': [],
-  'safe/postgres/constraint-not-valid.sql': [],
-  'safe/postgres/unique-using-index.sql': [],
+  'safe/postgres/add-column-with-default.sql': ['missing-lock-timeout:warning'],
+  'safe/postgres/constraint-not-valid.sql': ['missing-lock-timeout:warning'],
+  'safe/postgres/unique-using-index.sql': ['missing-lock-timeout:warning'],
   'safe/postgres/function-and-trigger.sql': [],
-  'safe/postgres/relax-constraints.sql': [],
+  'safe/postgres/relax-constraints.sql': ['missing-lock-timeout:warning'],
   'safe/postgres/enum-and-extension.sql': [],
   'safe/postgres/batched-backfill.sql': [],
 
@@ -131,24 +131,24 @@ const EXPECTED: Record<string, string[]> = {
   'breaking/postgres/create-index-non-concurrent.sql': ['create-index-non-concurrent'],
   'breaking/postgres/create-index-non-concurrent.allow.sql': ['create-index-non-concurrent:accepted'],
   'breaking/postgres/create-index-non-concurrent.contract.sql': ['create-index-non-concurrent:accepted'],
-  'breaking/postgres/add-unique-constraint.sql': ['create-index-non-concurrent'],
-  'breaking/postgres/constraint-without-not-valid.sql': ['constraint-without-not-valid', 'constraint-without-not-valid'],
-  'breaking/postgres/constraint-without-not-valid.allow.sql': ['constraint-without-not-valid:accepted'],
-  'breaking/postgres/constraint-without-not-valid.contract.sql': ['constraint-without-not-valid:accepted'],
-  'breaking/postgres/change-column-type.sql': ['change-column-type'],
-  'breaking/postgres/change-column-type.allow.sql': ['change-column-type:accepted'],
-  'breaking/postgres/change-column-type.contract.sql': ['change-column-type:accepted'],
-  'breaking/postgres/set-not-null.sql': ['set-not-null'],
-  'breaking/postgres/set-not-null.allow.sql': ['set-not-null:accepted'],
-  'breaking/postgres/set-not-null.contract.sql': ['set-not-null:accepted'],
-  'breaking/postgres/drop-unique.sql': ['drop-unique', 'drop-unique'],
-  'breaking/postgres/drop-unique.allow.sql': ['drop-unique:accepted'],
-  'breaking/postgres/drop-unique.contract.sql': ['drop-unique:accepted'],
-  'breaking/postgres/drop-column-cascade.sql': ['drop-column'],
-  'breaking/postgres/rename-column.sql': ['rename-column'],
-  'breaking/postgres/add-column-not-null.sql': ['add-column-not-null'],
-  'breaking/postgres/truncate.sql': ['delete-without-where'],
-  'breaking/postgres/drop-table.sql': ['drop-table'],
+  'breaking/postgres/add-unique-constraint.sql': ['missing-lock-timeout:warning', 'create-index-non-concurrent'],
+  'breaking/postgres/constraint-without-not-valid.sql': ['missing-lock-timeout:warning', 'constraint-without-not-valid', 'constraint-without-not-valid'],
+  'breaking/postgres/constraint-without-not-valid.allow.sql': ['missing-lock-timeout:warning', 'constraint-without-not-valid:accepted'],
+  'breaking/postgres/constraint-without-not-valid.contract.sql': ['missing-lock-timeout:warning', 'constraint-without-not-valid:accepted'],
+  'breaking/postgres/change-column-type.sql': ['missing-lock-timeout:warning', 'change-column-type'],
+  'breaking/postgres/change-column-type.allow.sql': ['missing-lock-timeout:warning', 'change-column-type:accepted'],
+  'breaking/postgres/change-column-type.contract.sql': ['missing-lock-timeout:warning', 'change-column-type:accepted'],
+  'breaking/postgres/set-not-null.sql': ['missing-lock-timeout:warning', 'set-not-null'],
+  'breaking/postgres/set-not-null.allow.sql': ['missing-lock-timeout:warning', 'set-not-null:accepted'],
+  'breaking/postgres/set-not-null.contract.sql': ['missing-lock-timeout:warning', 'set-not-null:accepted'],
+  'breaking/postgres/drop-unique.sql': ['missing-lock-timeout:warning', 'drop-unique', 'drop-unique'],
+  'breaking/postgres/drop-unique.allow.sql': ['missing-lock-timeout:warning', 'drop-unique:accepted'],
+  'breaking/postgres/drop-unique.contract.sql': ['missing-lock-timeout:warning', 'drop-unique:accepted'],
+  'breaking/postgres/drop-column-cascade.sql': ['missing-lock-timeout:warning', 'drop-column'],
+  'breaking/postgres/rename-column.sql': ['missing-lock-timeout:warning', 'rename-column'],
+  'breaking/postgres/add-column-not-null.sql': ['missing-lock-timeout:warning', 'add-column-not-null'],
+  'breaking/postgres/truncate.sql': ['missing-lock-timeout:warning', 'delete-without-where'],
+  'breaking/postgres/drop-table.sql': ['missing-lock-timeout:warning', 'drop-table'],
 };
 
 function corpusFiles(dir = CORPUS): string[] {
@@ -324,17 +324,27 @@ describe('findings', () => {
     expect(lintSql('CREATE TABLE t (a);\nCREATE INDEX i ON t (a);', { file: 'x.sql', dialect: 'sqlite' })).toEqual([]);
     expect(lintSql(sql, { file: 'x.sql', dialect: 'postgres' }).map((f) => f.rule)).toEqual([
       'create-index-non-concurrent',
+      'missing-lock-timeout',
       'constraint-without-not-valid',
     ]);
     const rebuild = 'CREATE TABLE n (id INT);\nINSERT INTO n SELECT id FROM t;\nDROP TABLE t;\nALTER TABLE n RENAME TO t;';
-    expect(lintSql(rebuild, { file: 'x.sql', dialect: 'postgres' }).map((f) => f.rule)).toEqual(['drop-table']);
+    expect(lintSql(rebuild, { file: 'x.sql', dialect: 'postgres' }).map((f) => f.rule)).toEqual(['missing-lock-timeout', 'drop-table']);
+  });
+
+  it('missing-lock-timeout (PostgreSQL, a warning): once per file, at the first ACCESS EXCLUSIVE lock on a table it did not create, unless SET lock_timeout came first', () => {
+    const rules = (sql: string) => lintSql(sql, { file: 'x.sql', dialect: 'postgres' }).map((f) => `${f.line}:${f.column} ${label(f)}`);
+    expect(rules('CREATE TABLE n (a int);\nALTER TABLE n ADD COLUMN b int;\nALTER TABLE t ADD COLUMN c int;\nTRUNCATE u;\n')).toEqual(['3:1 missing-lock-timeout:warning', '4:1 delete-without-where']);
+    expect(rules("SET lock_timeout = '5s';\nALTER TABLE t ADD COLUMN c int;\n")).toEqual([]);
+    expect(rules("BEGIN;\nSET LOCAL lock_timeout TO '2s';\nALTER TABLE t RENAME TO t2;\nCOMMIT;\n")).toEqual(['3:13 rename-table']);
+    expect(rules('ALTER TABLE t VALIDATE CONSTRAINT c;\nCREATE INDEX CONCURRENTLY i ON t (a);\n')).toEqual([]);
+    expect(RULES['missing-lock-timeout']).toMatchObject({ severity: 'warning', dialects: ['postgres'] });
   });
 
   it('without a dialect, parses as SQLite, and as PostgreSQL a file only PostgreSQL parses', () => {
     expect(lintMigration('CREATE TABLE t (a);', { file: 'a.sql' }).dialect).toBe('sqlite');
     const pg = lintMigration('ALTER TABLE t ALTER COLUMN a TYPE bigint;', { file: 'a.sql' });
     expect(pg).toMatchObject({ dialect: 'postgres', dialectDetected: true });
-    expect(pg.findings.map((f) => f.rule)).toEqual(['change-column-type']);
+    expect(pg.findings.map((f) => f.rule)).toEqual(['missing-lock-timeout', 'change-column-type']);
   });
 
   it('a directory where one file is PostgreSQL-only is linted as PostgreSQL', async () => {

@@ -2,6 +2,10 @@ import { basename, join } from 'node:path';
 import { BgError, ExitCode, UsageError } from '../../errors.js';
 import { BUILTIN_PLAYBOOKS } from '../package-info.js';
 import { backupFileOf } from '../../plan/actions/restore.js';
+import { pgBackupFileOf } from '../../plan/actions/restore-pg.js';
+import { pgConnWords } from '../../plan/actions/pg-common.js';
+import { resolveVars } from '../../plan/vars.js';
+import { withSecrets } from '../../transport/secrets.js';
 import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
 import { resolveHost } from '../../plan/host-model.js';
 import { joinPath, quotePath, shellQuote } from '../../plan/quote.js';
@@ -34,7 +38,8 @@ export interface RestoreArgs extends HostArgs {
  */
 export async function restoreCommand(args: RestoreArgs): Promise<number> {
   const { id, local } = whichBackup(args);
-  const named = backupFileOf(id, args.env);
+  // A `.pgdump` name is a PostgreSQL env's backup (checked against the env below); a run id fits both.
+  const named = id.endsWith('.pgdump') ? pgBackupFileOf(id, args.env) : backupFileOf(id, args.env);
   if ('problem' in named) throw new UsageError(`--backup: ${named.problem}`);
   const sent: string[] = [];
   const discards = await withHosts(args, async (hosts) => {
@@ -43,16 +48,22 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       const host = resolveHost(name, config);
       const env = Object.hasOwn(host.envs, args.env) ? host.envs[args.env] : undefined;
       if (!env) throw new UsageError(`host ${name} has no env ${JSON.stringify(args.env)} (it has: ${Object.keys(host.envs).join(', ') || 'no envs'})`);
-      if (!env.db) throw new UsageError(`env ${args.env} of host ${name} has no \`db\` in the inventory: nothing to restore`);
+      if (!env.db && !env.pg) throw new UsageError(`env ${args.env} of host ${name} has no \`db\` in the inventory: nothing to restore`);
       const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
-      const file = joinPath(dir, named.file);
+      if (env.pg && local) throw new UsageError(`--from-local: env ${args.env} of host ${name} is a PostgreSQL database; copies off the host are not supported for it yet`);
+      if (env.pg && id.endsWith('.db')) throw new UsageError(`--backup ${oneLine(id)}: env ${args.env} of host ${name} is a PostgreSQL database; its backups are named ${args.env}-RUNID.pgdump`);
+      if (!env.pg && named.file.endsWith('.pgdump')) throw new UsageError(`--backup ${oneLine(id)}: env ${args.env} of host ${name} is a SQLite database; a .pgdump is a PostgreSQL env's backup`);
+      const file = joinPath(dir, env.pg ? `${args.env}-${named.runId}.pgdump` : named.file);
       // A copy from this machine goes into the backups dir first; the restore below is the same.
       if (local) {
         const state = await sendLocalCopy(transport, host.name, local, dir, file, host.commandPrefix, args, sent);
         if (state === 'uploaded') sent.push(`${host.name}:${file}`);
         if (state === 'not-there') continue;
       }
-      const r = await transport.exec(host.commandPrefix + discardsCommand(env.db, file), { timeoutMs: 120_000 });
+      // PostgreSQL: the password travels as every secret does (on stdin), from the inventory's host vars.
+      const r = env.pg
+        ? await withSecrets(transport, resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets).exec(host.commandPrefix + pgDiscardsCommand(env.pg, file), { timeoutMs: 600_000 })
+        : await transport.exec(host.commandPrefix + discardsCommand(env.db!, file), { timeoutMs: 120_000 });
       if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
       if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
       if (r.exitCode !== 0) throw new BgError(`cannot compare ${env.db} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
@@ -137,4 +148,9 @@ function unchanged(sent: string[]): string {
  */
 export function discardsCommand(db: string, backup: string): string {
   return call('bg_restore_discards', quotePath(db), quotePath(backup), shellQuote('migrations'));
+}
+
+/** The same for a PostgreSQL env (bg_pg_restore_discards in src/remote/pg-restore.sh: a scratch restore of the dump, rows compared by content). */
+export function pgDiscardsCommand(pg: NonNullable<ReturnType<typeof resolveHost>['envs'][string]['pg']>, backup: string): string {
+  return call('bg_pg_restore_discards', ...pgConnWords(pg), quotePath(backup), shellQuote('migrations'));
 }

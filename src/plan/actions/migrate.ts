@@ -9,6 +9,7 @@ import { stepDir } from '../step-dir.js';
 import { databaseIntact, dirExists, toolPresent } from '../preflight.js';
 import { pm2App, pm2AppKnown } from '../pm2-sh.js';
 import { SQLITE } from '../sqlite-features.js';
+import { buildPgMigrate } from './migrate-pg.js';
 
 /** What common migrators print when they had nothing to do (matched case-insensitively). */
 export const DEFAULT_UP_TO_DATE = 'no pending migrations|already up[ -]to[ -]date|nothing to migrate|no migrations (were executed|to run|to apply)';
@@ -36,6 +37,8 @@ const params = z
   })
   .strict();
 
+export type MigrateParams = z.output<typeof params>;
+
 /** What this action's own sqlite3 calls need of the host's sqlite3 (checked in pre-flight; see sqlite-features.ts). */
 // VACUUM INTO: the undo calls bg_restore_db, whose code (shared with restore) holds the copy taken
 // before a restore; migrate never takes it, but its required backup step needs 3.27 anyway.
@@ -53,6 +56,7 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
   shellTemplates: ['command', 'pending'],
   params,
   build(input) {
+    if (input.env?.pg) return buildPgMigrate(input);
     const { params: p, env: maybeEnv, host, runId } = input;
     const db = requireEnvField(maybeEnv, 'db');
     const env = maybeEnv!;

@@ -9,6 +9,7 @@ import { restoreDbScript } from '../restore-sh.js';
 import { call } from '../sh-lib.js';
 import { stepDir } from '../step-dir.js';
 import type { Command } from '../types.js';
+import { buildPgRestore } from './restore-pg.js';
 
 /** A run id as bg makes them (see src/cli/run-id.ts) and as backup file names carry them. */
 const RUN_ID = /^[0-9]{8}T[0-9]{6}(\.[0-9]{3})?Z-[0-9A-Za-z]{1,32}$/;
@@ -25,6 +26,8 @@ const params = z
     migrations_table: z.string().min(1).default('migrations'),
   })
   .strict();
+
+export type RestoreParams = z.output<typeof params>;
 
 /**
  * The backup file an ID names, for this env, or why it is not one. Only bg's own names are
@@ -52,6 +55,7 @@ export const restoreAction: ActionDef<z.output<typeof params>> = {
   env: 'required',
   params,
   build(input) {
+    if (input.env?.pg) return buildPgRestore(input);
     const { params: p, env: maybeEnv, host, runId } = input;
     const db = requireEnvField(maybeEnv, 'db');
     const env = maybeEnv!;
