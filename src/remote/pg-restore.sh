@@ -35,20 +35,21 @@ bg_pg_answers() {
   echo "PostgreSQL database $3 answers"
 }
 
-# Sessions a restore waits for: the app's (application_name = :'app', its pm2 name) and any client in an open transaction (it may hold locks the restore needs).
+# Sessions a restore waits for: the app's (application_name bg-ENV, as share-db and the example app name them, or its pm2 name) and any client in an open transaction (it may hold locks the restore needs).
+# Another role's sessions show backend_type NULL (without pg_read_all_stats): counted when they have a user.
 BG_PG_SESSIONS_SQL="
 SELECT format('pid %s user %s application %s from %s, %s since %s', pid, usename, quote_literal(application_name), coalesce(host(client_addr), 'local socket'), state, to_char(coalesce(xact_start, backend_start), 'YYYY-MM-DD HH24:MI:SS'))
   FROM pg_stat_activity
-  WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-    AND ((:'app' <> '' AND application_name = :'app') OR xact_start IS NOT NULL)
+  WHERE datname = current_database() AND pid <> pg_backend_pid() AND (backend_type = 'client backend' OR (backend_type IS NULL AND usesysid IS NOT NULL))
+    AND ((:'app' <> '' AND application_name IN (:'app', :'appenv')) OR xact_start IS NOT NULL)
   ORDER BY pid;
 "
 
-# bg_pg_wait_released CONN(6) APP SECONDS: until no session of APP (by application_name) and no client in an open transaction is on the database; else names them and returns 1 (bg kills no session).
+# bg_pg_wait_released CONN(6) APP SECONDS [ENV]: until no session of APP (application_name APP or bg-ENV) and no client in an open transaction is on the database; else names them and returns 1 (bg kills no session).
 bg_pg_wait_released() {
-  bg_pw_n=$(( $8 * 5 ))
+  bg_pw_n=$(( $8 * 5 )); bg_pw_ae=''; [ -z "${9:-}" ] || bg_pw_ae="bg-$9"
   while :; do
-    bg_pw_s=$(printf '%s\n' "$BG_PG_SESSIONS_SQL" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" -v app="$7") || return 1
+    bg_pw_s=$(printf '%s\n' "$BG_PG_SESSIONS_SQL" | bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" -v app="$7" -v appenv="$bg_pw_ae") || return 1
     [ -n "$bg_pw_s" ] || return 0
     bg_pw_n=$((bg_pw_n - 1))
     if [ "$bg_pw_n" -le 0 ]; then
@@ -180,7 +181,7 @@ bg_pg_restore_db() {
     bg_pr_procs=$(bg_pm2_procs "$bg_pr_app")
     if printf '%s\n' "$bg_pr_procs" | grep -q ' online '; then bg_pr_restart=1; pm2 stop "$bg_pr_app" >/dev/null; echo "stopped $bg_pr_app"; fi
   fi
-  if ! bg_pg_wait_released "$@" "$bg_pr_app" "$bg_pr_release"; then
+  if ! bg_pg_wait_released "$@" "$bg_pr_app" "$bg_pr_release" "$bg_pr_env"; then
     [ -z "$bg_pr_restart" ] || { pm2 start "$bg_pr_app" >/dev/null; bg_pr_restart=''; echo "bg: started $bg_pr_app again; nothing was changed" >&2; }
     exit 1
   fi

@@ -77,33 +77,36 @@ bg_pg_counts() {
 
 # bg_pg_backup CONN(6) DIR DST [TABLE COLUMN]: pg_dump -Fc to DST in one exported snapshot, with the counts and schema of that snapshot (recorded in DST.counts, DST.schema).
 bg_pg_backup() {
-  set -e
-  dir=$7; dst=$8; mt=${9:-migrations}; mc=${10:-name}
-  mkdir -p "$dir"
-  rm -f "$dst.tmp"
-  # Writes go on meanwhile: one session holds a REPEATABLE READ transaction open and exports its
-  # snapshot; the counts, the schema and pg_dump --snapshot all read that same instant.
-  bg_pb_fifo=$(mktemp -d "${TMPDIR:-/tmp}/bg-pgsnap.XXXXXX")
-  mkfifo "$bg_pb_fifo/in" "$bg_pb_fifo/out"
-  bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" <"$bg_pb_fifo/in" >"$bg_pb_fifo/out" 2>"$bg_pb_fifo/err" &
-  bg_pb_pid=$!
-  exec 8>"$bg_pb_fifo/in" 9<"$bg_pb_fifo/out"
-  trap 'rc=$?; trap - EXIT; exec 8>&- 9<&-; wait "$bg_pb_pid" 2>/dev/null || true; rm -rf "$bg_pb_fifo"; [ "$rc" -eq 0 ] || rm -f "$dst.tmp"; exit "$rc"' EXIT
-  printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;' 'SELECT pg_export_snapshot();' >&8
-  snap=''; read -r snap <&9 || true
-  case $snap in
-    *[!0-9A-F-]*|'') echo "bg: could not export a snapshot of $3: $(tail -n 3 "$bg_pb_fifo/err")" >&2; exit 1 ;;
-  esac
-  BG_PG_TX="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '$snap';"
-  counts=$(bg_pg_counts "$1" "$2" "$3" "$4" "$5" "$6"); schema=$(bg_pg_schema "$1" "$2" "$3" "$4" "$5" "$6" "$mt" "$mc")
-  BG_PG_TX=''
-  bg_pg "$1" "$2" "$3" "$4" "$5" "$6" pg_dump -Fc --snapshot="$snap" -f "$dst.tmp"
-  printf 'COMMIT;\n' >&8
-  sync "$dst.tmp"
-  mv "$dst.tmp" "$dst"
-  printf '%s\n' "$counts" | bg_write_file "$dst.counts"
-  printf '%s\n' "$schema" | bg_write_file "$dst.schema"
-  echo "backed up PostgreSQL database $3 to $dst ($(printf '%s\n' "$counts" | grep -c .) tables, schema sha256:$(bg_fingerprint "$schema"), one snapshot)"
+  # A subshell: its EXIT trap (the snapshot's session) and set -e stay its own when a restore calls it.
+  (
+    set -e
+    dir=$7; dst=$8; mt=${9:-migrations}; mc=${10:-name}
+    mkdir -p "$dir"
+    rm -f "$dst.tmp"
+    # Writes go on meanwhile: one session holds a REPEATABLE READ transaction open and exports its
+    # snapshot; the counts, the schema and pg_dump --snapshot all read that same instant.
+    bg_pb_fifo=$(mktemp -d "${TMPDIR:-/tmp}/bg-pgsnap.XXXXXX")
+    mkfifo "$bg_pb_fifo/in" "$bg_pb_fifo/out"
+    bg_pg_sql "$1" "$2" "$3" "$4" "$5" "$6" <"$bg_pb_fifo/in" >"$bg_pb_fifo/out" 2>"$bg_pb_fifo/err" &
+    bg_pb_pid=$!
+    exec 8>"$bg_pb_fifo/in" 9<"$bg_pb_fifo/out"
+    trap 'rc=$?; trap - EXIT; exec 8>&- 9<&-; wait "$bg_pb_pid" 2>/dev/null || true; rm -rf "$bg_pb_fifo"; [ "$rc" -eq 0 ] || rm -f "$dst.tmp"; exit "$rc"' EXIT
+    printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;' 'SELECT pg_export_snapshot();' >&8
+    snap=''; read -r snap <&9 || true
+    case $snap in
+      *[!0-9A-F-]*|'') echo "bg: could not export a snapshot of $3: $(tail -n 3 "$bg_pb_fifo/err")" >&2; exit 1 ;;
+    esac
+    BG_PG_TX="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '$snap';"
+    counts=$(bg_pg_counts "$1" "$2" "$3" "$4" "$5" "$6"); schema=$(bg_pg_schema "$1" "$2" "$3" "$4" "$5" "$6" "$mt" "$mc")
+    BG_PG_TX=''
+    bg_pg "$1" "$2" "$3" "$4" "$5" "$6" pg_dump -Fc --snapshot="$snap" -f "$dst.tmp"
+    printf 'COMMIT;\n' >&8
+    sync "$dst.tmp"
+    mv "$dst.tmp" "$dst"
+    printf '%s\n' "$counts" | bg_write_file "$dst.counts"
+    printf '%s\n' "$schema" | bg_write_file "$dst.schema"
+    echo "backed up PostgreSQL database $3 to $dst ($(printf '%s\n' "$counts" | grep -c .) tables, schema sha256:$(bg_fingerprint "$schema"), one snapshot)"
+  )
 }
 
 # bg_pg_backup_verify CONN(6) DST [TABLE COLUMN]: restore DST into a scratch database; its counts and schema must equal DST.counts and DST.schema (recorded in DST.verified).

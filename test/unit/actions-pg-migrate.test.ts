@@ -35,7 +35,7 @@ describe('migrate on PostgreSQL', () => {
   it("undoes by restoring this run's dump, the app stopped meanwhile; reports what the undo discards", () => {
     expect(step.undo.map((c) => c.cmd)).toEqual([
       `bg_undo_if ${SD}/backup 'nothing to undo: the migration never started'\n` +
-        `bg_pg_restore_db ${CONN} ${BAK} blue-app 15 ${RUN} 'bg: cannot undo the migration of blue: this run'\\''s backup ${BAK} is missing' migrations name`,
+        `bg_pg_restore_db ${CONN} ${BAK} blue-app 15 ${RUN} 'bg: cannot undo the migration of blue: this run'\\''s backup ${BAK} is missing' migrations name '' '' 0 blue`,
     ]);
     expect(step.discardCheck?.map((c) => c.cmd)).toEqual([`bg_pg_rows_since ${CONN} ${BAK} migrations blue ${RUN} 'after this run'\\''s backup, not in the restored database' ${SD}/backup`]);
   });
@@ -57,7 +57,7 @@ describe('migrate on PostgreSQL', () => {
     const g = gp.steps[0]!;
     const conn = `'' '' app_green '' prod ''`;
     expect(g.verify[0]!.cmd).toBe(`bg_pg_with ${conn} bg_migrate_pending /srv/green './m.sh --pending'`);
-    expect(g.undo[0]!.cmd.split('\n')[1]).toBe(`bg_pg_restore_db ${conn} /srv/backups/green-${RUN}.pgdump '' 15 ${RUN} 'bg: cannot undo the migration of green: this run'\\''s backup /srv/backups/green-${RUN}.pgdump is missing' 'my "migs"' name`);
+    expect(g.undo[0]!.cmd.split('\n')[1]).toBe(`bg_pg_restore_db ${conn} /srv/backups/green-${RUN}.pgdump '' 15 ${RUN} 'bg: cannot undo the migration of green: this run'\\''s backup /srv/backups/green-${RUN}.pgdump is missing' 'my "migs"' name '' '' 0 green`);
     expect(gp.gates[0]!.cmd).toContain(`'SELECT "name" FROM "my ""migs"""'`);
   });
 
@@ -81,7 +81,7 @@ describe('restore on PostgreSQL', () => {
       expect(step.verify.map((c) => c.cmd)).toEqual([`bg_pg_restore_verify ${CONN} ${FROM} migrations name`]);
       expect(step.undo.map((c) => c.cmd)).toEqual([
         `bg_undo_if ${REC} 'nothing to undo: the restore did not replace the database'\n` +
-          `bg_pg_restore_db ${CONN} ${BAK} blue-app 15 ${RUN} 'bg: cannot undo the restore of blue: the copy taken before it, ${BAK}, is missing' migrations name`,
+          `bg_pg_restore_db ${CONN} ${BAK} blue-app 15 ${RUN} 'bg: cannot undo the restore of blue: the copy taken before it, ${BAK}, is missing' migrations name '' '' 0 blue`,
       ]);
       expect(step.discardCheck?.map((c) => c.cmd)).toEqual([`bg_pg_rows_since ${CONN} ${BAK} migrations blue ${RUN} 'after the restore, not in the database as it was before it' ${REC}`]);
     }

@@ -4,13 +4,15 @@
 import { PlanProblem, type ActionInput, type StepBody } from '../action.js';
 import { DEFAULT_BACKUPS } from '../backup-paths.js';
 import { pm2App, pm2AppKnown } from '../pm2-sh.js';
-import { dirExists, toolPresent } from '../preflight.js';
+import { dirExists } from '../preflight.js';
+import { pgPreflight } from '../pg-preflight.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { call, script } from '../sh-lib.js';
 import { stepDir } from '../step-dir.js';
 import { pgBackupPath } from './backup-pg.js';
 import type { MigrateParams } from './migrate.js';
 import { pgConnWords, pgLabel } from './pg-common.js';
+import { pgEnvFileAgrees } from './share-db-pg.js';
 
 /** The column of the migrations table that names a migration (as pg.sh's fingerprint reads it). */
 export const PG_MIGRATIONS_COLUMN = 'name';
@@ -48,7 +50,7 @@ export function buildPgMigrate(input: ActionInput<MigrateParams>): StepBody {
     : call('bg_pg_with', ...conn, 'bg_migrate_again', dir, shellQuote(command), shellQuote(p.up_to_date));
   const undo = script(
     call('bg_undo_if', quotePath(guard), shellQuote('nothing to undo: the migration never started')),
-    call('bg_pg_restore_db', ...conn, quotePath(bak), shellQuote(app ?? ''), String(Math.max(1, Math.ceil(p.release_timeout / 1000))), shellQuote(runId), shellQuote(`bg: cannot undo the migration of ${env.name}: this run's backup ${bak} is missing`), mt, shellQuote(PG_MIGRATIONS_COLUMN)),
+    call('bg_pg_restore_db', ...conn, quotePath(bak), shellQuote(app ?? ''), String(Math.max(1, Math.ceil(p.release_timeout / 1000))), shellQuote(runId), shellQuote(`bg: cannot undo the migration of ${env.name}: this run's backup ${bak} is missing`), mt, shellQuote(PG_MIGRATIONS_COLUMN), "''", "''", '0', shellQuote(env.name)),
   );
   const listing = call(
     'bg_pg_migration_listing',
@@ -60,7 +62,8 @@ export function buildPgMigrate(input: ActionInput<MigrateParams>): StepBody {
   const gateLabel = p.allow_breaking ? `pending migrations of ${env.name} linted (breaking ones allowed: with.allow_breaking)` : `pending migrations of ${env.name} do not break the version still running`;
   return {
     mutates: true,
-    preflight: [toolPresent('psql'), toolPresent('pg_dump'), toolPresent('pg_restore'), dirExists(env.dir), ...(app ? [pm2AppKnown(app)] : [])],
+    // A wrong password is exit 5 here, before anything changes; an env file naming another database (after share-db) is refused.
+    preflight: [...pgPreflight(host, [env], { dumpTo: backups.dir }), pgEnvFileAgrees(env), dirExists(env.dir), ...(app ? [pm2AppKnown(app)] : [])],
     gates: p.lint ? [{ kind: 'lint-migrations', cmd: listing, label: gateLabel, dialect: 'postgres', ...(p.allow_breaking ? { allowBreaking: true as const } : {}) }] : [],
     discardCheck: [
       {

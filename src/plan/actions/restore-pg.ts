@@ -3,13 +3,15 @@
 import { PlanProblem, type ActionInput, type StepBody } from '../action.js';
 import { DEFAULT_BACKUPS, UNDO_BACKUP_RECORD } from '../backup-paths.js';
 import { pm2App, pm2AppKnown } from '../pm2-sh.js';
-import { dirExists, spaceForBackups, toolPresent } from '../preflight.js';
+import { dirExists } from '../preflight.js';
+import { pgPreflight } from '../pg-preflight.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { call, script } from '../sh-lib.js';
 import { stepDir } from '../step-dir.js';
 import { pgBackupPath } from './backup-pg.js';
 import { PG_MIGRATIONS_COLUMN } from './migrate-pg.js';
 import { pgConnWords, pgLabel } from './pg-common.js';
+import { pgEnvFileAgrees } from './share-db-pg.js';
 import { backupFileOf, type RestoreParams } from './restore.js';
 
 /** The dump an ID names for a PostgreSQL env: a run id or `ENV-RUNID.pgdump` (bg's own names only, as on SQLite). */
@@ -51,12 +53,11 @@ export function buildPgRestore(input: ActionInput<RestoreParams>): StepBody {
   return {
     mutates: true,
     preflight: [
-      toolPresent('psql'),
-      toolPresent('pg_dump'),
-      toolPresent('pg_restore'),
+      // Tools, reachable (a wrong password: exit 5), pg_dump new enough, no old idle transaction, room for the dumps.
+      ...pgPreflight(host, [env], { dumpTo: backups.dir }),
+      pgEnvFileAgrees(env),
       dirExists(env.dir),
       { cmd: call('bg_pg_dump_ok', quotePath(from)), label: `the backup ${from} exists and is a readable pg_dump archive` },
-      spaceForBackups(host, backups.dir),
       ...(app ? [pm2AppKnown(app)] : []),
     ],
     discardCheck: [
@@ -75,7 +76,7 @@ export function buildPgRestore(input: ActionInput<RestoreParams>): StepBody {
     verify: [{ cmd: call('bg_pg_restore_verify', ...conn, quotePath(from), mt, mc), label: 'row counts and schema fingerprint equal those recorded with the backup' }],
     undo: [
       {
-        cmd: script(call('bg_undo_if', quotePath(record), shellQuote('nothing to undo: the restore did not replace the database')), restore(before, `bg: cannot undo the restore of ${env.name}: the copy taken before it, ${before}, is missing`, [])),
+        cmd: script(call('bg_undo_if', quotePath(record), shellQuote('nothing to undo: the restore did not replace the database')), restore(before, `bg: cannot undo the restore of ${env.name}: the copy taken before it, ${before}, is missing`, ["''", "''", '0', shellQuote(env.name)])),
         label: `restore ${before} (the database as it was) into ${pgLabel(pg)}`,
       },
     ],
