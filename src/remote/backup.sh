@@ -57,7 +57,7 @@ bg_backup_prune() {
     printf '%s %s\n' "$s" "$f"
   done | sort -k1,1nr -k2,2r | tail -n +"$keep" | while read -r s f; do
     if printf '%s\n' "$needed" | grep -qxF -- "$f"; then echo "kept $dir/$f: an undo not yet run restores it"; continue; fi
-    rm -f -- "$dir/$f" "$dir/$f.counts" "$dir/$f.verified"; echo "pruned $dir/$f"
+    rm -f -- "$dir/$f" "$dir/$f.counts" "$dir/$f.verified" "$dir/$f.schema"; echo "pruned $dir/$f"
   done
 }
 

@@ -100,6 +100,8 @@ describe('PostgreSQL envs', () => {
     }
     const dumps = readdirSync(join(work, 'backups')).filter((f) => f.endsWith('.pgdump'));
     expect(dumps).toHaveLength(2);
+    // A pruned dump goes with its .counts, .schema and .verified.
+    expect(readdirSync(join(work, 'backups')).filter((f) => f.endsWith('.pgdump.schema'))).toHaveLength(2);
     for (const d of dumps) {
       expect(readFileSync(join(work, 'backups', `${d}.verified`), 'utf8')).toMatch(/ ok\n$/);
       expect(readFileSync(join(work, 'backups', `${d}.counts`), 'utf8')).toBe('public.migrations 2\npublic.posts 200\npublic.users 50\n');
