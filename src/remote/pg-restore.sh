@@ -5,16 +5,6 @@
 # The variables of bg_pg_restore_db are global on purpose: its EXIT trap reads them after a failure.
 # shellcheck disable=SC2034,SC2154
 
-# bg_pg_export HOST PORT DATABASE USER SERVICE PASSWORD: export libpq's PG* variables in this shell (call it in a subshell).
-bg_pg_export() {
-  if [ -n "$1" ]; then PGHOST=$1; export PGHOST; fi
-  if [ -n "$2" ]; then PGPORT=$2; export PGPORT; fi
-  PGDATABASE=$3; export PGDATABASE
-  if [ -n "$4" ]; then PGUSER=$4; export PGUSER; fi
-  if [ -n "$5" ]; then PGSERVICE=$5; export PGSERVICE; fi
-  if [ -n "$6" ]; then PGPASSWORD=$6; export PGPASSWORD; fi
-  PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-10}; export PGCONNECT_TIMEOUT
-}
 
 # bg_pg_with CONN(6) FUNCTION ARG...: FUNCTION ARG... in a subshell with the connection exported (what the app's migrator reads).
 bg_pg_with() {

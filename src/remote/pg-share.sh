@@ -200,23 +200,7 @@ bg_pgs_restart() {
   set -e
   echo started > "$sd/started"
   bg_pgs_start "$bg_pgs_wait"
-  for e in $envs; do
-    h=$(health_of "$e"); [ -n "$h" ] && grep -qx "$e online" "$sd/apps" || continue
-    bg_i=$((bg_pgs_wait * 20))
-    until (bg_http_check "$h" 2) >/dev/null 2>&1; do
-      bg_i=$((bg_i - 1)); [ "$bg_i" -gt 0 ] || { echo "bg: $h does not answer $bg_pgs_wait s after the restart" >&2; exit 1; }
-      sleep 0.05
-    done
-  done
-  bg_f=$(( ($(date +%s%N) - $(cat "$sd/freeze-start")) / 1000000 ))
-  echo "$bg_f" > "$sd/freeze-ms"
-  echo "the apps of $envs are back, on $shared"
-  if [ "$bg_pgs_hold" -gt 0 ]; then
-    [ "$bg_f" -le "$bg_pgs_hold" ] && bg_w='within' || bg_w='LONGER than'
-    echo "writes were frozen for $bg_f ms (pm2 stop until every app answered its health URL), $bg_w the proxy's hold window of $bg_pgs_hold ms"
-  else
-    echo "writes were frozen for $bg_f ms (pm2 stop until every app answered its health URL): requests in that window were refused"
-  fi
+  bg_share_back "$bg_pgs_wait" "$bg_pgs_hold"
 }
 
 # bg_pgs_hold_check HOLD_MS MARGIN_PCT EXPECTED CONFIG RETRIES CONNECT_MS SOCKET TAIL: the proxy's hold window against the expected freeze (EXPECTED ms, or auto: from the databases' size).

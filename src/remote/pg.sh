@@ -3,16 +3,21 @@
 # a schema fingerprint from pg_catalog, and backups with pg_dump -Fc verified by a scratch restore.
 # A connection is six words: HOST PORT DATABASE USER SERVICE PASSWORD (empty: libpq's default).
 
+# bg_pg_export HOST PORT DATABASE USER SERVICE PASSWORD: export libpq's PG* variables in this shell (call it in a subshell).
+bg_pg_export() {
+  if [ -n "$1" ]; then PGHOST=$1; export PGHOST; fi
+  if [ -n "$2" ]; then PGPORT=$2; export PGPORT; fi
+  PGDATABASE=$3; export PGDATABASE
+  if [ -n "$4" ]; then PGUSER=$4; export PGUSER; fi
+  if [ -n "$5" ]; then PGSERVICE=$5; export PGSERVICE; fi
+  if [ -n "$6" ]; then PGPASSWORD=$6; export PGPASSWORD; fi
+  PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-10}; export PGCONNECT_TIMEOUT
+}
+
 # bg_pg HOST PORT DATABASE USER SERVICE PASSWORD CMD...: run CMD with PGHOST... exported in a subshell only.
 bg_pg() {
   (
-    if [ -n "$1" ]; then PGHOST=$1; export PGHOST; fi
-    if [ -n "$2" ]; then PGPORT=$2; export PGPORT; fi
-    PGDATABASE=$3; export PGDATABASE
-    if [ -n "$4" ]; then PGUSER=$4; export PGUSER; fi
-    if [ -n "$5" ]; then PGSERVICE=$5; export PGSERVICE; fi
-    if [ -n "$6" ]; then PGPASSWORD=$6; export PGPASSWORD; fi
-    PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-10}; export PGCONNECT_TIMEOUT
+    bg_pg_export "$1" "$2" "$3" "$4" "$5" "$6"
     shift 6
     exec "$@"
   )

@@ -117,21 +117,26 @@ bg_share_restart() {
   bg_jobs=''; for e in $envs; do if grep -qx "$e online" "$sd/apps"; then pm2 start "$(app_of "$e")" >/dev/null & bg_jobs="$bg_jobs $!"; fi; done
   for j in $bg_jobs; do wait "$j"; done
   for e in $envs; do if grep -qx "$e online" "$sd/apps"; then bg_pm2_wait_online "$(app_of "$e")" "$bg_sh_wait"; fi; done
+  bg_share_back "$bg_sh_wait" "$bg_sh_hold"
+}
+
+# bg_share_back WAIT_S HOLD_MS: (share-db's restart, envs/sd/shared set) wait until every app that was online answers its health URL; record and report the freeze.
+bg_share_back() {
   # Online in pm2 is not listening yet: the freeze ends when every app answers its health URL.
   for e in $envs; do
     h=$(health_of "$e"); [ -n "$h" ] && grep -qx "$e online" "$sd/apps" || continue
-    bg_i=$((bg_sh_wait * 20))
+    bg_i=$(( $1 * 20 ))
     until (bg_http_check "$h" 2) >/dev/null 2>&1; do
-      bg_i=$((bg_i - 1)); [ "$bg_i" -gt 0 ] || { echo "bg: $h does not answer $bg_sh_wait s after the restart" >&2; exit 1; }
+      bg_i=$((bg_i - 1)); [ "$bg_i" -gt 0 ] || { echo "bg: $h does not answer $1 s after the restart" >&2; exit 1; }
       sleep 0.05
     done
   done
   bg_f=$(( ($(date +%s%N) - $(cat "$sd/freeze-start")) / 1000000 ))
   echo "$bg_f" > "$sd/freeze-ms"
   echo "the apps of $envs are back, on $shared"
-  if [ "$bg_sh_hold" -gt 0 ]; then
-    [ "$bg_f" -le "$bg_sh_hold" ] && bg_w='within' || bg_w='LONGER than'
-    echo "writes were frozen for $bg_f ms (pm2 stop until every app answered its health URL), $bg_w the proxy's hold window of $bg_sh_hold ms"
+  if [ "$2" -gt 0 ]; then
+    [ "$bg_f" -le "$2" ] && bg_w='within' || bg_w='LONGER than'
+    echo "writes were frozen for $bg_f ms (pm2 stop until every app answered its health URL), $bg_w the proxy's hold window of $2 ms"
   else
     echo "writes were frozen for $bg_f ms (pm2 stop until every app answered its health URL): requests in that window were refused"
   fi

@@ -152,7 +152,13 @@ describe('share-db on PostgreSQL behind HAProxy', () => {
   });
 
   it('bg rollback under load: each env on its own database again, the shared one kept renamed, no acknowledged write lost', async () => {
-    const { r, load } = await underLoad(['rollback', '--host', 'local']);
+    // Rows were written to the shared database meanwhile: as on SQLite, undoing would leave them only in
+    // the kept copy, so bg rollback says which and changes nothing without --accept-data-loss.
+    const refused = await run(['rollback', '--host', 'local']);
+    expect(refused.exitCode, refused.stderr).toBe(2);
+    expect(refused.stdout + refused.stderr).toMatch(/rows written to app_shared while the envs shared it, not in blue's own database: public\.time_entries \d+/);
+    expect(await connections()).toEqual({ 'bg-blue': ['app_shared'], 'bg-green': ['app_shared'] });
+    const { r, load } = await underLoad(['rollback', '--host', 'local', '--accept-data-loss']);
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);
     const kept = lines(await pg.psql('postgres', "SELECT datname FROM pg_database WHERE datname LIKE 'app_shared%';"));
     expect(kept).toHaveLength(1);

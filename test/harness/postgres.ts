@@ -59,7 +59,8 @@ export async function startPgCluster(opts: { durable?: boolean } = {}): Promise<
   const serverOpts = `-p ${port} -k ${sock} -c listen_addresses=127.0.0.1${opts.durable ? '' : ' -c fsync=off -c full_page_writes=off'}`;
   await asPg(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-w', '-o', serverOpts, 'start']);
   const psql = async (database: string, sql: string) => {
-    const p = execFile('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', sock, '-p', String(port), '-U', 'postgres', '-d', database]);
+    // execFile kills a child past maxBuffer (1 MB by default): a test may read many rows.
+    const p = execFile('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', sock, '-p', String(port), '-U', 'postgres', '-d', database], { maxBuffer: 512 * 1024 * 1024 });
     const out = new Promise<string>((resolve, reject) => {
       let o = '';
       let e = '';
