@@ -15,6 +15,8 @@ const params = z
     timeout: duration.default(5000),
     /** Fields of the JSON body that must equal these values, e.g. `{ status: ok }`. */
     json: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    /** An env without a `health` URL (and no `with.url`): say so and check nothing, instead of refusing the plan (bg restore's playbook). */
+    skip_without_url: z.boolean().default(false),
   })
   .strict();
 
@@ -26,6 +28,10 @@ export const healthAction: ActionDef<z.output<typeof params>> = {
   params,
   build({ params: p, env }) {
     const url = p.url ?? env?.health;
+    if (!url && env && p.skip_without_url) {
+      const note = `env ${env.name} has no health URL in the inventory: nothing to check`;
+      return { mutates: false, run: [{ cmd: call('printf', "'%s\\n'", shellQuote(note)), label: note }], verify: [], undoNote: 'read-only' };
+    }
     if (!url) throw new PlanProblem(env ? `env \`${env.name}\` has no \`health\` URL; set it or give \`with.url\`` : 'give `env:` or `with.url`', ['with', 'url']);
     const seconds = Math.max(1, Math.round(p.timeout / 1000));
     // Each JSON field is a KEY VALUE pair of arguments (a key may hold `=`; src/remote/http.sh).
