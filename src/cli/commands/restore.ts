@@ -2,7 +2,7 @@ import { basename, join } from 'node:path';
 import { BgError, ExitCode, UsageError } from '../../errors.js';
 import { BUILTIN_PLAYBOOKS } from '../package-info.js';
 import { backupFileOf } from '../../plan/actions/restore.js';
-import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
+import { backupFileName, DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
 import { resolveHost } from '../../plan/host-model.js';
 import { joinPath, quotePath, shellQuote } from '../../plan/quote.js';
 import { call } from '../../plan/sh-lib.js';
@@ -14,6 +14,8 @@ import { runCommand } from './run.js';
 
 export interface RestoreArgs extends HostArgs {
   env: string;
+  /** With several databases per env (`dbs:`): only this one. */
+  db?: string;
   /** A backup on the host: run id or file name. */
   backup?: string;
   /** Or a copy on this machine (backup's copy_to): sent to the host's backups dir first. */
@@ -45,14 +47,17 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       if (!env) throw new UsageError(`host ${name} has no env ${JSON.stringify(args.env)} (it has: ${Object.keys(host.envs).join(', ') || 'no envs'})`);
       if (!env.db) throw new UsageError(`env ${args.env} of host ${name} has no \`db\` in the inventory: nothing to restore`);
       const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
-      const file = joinPath(dir, named.file);
+      // --db: that database's backup of the run (`dbs:`); the others of the env are checked in the step, with the app stopped.
+      const dbIndex = args.db === undefined ? 0 : env.dbs.findIndex((d) => d.name === args.db);
+      if (dbIndex < 0) throw new UsageError(`--db: env ${args.env} of host ${name} has no database ${JSON.stringify(args.db)} (it has: ${env.dbs.map((d) => d.name).join(', ')})`);
+      const file = dbIndex === 0 ? joinPath(dir, named.file) : joinPath(dir, backupFileName(args.env, named.runId, env.dbs[dbIndex]!.name));
       // A copy from this machine goes into the backups dir first; the restore below is the same.
       if (local) {
         const state = await sendLocalCopy(transport, host.name, local, dir, file, host.commandPrefix, args, sent);
         if (state === 'uploaded') sent.push(`${host.name}:${file}`);
         if (state === 'not-there') continue;
       }
-      const r = await transport.exec(host.commandPrefix + discardsCommand(env.db, file), { timeoutMs: 120_000 });
+      const r = await transport.exec(host.commandPrefix + discardsCommand(env.dbs[dbIndex]!.path, file), { timeoutMs: 120_000 });
       if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
       if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
       if (r.exitCode !== 0) throw new BgError(`cannot compare ${env.db} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
@@ -71,7 +76,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
     host: args.host,
     inventory: args.inventory,
     acceptNewHostKey: args.acceptNewHostKey,
-    var: [`env=${args.env}`, `backup=${named.runId}`, `accept_data_loss=${args.acceptDataLoss ? 'true' : 'false'}`],
+    var: [`env=${args.env}`, `backup=${named.runId}`, `accept_data_loss=${args.acceptDataLoss ? 'true' : 'false'}`, `db=${args.db ?? ''}`],
     dryRun: args.dryRun,
     json: args.json,
     ci: args.ci,

@@ -3,6 +3,7 @@ import type { ActionDef } from '../action.js';
 import { quotePath, shellQuote } from '../quote.js';
 import { call } from '../sh-lib.js';
 import { dbEnvs, dbParams } from './db-common.js';
+import { anyMultiDb, dbGroups } from './db-names.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
 import { pgConnWords } from './pg-common.js';
@@ -38,6 +39,23 @@ export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
       };
     }
     const envs = dbEnvs(host, p.envs);
+    if (anyMultiDb(envs)) {
+      // Per database name (`dbs:`): blue.main with green.main, ...; a name only some envs have is a difference.
+      const { shared, partial } = dbGroups(envs);
+      return {
+        mutates: false,
+        preflight: [toolPresent('sqlite3'), ...envs.flatMap((e) => e.dbs.map((d) => databaseIntact(d.path)))],
+        run: [],
+        verify: [
+          ...partial.map((g) => ({ cmd: call('bg_db_name_absent', shellQuote(g.name), shellQuote(g.has.join(', ')), shellQuote(g.lacks.join(', '))), label: `database ${g.name} in every env` })),
+          ...shared.map((g) => ({
+            cmd: call('bg_schema_check', shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...g.dbs.flatMap((d) => [shellQuote(d.label), quotePath(d.path)])),
+            label: `same schema and migrations: ${g.dbs.map((d) => d.label).join(', ')}`,
+          })),
+        ],
+        undoNote: 'read-only',
+      };
+    }
     // bg_schema_check (src/remote/fingerprint.sh) compares the first env with each other one.
     const compare = call('bg_schema_check', shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...envs.flatMap((e) => [shellQuote(e.name), quotePath(e.db)]));
     return {
