@@ -12,3 +12,19 @@ bg_restore_verify_if() {
   [ -f "$2" ] || { echo "no backup $2: $1 was left as it is"; return 0; }
   bg_restore_verify "$1" "$2"
 }
+
+# bg_schema_check_dbs TABLE COLUMN GROUP...: GROUP is "N LABEL DB..." (N envs' databases of one name: the first compared with each other, as bg_schema_check) or "absent NAME HAS LACKS"; every group is reported, 1 when any differs.
+bg_schema_check_dbs() {
+  bg_sd_t=$1; bg_sd_c=$2; shift 2; bg_sd_rc=0
+  while [ "$#" -gt 0 ]; do
+    if [ "$1" = absent ]; then bg_db_name_absent "$2" "$3" "$4" || bg_sd_rc=1; shift 4; continue; fi
+    bg_sd_n=$1; bg_sd_l=$2; bg_sd_d=$3; shift 3; bg_sd_i=1
+    while [ "$bg_sd_i" -lt "$bg_sd_n" ]; do
+      bg_schema_compare "$bg_sd_l" "$bg_sd_d" "$1" "$2" "$bg_sd_t" "$bg_sd_c"; bg_sd_r=$?
+      [ "$bg_sd_r" -eq 0 ] || bg_sd_rc=1
+      [ "$bg_sd_r" -ne 2 ] || echo "bg: could not read the schema of $bg_sd_l or $1" >&2
+      shift 2; bg_sd_i=$((bg_sd_i + 1))
+    done
+  done
+  return "$bg_sd_rc"
+}

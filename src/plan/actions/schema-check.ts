@@ -46,12 +46,18 @@ export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
         mutates: false,
         preflight: [toolPresent('sqlite3'), ...envs.flatMap((e) => e.dbs.map((d) => databaseIntact(d.path)))],
         run: [],
+        // One call that reports every name (bg_schema_check_dbs in src/remote/dbs.sh), not only the first that differs.
         verify: [
-          ...partial.map((g) => ({ cmd: call('bg_db_name_absent', shellQuote(g.name), shellQuote(g.has.join(', ')), shellQuote(g.lacks.join(', '))), label: `database ${g.name} in every env` })),
-          ...shared.map((g) => ({
-            cmd: call('bg_schema_check', shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...g.dbs.flatMap((d) => [shellQuote(d.label), quotePath(d.path)])),
-            label: `same schema and migrations: ${g.dbs.map((d) => d.label).join(', ')}`,
-          })),
+          {
+            cmd: call(
+              'bg_schema_check_dbs',
+              shellQuote(p.migrations_table),
+              shellQuote(p.migrations_column),
+              ...partial.flatMap((g) => ['absent', shellQuote(g.name), shellQuote(g.has.join(', ')), shellQuote(g.lacks.join(', '))]),
+              ...shared.flatMap((g) => [String(g.dbs.length), ...g.dbs.flatMap((d) => [shellQuote(d.label), quotePath(d.path)])]),
+            ),
+            label: [...shared.map((g) => `same schema and migrations: ${g.dbs.map((d) => d.label).join(', ')}`), ...partial.map((g) => `database ${g.name} in every env`)].join('; '),
+          },
         ],
         undoNote: 'read-only',
       };

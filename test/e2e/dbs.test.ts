@@ -1,0 +1,151 @@
+/**
+ * Several databases per env (`dbs:`, issue 17 item 1) through the built CLI, on the local host,
+ * against the example app as BLUE and GREEN under a real pm2, each env with THREE SQLite files
+ * (the app's database.db, cache.db, userdata.db). In order:
+ *   a backup run backs up all three (three verified files, named ENV-RUNID.db, ENV-RUNID.cache.db,
+ *   ENV-RUNID.userdata.db) → a run that migrates all three, then fails, is rolled back: every
+ *   database is back to its exact fingerprint and row counts (read with sqlite3 here, not with bg),
+ *   the app stopped once → the same migration run that succeeds leaves BLUE's cache different from
+ *   GREEN's: schema-check names that database → bg restore of that run's backups puts all three back.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bg } from '../harness/cli.js';
+import { deployBlueGreen, inventoryDocument, type BlueGreen } from '../harness/pm2.js';
+
+const sql = (db: string, query: string) => execFileSync('sqlite3', ['-batch', '-cmd', '.timeout 5000', db, query], { encoding: 'utf8' }).trim();
+const NAMES = ['database.db', 'cache.db', 'userdata.db'] as const;
+
+/** What a database holds, read with sqlite3 directly: its schema and every row (sha256), and rows per table. */
+function fingerprint(db: string): { schema: string; dump: string; rows: Record<string, number> } {
+  const tables = sql(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").split('\n').filter(Boolean);
+  const rows = Object.fromEntries(tables.map((t) => [t, Number(sql(db, `SELECT count(*) FROM "${t}"`))]));
+  const h = (s: string) => createHash('sha256').update(s).digest('hex');
+  return { schema: h(sql(db, '.schema')), dump: h(sql(db, '.dump')), rows };
+}
+
+let root = '';
+let d: BlueGreen;
+const run = (args: string[]) => bg(['--inventory', join(root, 'hosts.yaml'), ...args], { cwd: root, env: { ...d.childEnv() }, timeoutMs: 120_000 });
+const blueFiles = () => NAMES.map((n) => join(d.blue.dir, n));
+const fingerprints = () => blueFiles().map(fingerprint);
+/** Everything the host printed in a --json run's command events (undo output included). */
+const printed = (stdout: string) =>
+  stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; stdout?: string }).filter((e) => e.type === 'command').map((e) => e.stdout ?? '').join('\n');
+
+// Changes all three databases of the env it runs in: a column in the app's database, a table in
+// cache.db, rows in userdata.db.
+const MIGRATE = [
+  `sqlite3 database.db "ALTER TABLE time_entries ADD COLUMN tag TEXT"`,
+  `sqlite3 cache.db "CREATE TABLE IF NOT EXISTS warm (k TEXT); INSERT INTO warm VALUES ('x')"`,
+  `sqlite3 userdata.db "INSERT INTO prefs VALUES ('theme', 'dark'), ('lang', 'de')"`,
+].join(' && ');
+
+function playbook(name: string, fail: boolean): string {
+  const file = join(root, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `name: ${name}
+steps:
+  - { name: Back up BLUE, action: backup, env: blue }
+  - name: Migrate BLUE
+    action: migrate
+    env: blue
+    with: { command: ${JSON.stringify(MIGRATE)}, pending: "true", lint: false }
+${fail ? `  - name: Something later fails
+    action: shell
+    env: blue
+    with: { command: "test -f {{ env.dbs.userdata }} && false", undo: "true" }
+` : ''}`,
+  );
+  return file;
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'bgdbs-'));
+  d = await deployBlueGreen({ root, seed: { blue: 5, green: 2 } });
+  for (const env of [d.blue, d.green]) {
+    sql(join(env.dir, 'cache.db'), "CREATE TABLE entries (k TEXT PRIMARY KEY, v BLOB); INSERT INTO entries VALUES ('a', x'00ff'), ('b', NULL)");
+    sql(join(env.dir, 'userdata.db'), "PRAGMA journal_mode=WAL; CREATE TABLE prefs (k TEXT, v TEXT); INSERT INTO prefs VALUES ('tz', 'UTC')");
+  }
+  const dbs = { main: 'database.db', cache: 'cache.db', userdata: 'userdata.db' };
+  writeFileSync(
+    join(root, 'hosts.yaml'),
+    inventoryDocument(d.inventoryYaml('local', { path: [d.binDir], environment: { PM2_HOME: d.pm2Home }, journal: join(root, 'journal'), backups: { dir: join(root, 'bk'), keep: 5 }, envs: { blue: { db: null, dbs }, green: { db: null, dbs } } })),
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await d?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+}, 60_000);
+
+describe('dbs: three databases per env, against real pm2 apps and SQLite files', () => {
+  it('a backup step backs up every database of the env, each verified, under its own name', async () => {
+    const file = join(root, 'backup-only.yaml');
+    writeFileSync(file, 'name: backup-only\nsteps:\n  - { name: Back up BLUE, action: backup, env: blue }\n');
+    const b = await run(['run', file, '--host', 'local', '--json']);
+    expect(b.exitCode, b.stderr).toBe(0);
+    const runId = (JSON.parse(b.stdout.split('\n')[0]!) as { runId: string }).runId;
+    const mine = readdirSync(join(root, 'bk')).filter((f) => f.includes(runId) && f.endsWith('.db')).sort();
+    expect(mine).toEqual([`blue-${runId}.cache.db`, `blue-${runId}.db`, `blue-${runId}.userdata.db`]);
+    for (const [i, f] of [`blue-${runId}.db`, `blue-${runId}.cache.db`, `blue-${runId}.userdata.db`].entries()) {
+      expect(sql(join(root, 'bk', f), 'PRAGMA integrity_check')).toBe('ok');
+      expect(fingerprint(join(root, 'bk', f)).rows).toEqual(fingerprint(blueFiles()[i]!).rows);
+    }
+  });
+
+  it('a run that migrates all three and then fails is rolled back: all three databases exactly as before, the app stopped once', async () => {
+    const before = fingerprints();
+    const pid = await d.pid('blue');
+    const r = await run(['run', playbook('migrate-fails', true), '--host', 'local', '--json']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/"outcome":"rolled-back"/);
+    expect(fingerprints()).toEqual(before);
+    for (const f of blueFiles()) expect(sql(f, 'PRAGMA integrity_check')).toBe('ok');
+    // One stop and one start around the three restores.
+    const out = printed(r.stdout);
+    expect((out.match(/stopped timetracking-server/g) ?? []).length, out).toBe(1);
+    expect((out.match(/started timetracking-server/g) ?? []).length).toBe(1);
+    expect((out.match(/restored .* from /g) ?? []).length).toBe(3);
+    const health = await d.waitHealthy('blue');
+    expect(health.pid).not.toBe(pid);
+  });
+
+  it("schema-check compares per database name and names the one that differs; bg restore puts a run's three backups back", async () => {
+    const before = fingerprints();
+    const m = await run(['run', playbook('migrate-ok', false), '--host', 'local', '--json']);
+    expect(m.exitCode, m.stderr).toBe(0);
+    const runId = (JSON.parse(m.stdout.split('\n')[0]!) as { runId: string }).runId;
+    const migrated = fingerprints();
+    expect(migrated).not.toEqual(before);
+
+    const drift = await run(['run', 'drift', '--host', 'local', '--ci']);
+    expect(drift.exitCode).toBe(1);
+    expect(drift.stdout + drift.stderr).toMatch(/blue\.cache/);
+    expect(drift.stdout + drift.stderr).toMatch(/same schema and migrations: blue\.main, green\.main/);
+
+    const dry = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId, '--dry-run']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(fingerprints().map((f) => f.dump)).not.toEqual(before.map((f) => f.dump));
+    // userdata.db holds two rows the backup lacks: refused without --accept-data-loss, nothing changed.
+    const refused = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stdout + refused.stderr).toMatch(/discard rows of blue/);
+    const r = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId, '--accept-data-loss', '--json']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(fingerprints()).toEqual(before);
+    const out = printed(r.stdout);
+    expect((out.match(/stopped timetracking-server/g) ?? []).length, out).toBe(1);
+    expect((out.match(/restored .* from /g) ?? []).length).toBe(3);
+    // Its undo puts the three databases back as they were before the restore, the app stopped once.
+    const back = await run(['rollback', '--host', 'local', '--json']);
+    expect(back.exitCode, back.stdout + back.stderr).toBe(0);
+    expect(fingerprints()).toEqual(migrated);
+    expect((printed(back.stdout).match(/stopped timetracking-server/g) ?? []).length).toBe(1);
+  });
+});
