@@ -1,5 +1,6 @@
 import type { ResolvedEnv, ResolvedHost } from './host-model.js';
 import { joinPath } from './quote.js';
+import { dbsOf } from './host-model.js';
 
 export const DEFAULT_BACKUPS: { dir: string; keep: number; copy_to?: string } = { dir: '~/bg-backups', keep: 20 };
 
@@ -30,7 +31,7 @@ export interface DbBackup {
 /** Every SQLite database of an env with where this run backs it up, the default first. */
 export function envBackups(host: ResolvedHost, env: ResolvedEnv, runId: string): DbBackup[] {
   const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
-  return env.dbs.map((d, i) => {
+  return dbsOf(env).map((d, i) => {
     const dbName = i === 0 ? undefined : d.name;
     return { name: d.name, ...(dbName !== undefined ? { dbName } : {}), db: d.path, backup: joinPath(dir, backupFileName(env.name, runId, dbName)) };
   });

@@ -85,6 +85,14 @@ export function resolveHost(name: string, cfg: HostConfig, live?: string): Resol
   };
 }
 
+/**
+ * An env's databases, the default first. resolveHost always sets `dbs`; an env written by hand
+ * (tests, older callers) may lack it: its `db` is then the one database, named `db`.
+ */
+export function dbsOf(env: ResolvedEnv): EnvDb[] {
+  return (env as Partial<ResolvedEnv>).dbs ?? (env.db === undefined ? [] : [{ name: 'db', path: env.db }]);
+}
+
 /** An env's SQLite databases, the default first: `dbs:` in order, or `db: PATH` as one named `db`. */
 function envDbs(dir: string, db: HostConfig['envs'][string]['db'], dbs: Record<string, string> | undefined): EnvDb[] {
   if (dbs) return Object.entries(dbs).map(([name, p]) => ({ name, path: joinPath(dir, p) }));
@@ -124,7 +132,7 @@ function envScope(e: ResolvedEnv): TemplateScope {
     port: e.port,
     db: path(e.db),
     // `{{ env.dbs.NAME }}`: each database's path, quoted like `db`.
-    dbs: Object.fromEntries(e.dbs.map((d) => [d.name, path(d.path)])),
+    dbs: Object.fromEntries(dbsOf(e).map((d) => [d.name, path(d.path)])),
     health: e.health,
     migrate: e.migrate,
     env_file: path(e.envFile),

@@ -28,3 +28,16 @@ bg_schema_check_dbs() {
   done
   return "$bg_sd_rc"
 }
+
+# bg_dbs_status NAME DB...: a "dbs=NAME SIZE CHECK DB" line per database (SIZE `missing` when DB is not there; CHECK: quick_check's first word), for bg status.
+bg_dbs_status() {
+  while [ "$#" -ge 2 ]; do
+    if [ -f "$2" ]; then
+      bg_ds_q=$(bg_sql "$2" 'PRAGMA quick_check' 2>&1 | head -n 1 | cut -d ' ' -f 1)
+      echo "dbs=$1 $(wc -c < "$2" | tr -d ' ') ${bg_ds_q:-error} $2"
+    else
+      echo "dbs=$1 missing - $2"
+    fi
+    shift 2
+  done
+}

@@ -11,6 +11,7 @@ import type { Transport } from '../../transport/transport.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine, oneLine } from '../sanitize.js';
 import { runCommand } from './run.js';
+import { dbsOf } from '../../plan/host-model.js';
 
 export interface RestoreArgs extends HostArgs {
   env: string;
@@ -48,16 +49,16 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       if (!env.db) throw new UsageError(`env ${args.env} of host ${name} has no \`db\` in the inventory: nothing to restore`);
       const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
       // --db: that database's backup of the run (`dbs:`); the others of the env are checked in the step, with the app stopped.
-      const dbIndex = args.db === undefined ? 0 : env.dbs.findIndex((d) => d.name === args.db);
-      if (dbIndex < 0) throw new UsageError(`--db: env ${args.env} of host ${name} has no database ${JSON.stringify(args.db)} (it has: ${env.dbs.map((d) => d.name).join(', ')})`);
-      const file = dbIndex === 0 ? joinPath(dir, named.file) : joinPath(dir, backupFileName(args.env, named.runId, env.dbs[dbIndex]!.name));
+      const dbIndex = args.db === undefined ? 0 : dbsOf(env).findIndex((d) => d.name === args.db);
+      if (dbIndex < 0) throw new UsageError(`--db: env ${args.env} of host ${name} has no database ${JSON.stringify(args.db)} (it has: ${dbsOf(env).map((d) => d.name).join(', ')})`);
+      const file = dbIndex === 0 ? joinPath(dir, named.file) : joinPath(dir, backupFileName(args.env, named.runId, dbsOf(env)[dbIndex]!.name));
       // A copy from this machine goes into the backups dir first; the restore below is the same.
       if (local) {
         const state = await sendLocalCopy(transport, host.name, local, dir, file, host.commandPrefix, args, sent);
         if (state === 'uploaded') sent.push(`${host.name}:${file}`);
         if (state === 'not-there') continue;
       }
-      const r = await transport.exec(host.commandPrefix + discardsCommand(env.dbs[dbIndex]!.path, file), { timeoutMs: 120_000 });
+      const r = await transport.exec(host.commandPrefix + discardsCommand(dbsOf(env)[dbIndex]!.path, file), { timeoutMs: 120_000 });
       if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
       if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
       if (r.exitCode !== 0) throw new BgError(`cannot compare ${env.db} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);

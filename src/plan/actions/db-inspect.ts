@@ -7,6 +7,7 @@ import { dbEnvs, dbParams } from './db-common.js';
 import { anyMultiDb, dbGroups } from './db-names.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
+import { dbsOf } from '../host-model.js';
 
 const params = z
   .object({
@@ -39,7 +40,7 @@ export const dbInspectAction: ActionDef<z.output<typeof params>> = {
       const { shared, partial } = dbGroups(envs);
       return {
         mutates: false,
-        preflight: [toolPresent('sqlite3'), ...envs.flatMap((e) => e.dbs.map((d) => databaseIntact(d.path)))],
+        preflight: [toolPresent('sqlite3'), ...envs.flatMap((e) => dbsOf(e).map((d) => databaseIntact(d.path)))],
         run: [
           ...partial.map((g) => ({ cmd: call('bg_db_name_absent', shellQuote(g.name), shellQuote(g.has.join(', ')), shellQuote(g.lacks.join(', '))), label: `database ${g.name} in every env` })),
           ...shared.map((g) => ({

@@ -11,6 +11,7 @@ import { restoreDbScript } from '../restore-sh.js';
 import { call } from '../sh-lib.js';
 import { stepDir } from '../step-dir.js';
 import type { Command } from '../types.js';
+import { dbsOf } from '../host-model.js';
 
 /** A run id as bg makes them (see src/cli/run-id.ts) and as backup file names carry them. */
 const RUN_ID = /^[0-9]{8}T[0-9]{6}(\.[0-9]{3})?Z-[0-9A-Za-z]{1,32}$/;
@@ -65,10 +66,10 @@ export const restoreAction: ActionDef<z.output<typeof params>> = {
     const { params: p, env: maybeEnv, host, runId } = input;
     const db = requireEnvField(maybeEnv, 'db');
     const env = maybeEnv!;
-    const named = backupFileOf(p.backup, env.name, env.dbs.slice(1).map((d) => d.name));
+    const named = backupFileOf(p.backup, env.name, dbsOf(env).slice(1).map((d) => d.name));
     if ('problem' in named) throw new PlanProblem(named.problem, ['with', 'backup']);
     if (named.runId === runId) throw new PlanProblem('a run cannot restore its own backup', ['with', 'backup']);
-    if (env.dbs.length > 1 || p.db) return buildMultiRestore(input, named.runId, p.db || named.dbName);
+    if (dbsOf(env).length > 1 || p.db) return buildMultiRestore(input, named.runId, p.db || named.dbName);
     const backups = host.backups ?? DEFAULT_BACKUPS;
     const from = joinPath(backups.dir, named.file);
     const before = backupPath(host, env.name, runId);

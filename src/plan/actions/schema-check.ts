@@ -9,6 +9,7 @@ import { SQLITE } from '../sqlite-features.js';
 import { pgConnWords } from './pg-common.js';
 import { PlanProblem } from '../action.js';
 import type { ResolvedEnv, ResolvedHost } from '../host-model.js';
+import { dbsOf } from '../host-model.js';
 
 const params = z.object({ ...dbParams }).strict();
 
@@ -44,7 +45,7 @@ export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
       const { shared, partial } = dbGroups(envs);
       return {
         mutates: false,
-        preflight: [toolPresent('sqlite3'), ...envs.flatMap((e) => e.dbs.map((d) => databaseIntact(d.path)))],
+        preflight: [toolPresent('sqlite3'), ...envs.flatMap((e) => dbsOf(e).map((d) => databaseIntact(d.path)))],
         run: [],
         // One call that reports every name (bg_schema_check_dbs in src/remote/dbs.sh), not only the first that differs.
         verify: [

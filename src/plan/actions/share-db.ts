@@ -9,6 +9,7 @@ import { stepDir } from '../step-dir.js';
 import { dbEnvs, dbParams } from './db-common.js';
 import { SQLITE } from '../sqlite-features.js';
 import { holdWindowMs } from '../haproxy-config.js';
+import { dbsOf } from '../host-model.js';
 
 const params = z
   .object({
@@ -69,8 +70,8 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
     if (!host.sharedDb) throw new PlanProblem(`host \`${host.name}\` has no \`shared_db\` in the inventory`, ['action']);
     const envs = dbEnvs(host, p.envs, ['app']);
     // Several databases per env would each need their own shared file: not built yet (README, dbs:).
-    const multi = envs.find((e) => e.dbs.length > 1);
-    if (multi) throw new PlanProblem(`env \`${multi.name}\` has several databases (\`dbs:\` ${multi.dbs.map((d) => d.name).join(', ')}): share-db with \`dbs:\` is not supported yet (it moves one database per env onto \`shared_db\`)`, p.envs ? ['with', 'envs'] : ['action']);
+    const multi = envs.find((e) => dbsOf(e).length > 1);
+    if (multi) throw new PlanProblem(`env \`${multi.name}\` has several databases (\`dbs:\` ${dbsOf(multi).map((d) => d.name).join(', ')}): share-db with \`dbs:\` is not supported yet (it moves one database per env onto \`shared_db\`)`, p.envs ? ['with', 'envs'] : ['action']);
     for (const e of envs) pm2App(e.app!, ['with', 'envs'], `env ${e.name}'s app in the inventory`);
     if (p.base !== 'auto' && !envs.some((e) => e.name === p.base))
       throw new PlanProblem(`\`base\` must be auto or one of ${envs.map((e) => e.name).join(', ')}`, ['with', 'base']);
