@@ -48,10 +48,15 @@ export const DB_NAME = /^[a-z][a-z0-9_]{0,31}$/;
 /** `dbs:` of an env: several SQLite files, the first the default. PostgreSQL stays one `db: { postgres: ... }`. */
 export const dbsSchema = z
   .record(
-    z.string().regex(DB_NAME, 'a database name: a lowercase letter, then lowercase letters, digits and _ (at most 32)'),
+    // Names are checked below, each at its own key (a record's key error would not say why).
+    z.string(),
     z.string({ error: (i) => (i.input !== null && typeof i.input === 'object' ? '`dbs:` entries are SQLite paths only (a PostgreSQL database is `db: { postgres: ... }`, one per env)' : 'a SQLite path (relative to dir unless absolute)') }).min(1),
   )
-  .refine((m) => Object.keys(m).length > 0, '`dbs:` needs at least one database (NAME: PATH)');
+  .superRefine((m, ctx) => {
+    if (Object.keys(m).length === 0) ctx.addIssue({ code: 'custom', message: '`dbs:` needs at least one database (NAME: PATH)' });
+    for (const k of Object.keys(m))
+      if (!DB_NAME.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` is no database name: a lowercase letter, then lowercase letters, digits and _ (at most 32; it ends up in backup file names)` });
+  });
 
 export const envSchema = z
   .object({
