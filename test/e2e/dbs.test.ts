@@ -3,14 +3,17 @@
  * against the example app as BLUE and GREEN under a real pm2, each env with THREE SQLite files
  * (the app's database.db, cache.db, userdata.db). In order:
  *   a backup run backs up all three (three verified files, named ENV-RUNID.db, ENV-RUNID.cache.db,
- *   ENV-RUNID.userdata.db) → a run that migrates all three, then fails, is rolled back: every
- *   database is back to its exact fingerprint and row counts (read with sqlite3 here, not with bg),
- *   the app stopped once → the same migration run that succeeds leaves BLUE's cache different from
- *   GREEN's: schema-check names that database → bg restore of that run's backups puts all three back.
+ *   ENV-RUNID.userdata.db), copies each to this machine (copy_to); bg backups and bg status show
+ *   them → a run that migrates all three, then fails, is rolled back: every database is back to its
+ *   exact fingerprint and row counts (read with sqlite3 here, not with bg), the app stopped once →
+ *   the same migration run that succeeds leaves BLUE's databases different from GREEN's: the drift
+ *   playbook names each (db-inspect reports per name too) → bg restore of that run's backups puts
+ *   all three back, and bg rollback undoes the restore → bg rollback of a migration lists the rows
+ *   each database would lose, then restores all three.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,13 +42,13 @@ const printed = (stdout: string) =>
 
 // Changes all three databases of the env it runs in: a column in the app's database, a table in
 // cache.db, rows in userdata.db.
-const MIGRATE = [
-  `sqlite3 database.db "ALTER TABLE time_entries ADD COLUMN tag TEXT"`,
+const migrate = (column: string) => [
+  `sqlite3 database.db "ALTER TABLE time_entries ADD COLUMN ${column} TEXT"`,
   `sqlite3 cache.db "CREATE TABLE IF NOT EXISTS warm (k TEXT); INSERT INTO warm VALUES ('x')"`,
   `sqlite3 userdata.db "INSERT INTO prefs VALUES ('theme', 'dark'), ('lang', 'de')"`,
 ].join(' && ');
 
-function playbook(name: string, fail: boolean): string {
+function playbook(name: string, fail: boolean, column = 'tag'): string {
   const file = join(root, `${name}.yaml`);
   writeFileSync(
     file,
@@ -55,7 +58,7 @@ steps:
   - name: Migrate BLUE
     action: migrate
     env: blue
-    with: { command: ${JSON.stringify(MIGRATE)}, pending: "true", lint: false }
+    with: { command: ${JSON.stringify(migrate(column))}, pending: "true", lint: false }
 ${fail ? `  - name: Something later fails
     action: shell
     env: blue
@@ -87,7 +90,7 @@ afterAll(async () => {
 describe('dbs: three databases per env, against real pm2 apps and SQLite files', () => {
   it('a backup step backs up every database of the env, each verified, under its own name', async () => {
     const file = join(root, 'backup-only.yaml');
-    writeFileSync(file, 'name: backup-only\nsteps:\n  - { name: Back up BLUE, action: backup, env: blue }\n');
+    writeFileSync(file, `name: backup-only\nsteps:\n  - { name: Back up BLUE, action: backup, env: blue, with: { copy_to: ${JSON.stringify(join(root, 'copies'))} } }\n`);
     const b = await run(['run', file, '--host', 'local', '--json']);
     expect(b.exitCode, b.stderr).toBe(0);
     const runId = (JSON.parse(b.stdout.split('\n')[0]!) as { runId: string }).runId;
@@ -96,7 +99,19 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
     for (const [i, f] of [`blue-${runId}.db`, `blue-${runId}.cache.db`, `blue-${runId}.userdata.db`].entries()) {
       expect(sql(join(root, 'bk', f), 'PRAGMA integrity_check')).toBe('ok');
       expect(fingerprint(join(root, 'bk', f)).rows).toEqual(fingerprint(blueFiles()[i]!).rows);
+      // copy_to: each backup copied to this machine, byte for byte, its sha256 beside it.
+      const copy = join(root, 'copies', 'local', f);
+      expect(readFileSync(copy).equals(readFileSync(join(root, 'bk', f)))).toBe(true);
+      expect(readFileSync(`${copy}.sha256`, 'utf8')).toBe(`${createHash('sha256').update(readFileSync(copy)).digest('hex')}  ${f}\n`);
     }
+    // bg backups lists the other databases' backups under their env; bg status shows every database.
+    const list = await run(['backups', '--host', 'local', '--json']);
+    expect((JSON.parse(list.stdout) as Array<{ env: string; run: string; db?: string }>).filter((e) => e.run === runId).map((e) => e.db ?? '')).toEqual(['', 'cache', 'userdata']);
+    const status = await run(['status', '--host', 'local']);
+    expect(status.exitCode, status.stderr).toBe(0);
+    expect(status.stdout).toContain(`db main ${d.blue.db}`);
+    expect(status.stdout).toMatch(new RegExp(`db cache ${join(d.blue.dir, 'cache.db')}, [0-9.]+ MB, quick_check ok`));
+    expect(status.stdout).toMatch(new RegExp(`db userdata ${join(d.green.dir, 'userdata.db')}, [0-9.]+ MB, quick_check ok`));
   });
 
   it('a run that migrates all three and then fails is rolled back: all three databases exactly as before, the app stopped once', async () => {
@@ -129,6 +144,10 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
     expect(drift.stdout + drift.stderr).toMatch(/blue\.cache/);
     expect(drift.stdout + drift.stderr).toMatch(/same schema and migrations: blue\.main, green\.main/);
 
+    const inspect = join(root, 'inspect.yaml');
+    writeFileSync(inspect, 'name: inspect\nsteps:\n  - { name: Inspect, action: db-inspect, with: { envs: [blue, green], base: blue } }\n');
+    const i = await run(['run', inspect, '--host', 'local', '--json']);
+    for (const label of ['blue.main', 'green.main', 'blue.cache', 'green.cache', 'blue.userdata', 'green.userdata']) expect(printed(i.stdout)).toContain(label);
     const dry = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId, '--dry-run']);
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(fingerprints().map((f) => f.dump)).not.toEqual(before.map((f) => f.dump));
@@ -147,5 +166,21 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
     expect(back.exitCode, back.stdout + back.stderr).toBe(0);
     expect(fingerprints()).toEqual(migrated);
     expect((printed(back.stdout).match(/stopped timetracking-server/g) ?? []).length).toBe(1);
+  });
+
+  it("bg rollback of a migration names the rows every database would lose, and with --accept-data-loss restores all three", async () => {
+    const before = fingerprints();
+    const m = await run(['run', playbook('migrate-again', false, 'tag2'), '--host', 'local', '--json']);
+    expect(m.exitCode, m.stderr).toBe(0);
+    // Written after the backup, as the app would: in two of the databases.
+    sql(join(d.blue.dir, 'cache.db'), "INSERT INTO entries VALUES ('late', NULL)");
+    sql(join(d.blue.dir, 'userdata.db'), "INSERT INTO prefs VALUES ('late', 'x')");
+    const refused = await run(['rollback', '--host', 'local']);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stdout + refused.stderr).toMatch(/blue\.cache: rows written to .*cache\.db .*entries 1 rows/);
+    expect(refused.stdout + refused.stderr, refused.stdout + refused.stderr).toMatch(/blue\.userdata: rows written to .*userdata\.db .*prefs 1 rows/);
+    const back = await run(['rollback', '--host', 'local', '--accept-data-loss']);
+    expect(back.exitCode, back.stdout + back.stderr).toBe(0);
+    expect(fingerprints()).toEqual(before);
   });
 });
