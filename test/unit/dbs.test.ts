@@ -228,6 +228,16 @@ describe('the builders', () => {
     expect(problems(oneStep('restore', 'env: blue\nwith: { backup: 20261120T000000Z-ffff, db: nope }'), { inventory: INV })).toEqual([expect.stringMatching(/pb\.yaml:\d+:\d+: .*env `blue` has no database `nope` \(it has: main, cache, userdata\)/)]);
   });
 
+  it('the maintenance playbook backs up every database and its migrate undo restores every one', () => {
+    const text = readFileSync(new URL('../../playbooks/maintenance.yaml', import.meta.url), 'utf8');
+    const inv = INV.replace(/app: (blue|green)-app/g, 'app: $1-app\n        migrate: ./m\n        health: http://127.0.0.1:1/h');
+    const p = plan(text, { inventory: inv });
+    const backups = p.steps.filter((s) => s.action === 'backup');
+    expect(backups.map((s) => [s.env, s.verify.length])).toEqual([['blue', 3], ['green', 2]]);
+    const migrates = p.steps.filter((s) => s.action === 'migrate');
+    expect(migrates.map((s) => s.undo[0]!.cmd.split('\n')[1]!.split(' ').slice(0, 2).join(' '))).toEqual(['bg_restore_dbs blue-app', 'bg_restore_dbs green-app']);
+  });
+
   it('share-db refuses dbs: at plan time, naming the env', () => {
     expect(problems(oneStep('share-db', 'with: { envs: [blue, green] }'), { inventory: INV.replace('journal: /j', 'journal: /j\n    shared_db: /s.db') })).toEqual([
       expect.stringMatching(/env `blue` has several databases \(`dbs:` main, cache, userdata\): share-db with `dbs:` is not supported yet/),

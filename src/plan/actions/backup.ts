@@ -45,7 +45,7 @@ export const backupAction: ActionDef<BackupParams> = {
     const all = envBackups(host, env!, runId);
     const named = (b: DbBackup) => (all.length > 1 ? `${envName}.${b.name}` : envName);
     const run = all.flatMap((b) => [
-      { cmd: call('bg_backup', quotePath(b.db), quotePath(backups.dir), quotePath(b.backup)), label: `copy ${b.db} to ${b.backup}` },
+      { cmd: call('bg_backup', quotePath(b.db), quotePath(backups.dir), quotePath(b.backup)), label: `copy ${all.length > 1 ? `database ${b.name}, ` : ''}${b.db} to ${b.backup}` },
       {
         cmd: call('bg_backup_prune', quotePath(backups.dir), quotePath(joinPath(host.journal, 'runs')), shellQuote(envName), shellQuote(b.backup.split('/').pop()!), String(keep), shellQuote(backupPattern(envName, b.dbName)), ...(b.dbName === undefined ? [] : [shellQuote(backupSuffix(b.dbName))])),
         label: `keep the newest ${keep} backups of ${named(b)}`,
