@@ -105,8 +105,9 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
       expect(readFileSync(`${copy}.sha256`, 'utf8')).toBe(`${createHash('sha256').update(readFileSync(copy)).digest('hex')}  ${f}\n`);
     }
     // bg backups lists the other databases' backups under their env; bg status shows every database.
-    const list = await run(['backups', '--host', 'local', '--json']);
-    expect((JSON.parse(list.stdout) as Array<{ env: string; run: string; db?: string }>).filter((e) => e.run === runId).map((e) => e.db ?? '')).toEqual(['', 'cache', 'userdata']);
+    const list = await run(['backups', '--host', 'local', '--json', '--copy-to', join(root, 'copies')]);
+    const listed = (JSON.parse(list.stdout) as Array<{ env: string; run: string; db?: string; copies: unknown[] }>).filter((e) => e.run === runId);
+    expect(listed.map((e) => [e.db ?? '', e.copies.length])).toEqual([['', 1], ['cache', 1], ['userdata', 1]]);
     const status = await run(['status', '--host', 'local']);
     expect(status.exitCode, status.stderr).toBe(0);
     expect(status.stdout).toContain(`db main ${d.blue.db}`);

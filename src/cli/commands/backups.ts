@@ -1,6 +1,6 @@
 import { BgError, ExitCode } from '../../errors.js';
 import { DEFAULT_BACKUPS, localCopyDir } from '../../plan/backup-paths.js';
-import { resolveHost, type ResolvedHost } from '../../plan/host-model.js';
+import { dbsOf, resolveHost, type ResolvedHost } from '../../plan/host-model.js';
 import { quotePath, shellQuote } from '../../plan/quote.js';
 import { call } from '../../plan/sh-lib.js';
 import { withHosts, type HostArgs } from '../host-session.js';
@@ -106,9 +106,9 @@ export function withCopies(hostName: string, onHost: BackupEntry[], copies: Loca
   const out = onHost.map((b) => ({ ...b, copies: [...b.copies] }));
   for (const c of copies) {
     const copy = { path: c.path, size: c.size, checksum: c.checksum };
-    const same = out.find((b) => b.env === c.env && b.run === c.run && b.db === undefined);
+    const same = out.find((b) => b.env === c.env && b.run === c.run && b.db === c.db);
     if (same) same.copies.push(copy);
-    else out.push({ host: hostName, env: c.env, run: c.run, file: c.file, path: null, size: c.size, modified: c.modified, ageSeconds: Math.max(0, now - c.modified), rows: null, verified: null, copies: [copy] });
+    else out.push({ host: hostName, env: c.env, run: c.run, ...(c.db !== undefined ? { db: c.db } : {}), file: c.file, path: null, size: c.size, modified: c.modified, ageSeconds: Math.max(0, now - c.modified), rows: null, verified: null, copies: [copy] });
   }
   return out.sort((a, b) => (a.run < b.run ? 1 : a.run > b.run ? -1 : a.env.localeCompare(b.env) || (a.db ?? '').localeCompare(b.db ?? '')));
 }
@@ -130,7 +130,7 @@ export async function backupsCommand(args: BackupsArgs, write = (s: string) => p
       const copyTo = args.copyTo ?? host.backups?.copy_to;
       const copyDir = copyTo === undefined ? undefined : localPath(localCopyDir(copyTo, name));
       const envs = Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
-      const found = withCopies(name, parseBackups(name, host, r.stdout), copyDir ? findLocalCopies(copyDir, envs) : [], Math.floor(Date.now() / 1000));
+      const found = withCopies(name, parseBackups(name, host, r.stdout), copyDir ? findLocalCopies(copyDir, envs, Object.fromEntries(Object.values(host.envs).map((e) => [e.name, dbsOf(e).slice(1).map((d) => d.name)]))) : [], Math.floor(Date.now() / 1000));
       all.push(...found);
       if (args.json) continue;
       const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
