@@ -198,6 +198,13 @@ describe('the builders', () => {
     ]);
   });
 
+  it('schema-check: the default databases are compared whatever their names (an env with db: alone has one named db)', () => {
+    const s = plan(oneStep('schema-check', 'with: { envs: [blue, old] }'), { inventory: INV }).steps[0]!;
+    expect(s.verify.map((c) => c.cmd)).toEqual([
+      'bg_schema_check_dbs migrations name absent cache blue old absent userdata blue old 2 blue.main /srv/blue/database.db old.db /srv/old/old.db',
+    ]);
+  });
+
   it('db-inspect: one report per shared name, each env as ENV.NAME; the base named per database', () => {
     const s = plan(oneStep('db-inspect', 'with: { envs: [blue, green], base: green }'), { inventory: INV }).steps[0]!;
     expect(s.run.map((c) => c.cmd)).toEqual([

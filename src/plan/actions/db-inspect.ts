@@ -44,7 +44,7 @@ export const dbInspectAction: ActionDef<z.output<typeof params>> = {
         run: [
           ...partial.map((g) => ({ cmd: call('bg_db_name_absent', shellQuote(g.name), shellQuote(g.has.join(', ')), shellQuote(g.lacks.join(', '))), label: `database ${g.name} in every env` })),
           ...shared.map((g) => ({
-            cmd: call('bg_db_inspect', shellQuote(p.base === 'auto' ? 'auto' : `${p.base}.${g.name}`), shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...g.dbs.flatMap((d) => [shellQuote(d.label), quotePath(d.path), shellQuote(d.env.app ?? '')])),
+            cmd: call('bg_db_inspect', shellQuote(p.base === 'auto' ? 'auto' : g.dbs.find((d) => d.env.name === p.base)!.label), shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...g.dbs.flatMap((d) => [shellQuote(d.label), quotePath(d.path), shellQuote(d.env.app ?? '')])),
             label: `inspect ${g.dbs.map((d) => d.label).join(', ')}`,
           })),
         ],

@@ -15,16 +15,20 @@ export function anyMultiDb(envs: readonly DbEnv[]): boolean {
 }
 
 /**
- * The envs' databases by name, in order of first appearance (the first env's order first):
- * `shared` has the names every env has; `partial` those only some have (reported as a difference).
+ * The envs' databases grouped for comparison: first the default databases (each env's first,
+ * whatever its name: an env with `db:` alone has one named `db`), then every other name in order
+ * of first appearance. `shared` has the groups every env has; `partial` the names only some have
+ * (reported as a difference).
  */
 export function dbGroups(envs: readonly DbEnv[]): { shared: DbGroup[]; partial: Array<{ name: string; has: string[]; lacks: string[] }> } {
+  const defaults = envs.map((env) => ({ env, d: dbsOf(env)[0]! }));
+  const defaultNames = [...new Set(defaults.map((x) => x.d.name))];
+  const shared: DbGroup[] = [{ name: defaultNames.length === 1 ? defaultNames[0]! : 'default', dbs: defaults.map(({ env, d }) => ({ env, label: `${env.name}.${d.name}`, path: d.path })) }];
   const names: string[] = [];
-  for (const e of envs) for (const d of dbsOf(e)) if (!names.includes(d.name)) names.push(d.name);
-  const shared: DbGroup[] = [];
+  for (const e of envs) for (const d of dbsOf(e).slice(1)) if (!names.includes(d.name)) names.push(d.name);
   const partial: Array<{ name: string; has: string[]; lacks: string[] }> = [];
   for (const name of names) {
-    const dbs = envs.flatMap((env) => dbsOf(env).filter((d) => d.name === name).map((d) => ({ env, label: `${env.name}.${name}`, path: d.path })));
+    const dbs = envs.flatMap((env) => dbsOf(env).slice(1).filter((d) => d.name === name).map((d) => ({ env, label: `${env.name}.${name}`, path: d.path })));
     if (dbs.length === envs.length) shared.push({ name, dbs });
     else partial.push({ name, has: dbs.map((d) => d.env.name), lacks: envs.filter((e) => !dbs.some((d) => d.env === e)).map((e) => e.name) });
   }
