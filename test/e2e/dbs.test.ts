@@ -152,10 +152,12 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
     const dry = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId, '--dry-run']);
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(fingerprints().map((f) => f.dump)).not.toEqual(before.map((f) => f.dump));
-    // userdata.db holds two rows the backup lacks: refused without --accept-data-loss, nothing changed.
+    // userdata.db holds two rows the backup lacks: named before the run (exit 2), nothing changed.
+    const migratedNow = fingerprints();
     const refused = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId]);
-    expect(refused.exitCode).toBe(1);
-    expect(refused.stdout + refused.stderr).toMatch(/discard rows of blue/);
+    expect(refused.exitCode, refused.stdout + refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(new RegExp(`restoring .*blue-${runId.replace(/\./g, '\\.')}\\.userdata\\.db discards rows of blue written after it: prefs 2 rows`));
+    expect(fingerprints()).toEqual(migratedNow);
     const r = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId, '--accept-data-loss', '--json']);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(fingerprints()).toEqual(before);

@@ -39,6 +39,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   const { id, local } = whichBackup(args);
   const named = backupFileOf(id, args.env);
   if ('problem' in named) throw new UsageError(`--backup: ${named.problem}`);
+  if (local && args.db !== undefined) throw new UsageError('--db restores a backup on the host: give --backup RUNID with it (--from-local sends the default database\'s copy)');
   const sent: string[] = [];
   const discards = await withHosts(args, async (hosts) => {
     const found: Array<{ host: string; env: string; backup: string; discards: string }> = [];
@@ -58,11 +59,16 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
         if (state === 'uploaded') sent.push(`${host.name}:${file}`);
         if (state === 'not-there') continue;
       }
-      const r = await transport.exec(host.commandPrefix + discardsCommand(dbsOf(env)[dbIndex]!.path, file), { timeoutMs: 120_000 });
-      if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
-      if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
-      if (r.exitCode !== 0) throw new BgError(`cannot compare ${env.db} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
-      if (r.stdout.trim()) found.push({ host: name, env: args.env, backup: file, discards: r.stdout.trim() });
+      // Every database the restore touches (dbs: without --db: the others too, when that run backed them up).
+      const others = args.db === undefined ? dbsOf(env).slice(1).map((d) => ({ path: d.path, file: joinPath(dir, backupFileName(args.env, named.runId, d.name)), optional: true })) : [];
+      for (const t of [{ path: dbsOf(env)[dbIndex]!.path, file, optional: false }, ...others]) {
+        const r = await transport.exec(host.commandPrefix + discardsCommand(t.path, t.file), { timeoutMs: 120_000 });
+        if (r.exitCode === 3 && t.optional) continue;
+        if (r.exitCode === 3) throw new UsageError(`no backup ${basename(t.file)} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
+        if (r.exitCode === 4) throw new UsageError(`${t.file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
+        if (r.exitCode !== 0) throw new BgError(`cannot compare ${t.path} with ${t.file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
+        if (r.stdout.trim()) found.push({ host: name, env: args.env, backup: t.file, discards: r.stdout.trim() });
+      }
     }
     return found;
   });
