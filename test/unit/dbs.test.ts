@@ -1,7 +1,7 @@
 // Several SQLite databases per env (`dbs:`): the inventory's rules (file:line), the model, templates,
 // backup names and exact pruning patterns, the builders by exact equality, and the shell through a real sh.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { backupFileName, backupPattern, envBackups } from '../../src/plan/backup
 import { resolveHost, templateScope } from '../../src/plan/host-model.js';
 import { render } from '../../src/plan/template.js';
 import { RUN, oneStep, plan, problems, sh } from './actions-helpers.js';
+import { fakePm2Daemon } from './fake-pm2-daemon.js';
 
 const INV = `hosts:
   prod:
@@ -294,5 +295,58 @@ describe('bg_restore_dbs through a real sh (no app)', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect([count(join(d, 'a.db')), count(join(d, 'b.db')), count(join(d, 'b.before'))]).toEqual(['3', '1', '3']);
     expect(readFileSync(join(d, 'sd', 'backup.b'), 'utf8')).toBe(`${d}/b.before\n`);
+  });
+});
+
+describe('bg_restore_dbs with an app (a pm2 stand-in that logs its calls)', () => {
+  const mk = (file: string, rows: number) => {
+    spawnSync('sqlite3', [file, `CREATE TABLE t (x); ${Array.from({ length: rows }, (_, i) => `INSERT INTO t VALUES (${i});`).join(' ')}`]);
+  };
+  /** A directory with three databases, their backups, and a `pm2` on PATH whose app is online. */
+  function setup() {
+    const d = mkdtempSync(join(tmpdir(), 'bg-rdbs-app-'));
+    mkdirSync(join(d, 'bin'));
+    writeFileSync(
+      join(d, 'bin', 'pm2'),
+      `#!/bin/sh
+echo "$*" >> "${d}/calls"
+case $1 in
+  jlist) s=$(cat "${d}/state"); p=0; [ "$s" != online ] || p=4242; printf '[{"name":"web","pid":%s,"pm2_env":{"status":"%s","restart_time":0}}]\\n' "$p" "$s" ;;
+  stop) echo stopped > "${d}/state" ;;
+  start) echo online > "${d}/state" ;;
+esac
+`,
+    );
+    chmodSync(join(d, 'bin', 'pm2'), 0o755);
+    writeFileSync(join(d, 'state'), 'online\n');
+    for (const n of ['a', 'b', 'c']) {
+      mk(join(d, `${n}.db`), 5);
+      mk(join(d, `${n}.bak`), 1);
+    }
+    const env = { PATH: `${join(d, 'bin')}:${process.env.PATH}`, PM2_HOME: fakePm2Daemon(d) };
+    const call = `bg_restore_dbs web 1 R1 rolled-back quick 0 blue migrations ${['a', 'b', 'c'].map((n) => `'${d}/${n}.db' '${d}/${n}.bak' '' 'bg: ${n} missing' '' ''`).join(' ')}`;
+    const calls = () => readFileSync(join(d, 'calls'), 'utf8').split('\n').filter((l) => l && l !== 'jlist');
+    return { d, env, call, calls };
+  }
+
+  it('stops the app once around all three swaps and starts it again', () => {
+    const { d, env, call, calls } = setup();
+    const r = sh(call, env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(calls()).toEqual(['stop web', 'start web']);
+    expect((r.stdout.match(/^restored /gm) ?? []).length).toBe(3);
+    expect(readFileSync(join(d, 'state'), 'utf8')).toBe('online\n');
+  });
+
+  it('a swap that fails half-way: exit non-zero with the reason, the databases restored so far named, the app started again', () => {
+    const { d, env, call, calls } = setup();
+    // b is no database at all: reading its journal mode fails after a was restored.
+    writeFileSync(join(d, 'b.db'), 'not a database, padded so sqlite3 reads a header '.repeat(4));
+    const r = sh(call, env);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`bg: restored before the failure: ${d}/a.db`);
+    expect(r.stderr).toMatch(/started web again on it, unchanged/);
+    expect(calls()).toEqual(['stop web', 'start web']);
+    expect(readFileSync(join(d, 'state'), 'utf8')).toBe('online\n');
   });
 });
