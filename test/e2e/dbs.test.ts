@@ -187,3 +187,65 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
     expect(fingerprints()).toEqual(before);
   });
 });
+
+describe('share-db with dbs: each database name onto its own shared file, against real pm2 apps', () => {
+  let root2 = '';
+  let d2: BlueGreen;
+  const run2 = (args: string[]) => bg(['--inventory', join(root2, 'hosts.yaml'), ...args], { cwd: root2, env: { ...d2.childEnv() }, timeoutMs: 120_000 });
+  const files = () => (['blue', 'green'] as const).flatMap((e) => NAMES.map((n) => join(d2[e].dir, n)));
+  const shareds = () => ['shared.db', 'shared.cache.db', 'shared.userdata.db'].map((f) => join(root2, f));
+
+  beforeAll(async () => {
+    root2 = mkdtempSync(join(tmpdir(), 'bgdbs2-'));
+    // GREEN holds no rows of its own: BLUE's databases are the base of each shared file.
+    d2 = await deployBlueGreen({ root: root2, seed: { blue: 3 } });
+    for (const env of [d2.blue, d2.green]) {
+      const rows = env === d2.blue;
+      sql(join(env.dir, 'cache.db'), `CREATE TABLE entries (k TEXT PRIMARY KEY, v BLOB);${rows ? " INSERT INTO entries VALUES ('a', x'00ff')" : ''}`);
+      sql(join(env.dir, 'userdata.db'), `PRAGMA journal_mode=WAL; CREATE TABLE prefs (k TEXT, v TEXT);${rows ? " INSERT INTO prefs VALUES ('tz', 'UTC')" : ''}`);
+    }
+    const dbs = { main: 'database.db', cache: 'cache.db', userdata: 'userdata.db' };
+    writeFileSync(
+      join(root2, 'hosts.yaml'),
+      inventoryDocument(d2.inventoryYaml('local', { path: [d2.binDir], environment: { PM2_HOME: d2.pm2Home }, journal: join(root2, 'journal'), backups: { dir: join(root2, 'bk') }, shared_db: join(root2, 'shared.db'), envs: { blue: { db: null, dbs }, green: { db: null, dbs } } })),
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    await d2?.stop();
+    if (root2) rmSync(root2, { recursive: true, force: true });
+  }, 60_000);
+
+  it('a failing run after share-db is rolled back: every database its own file again, exactly as before; then share-db and bg rollback', async () => {
+    const before = files().map(fingerprint);
+    const pb = (fail: boolean) => {
+      const file = join(root2, `share-${fail}.yaml`);
+      writeFileSync(file, `name: share\nsteps:\n  - { name: Share, action: share-db, with: { envs: [blue, green] } }\n${fail ? '  - { name: Fails, action: shell, with: { command: "false", undo: "true" } }\n' : ''}`);
+      return file;
+    };
+    const failed = await run2(['run', pb(true), '--host', 'local', '--json']);
+    expect(failed.exitCode, failed.stdout + failed.stderr).toBe(1);
+    expect(files().map(fingerprint)).toEqual(before);
+    for (const f of files()) expect(execFileSync('readlink', ['-f', f], { encoding: 'utf8' }).trim()).toBe(f);
+    const out = printed(failed.stdout);
+    // The undo: apps started once, at the end.
+    expect((out.match(/blue: timetracking-server online/g) ?? []).length, out).toBe(1);
+
+    const ok = await run2(['run', pb(false), '--host', 'local', '--json']);
+    expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
+    const [main, cache, userdata] = shareds();
+    for (const e of ['blue', 'green'] as const) {
+      expect(execFileSync('readlink', ['-f', join(d2[e].dir, 'database.db')], { encoding: 'utf8' }).trim()).toBe(main);
+      expect(execFileSync('readlink', ['-f', join(d2[e].dir, 'cache.db')], { encoding: 'utf8' }).trim()).toBe(cache);
+      expect(execFileSync('readlink', ['-f', join(d2[e].dir, 'userdata.db')], { encoding: 'utf8' }).trim()).toBe(userdata);
+    }
+    // Each shared file holds BLUE's rows of that database.
+    expect(shareds().map((f) => fingerprint(f).rows)).toEqual(before.slice(0, 3).map((f) => f.rows));
+    expect((await d2.health('green')).body.db).toBe(main);
+
+    const back = await run2(['rollback', '--host', 'local', '--accept-data-loss']);
+    expect(back.exitCode, back.stdout + back.stderr).toBe(0);
+    expect(files().map(fingerprint)).toEqual(before);
+    for (const f of files()) expect(execFileSync('readlink', ['-f', f], { encoding: 'utf8' }).trim()).toBe(f);
+  });
+});

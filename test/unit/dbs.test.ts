@@ -10,6 +10,7 @@ import { InputError, formatProblem } from '../../src/errors.js';
 import { backupFileName, backupPattern, envBackups } from '../../src/plan/backup-paths.js';
 import { resolveHost, templateScope } from '../../src/plan/host-model.js';
 import { render } from '../../src/plan/template.js';
+import { sharedDbPath } from '../../src/plan/actions/share-dbs.js';
 import { RUN, oneStep, plan, problems, sh } from './actions-helpers.js';
 import { fakePm2Daemon } from './fake-pm2-daemon.js';
 
@@ -246,9 +247,41 @@ describe('the builders', () => {
     expect(migrates.map((s) => s.undo[0]!.cmd.split('\n')[1]!.split(' ').slice(0, 2).join(' '))).toEqual(['bg_restore_dbs blue-app', 'bg_restore_dbs green-app']);
   });
 
-  it('share-db refuses dbs: at plan time, naming the env', () => {
+  it('share-db: each database name onto its own shared file (shared.db -> shared.NAME.db), one freeze, the apps started once', () => {
+    expect(sharedDbPath('/s/shared.db', 'cache')).toBe('/s/shared.cache.db');
+    expect(sharedDbPath('/s/shared', 'cache')).toBe('/s/shared.cache');
+    const inv = INV.replace('journal: /j', 'journal: /j\n    shared_db: /s.db').replace('cache: /var/cache/c.db, userdata: data/user.db', 'cache: /var/cache/c.db');
+    const s = plan(oneStep('share-db', 'with: { envs: [blue, green] }'), { inventory: inv }).steps[0]!;
+    const sd = `/j/runs/${RUN}/steps/1`;
+    const main = `${sd} /s.db blue /srv/blue/database.db blue-app '' green /srv/green/database.db green-app ''`;
+    const cache = `${sd}/db-cache /s.cache.db blue /var/cache/c.db blue-app '' green /var/cache/g.db green-app ''`;
+    expect(s.capture.map((c) => c.cmd)).toEqual([`bg_share_capture ${main}`, `bg_share_capture ${cache}`]);
+    expect(s.run.map((c) => c.cmd)).toEqual([
+      `bg_share_freeze 15 ${main}`,
+      `bg_share_freeze 15 ${cache}`,
+      `bg_share_copy auto 1 migrations name ${main}`,
+      `bg_share_copy auto 1 migrations name ${cache}`,
+      `bg_share_switch ${main}`,
+      `bg_share_switch ${cache}`,
+      `bg_share_mark_started ${sd}/db-cache`,
+      `bg_share_restart 30 0 ${main}`,
+    ]);
+    expect(s.verify.map((c) => c.cmd)).toEqual([`bg_share_verify_open ${main}`, `bg_share_verify_old ${main}`, `bg_share_verify_old ${cache}`]);
+    expect(s.undo.map((c) => c.cmd)).toEqual([
+      [
+        `bg_undo_if ${sd}/apps 'nothing to undo: share-db never started'`,
+        `bg_share_group_undo_stop 15 ${main}`,
+        `bg_share_group_undo_stop 15 ${cache}`,
+        `bg_share_group_undo_files ${RUN} ${main}`,
+        `bg_share_group_undo_files ${RUN} ${cache}`,
+        `bg_share_group_undo_start 30 ${main}`,
+      ].join('\n'),
+    ]);
+  });
+
+  it('share-db refuses at plan time a database name only some envs have', () => {
     expect(problems(oneStep('share-db', 'with: { envs: [blue, green] }'), { inventory: INV.replace('journal: /j', 'journal: /j\n    shared_db: /s.db') })).toEqual([
-      expect.stringMatching(/env `blue` has several databases \(`dbs:` main, cache, userdata\): share-db with `dbs:` is not supported yet/),
+      expect.stringMatching(/database `userdata` is in blue but not in green: share-db moves every env's database of each name onto one file/),
     ]);
   });
 });

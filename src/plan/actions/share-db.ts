@@ -10,6 +10,7 @@ import { dbEnvs, dbParams } from './db-common.js';
 import { SQLITE } from '../sqlite-features.js';
 import { holdWindowMs } from '../haproxy-config.js';
 import { dbsOf } from '../host-model.js';
+import { shareDbsBody } from './share-dbs.js';
 
 const params = z
   .object({
@@ -60,7 +61,9 @@ export const shareDbSqlite = [SQLITE.pragmaFunctions, SQLITE.walCheckpointTrunca
  * shared_db as shared_db.rolled-back-RUNID when the apps ran on it (reporting rows written meanwhile)
  * or remove it when they never did, and start the apps that were online.
  */
-export const shareDbAction: ActionDef<z.output<typeof params>> = {
+export type ShareDbParams = z.output<typeof params>;
+
+export const shareDbAction: ActionDef<ShareDbParams> = {
   name: 'share-db',
   summary: "move every env onto the host's shared_db (write freeze, consistent copy, atomic switch)",
   env: 'none',
@@ -69,12 +72,11 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
     const { params: p, host, runId } = input;
     if (!host.sharedDb) throw new PlanProblem(`host \`${host.name}\` has no \`shared_db\` in the inventory`, ['action']);
     const envs = dbEnvs(host, p.envs, ['app']);
-    // Several databases per env would each need their own shared file: not built yet (README, dbs:).
-    const multi = envs.find((e) => dbsOf(e).length > 1);
-    if (multi) throw new PlanProblem(`env \`${multi.name}\` has several databases (\`dbs:\` ${dbsOf(multi).map((d) => d.name).join(', ')}): share-db with \`dbs:\` is not supported yet (it moves one database per env onto \`shared_db\`)`, p.envs ? ['with', 'envs'] : ['action']);
     for (const e of envs) pm2App(e.app!, ['with', 'envs'], `env ${e.name}'s app in the inventory`);
     if (p.base !== 'auto' && !envs.some((e) => e.name === p.base))
       throw new PlanProblem(`\`base\` must be auto or one of ${envs.map((e) => e.name).join(', ')}`, ['with', 'base']);
+    // Several databases per env (dbs:): each name onto its own shared file (share-dbs.ts).
+    if (envs.some((e) => dbsOf(e).length > 1)) return shareDbsBody(input, envs);
     // Every command is one call of src/remote/share.sh: its own values first, then SD SHARED and
     // NAME DB APP HEALTH per env, each a quoted word.
     const tail = [quotePath(stepDir(input)), quotePath(host.sharedDb), ...envs.flatMap((e) => [shellQuote(e.name), quotePath(e.db), shellQuote(e.app!), shellQuote(e.health ?? '')])];
