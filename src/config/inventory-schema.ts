@@ -44,12 +44,29 @@ export const pgDbSchema = z
   .strict();
 export type PgDbConfig = z.output<typeof pgDbSchema>['postgres'];
 
+/** A name of `dbs:`: it ends up in backup file names (`ENV-RUNID.NAME.db`) and templates (`{{ env.dbs.NAME }}`). */
+export const DB_NAME = /^[a-z][a-z0-9_]{0,31}$/;
+
+/** `dbs:` of an env: several SQLite files, the first the default. PostgreSQL stays one `db: { postgres: ... }`. */
+export const dbsSchema = z
+  .record(
+    // Names are checked below, each at its own key (a record's key error would not say why).
+    z.string(),
+    z.string({ error: (i) => (i.input !== null && typeof i.input === 'object' ? '`dbs:` entries are SQLite paths only (a PostgreSQL database is `db: { postgres: ... }`, one per env)' : 'a SQLite path (relative to dir unless absolute)') }).min(1),
+  )
+  .superRefine((m, ctx) => {
+    if (Object.keys(m).length === 0) ctx.addIssue({ code: 'custom', message: '`dbs:` needs at least one database (NAME: PATH)' });
+    for (const k of Object.keys(m))
+      if (!DB_NAME.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` is no database name: a lowercase letter, then lowercase letters, digits and _ (at most 32; it ends up in backup file names)` });
+  });
+
 export const envSchema = z
   .object({
     dir: z.string().min(1).describe('Directory the app runs in (absolute, or ~/ for the login user home)'),
     app: z.string().min(1).optional().describe('pm2 app name'),
     port: z.number().int().min(1).max(65535).optional().describe('Port the app listens on'),
     db: z.union([z.string().min(1), pgDbSchema]).optional().describe('SQLite database (a path, relative to dir unless absolute) or `{ postgres: {...} }`'),
+    dbs: dbsSchema.optional().describe('Several SQLite databases: NAME -> path (relative to dir unless absolute); the first is the default (what `db` means). Not with `db:`'),
     health: z.string().url().optional().describe('URL fetched from the host by the health action'),
     migrate: z.string().min(1).optional().describe('Command run in dir by the migrate action'),
     env_file: z.string().min(1).default('.env').describe('dotenv file, relative to dir unless absolute'),
@@ -169,7 +186,14 @@ export const hostSchema = z
 export function hostProblems(h: HostConfig): Array<{ field: string[]; message: string }> {
   if (!h.local && !h.ssh) return [{ field: [], message: 'a host needs `ssh:` or `local: true`' }];
   if (h.local && h.ssh) return [{ field: ['local'], message: '`local: true` and `ssh:` exclude each other' }];
-  return [...pgProblems(h), ...(h.proxy ? proxyProblems(h.proxy, h.envs) : []), ...(h.release?.color !== undefined && !Object.hasOwn(h.envs, h.release.color) ? [{ field: ['release', 'color'], message: `unknown env \`${h.release.color}\` (host has: ${Object.keys(h.envs).join(', ') || 'no envs'})` }] : [])];
+  return [...dbsProblems(h), ...pgProblems(h), ...(h.proxy ? proxyProblems(h.proxy, h.envs) : []), ...(h.release?.color !== undefined && !Object.hasOwn(h.envs, h.release.color) ? [{ field: ['release', 'color'], message: `unknown env \`${h.release.color}\` (host has: ${Object.keys(h.envs).join(', ') || 'no envs'})` }] : [])];
+}
+
+/** `db:` and `dbs:` exclude each other (`db: PATH` alone is one database named `db`). */
+function dbsProblems(h: HostConfig): Array<{ field: string[]; message: string }> {
+  return Object.entries(h.envs)
+    .filter(([, e]) => e.db !== undefined && e.dbs !== undefined)
+    .map(([envName]) => ({ field: ['envs', envName, 'dbs'], message: `env \`${envName}\` has both \`db:\` and \`dbs:\`: give its databases in \`dbs:\` only (the first is the default)` }));
 }
 
 /** A PostgreSQL env's `password_var` names a secret of the host's vars (the password never sits in the inventory). */

@@ -20,6 +20,12 @@ export interface StepBody {
   undoLast?: boolean;
   /** A file of the host copied to the machine running bg once the step is verified (see PlanStep.download). */
   download?: Download;
+  /**
+   * More files copied off the host after this step (backup of an env with several databases): the
+   * executor copies one file per step, so the planner gives each its own read-only step right
+   * after this one (its run checks the file is there; then the copy).
+   */
+  moreDownloads?: Download[];
   /** Files bg streams to the host before the run (see Plan.uploads). */
   uploads?: Upload[];
   /** The playbook ends after this step, for this reason (the later steps are not planned). */

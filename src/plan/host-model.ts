@@ -10,11 +10,22 @@ export interface ResolvedEnv {
   port?: number;
   /** The SQLite database file (absent for a PostgreSQL env). */
   db?: string;
+  /**
+   * Every SQLite database of the env, the default first (its path is `db`): `dbs:` in the
+   * inventory, or `db: PATH` as one database named `db`; empty for PostgreSQL or no database.
+   */
+  dbs: EnvDb[];
   /** The PostgreSQL database (`db: { postgres: ... }`), instead of `db`. */
   pg?: PgDbConfig;
   health?: string;
   migrate?: string;
   envFile: string;
+}
+
+/** One SQLite database of an env: its name (`dbs:` key, or `db`) and resolved path. */
+export interface EnvDb {
+  name: string;
+  path: string;
 }
 
 export interface ResolvedHost {
@@ -44,12 +55,14 @@ export interface ResolvedHost {
 export function resolveHost(name: string, cfg: HostConfig, live?: string): ResolvedHost {
   const envs: Record<string, ResolvedEnv> = {};
   for (const [envName, e] of Object.entries(cfg.envs)) {
+    const dbs = envDbs(e.dir, e.db, e.dbs);
     envs[envName] = {
       name: envName,
       dir: e.dir,
       app: e.app,
       port: e.port,
-      db: typeof e.db === 'string' ? joinPath(e.dir, e.db) : undefined,
+      db: dbs[0]?.path,
+      dbs,
       ...(typeof e.db === 'object' ? { pg: e.db.postgres } : {}),
       health: e.health,
       migrate: e.migrate,
@@ -73,6 +86,20 @@ export function resolveHost(name: string, cfg: HostConfig, live?: string): Resol
     ...(cfg.proxy ? { proxy: cfg.proxy, ...(live !== undefined ? { live } : {}) } : {}),
     ...(cfg.release ? { release: cfg.release } : {}),
   };
+}
+
+/**
+ * An env's databases, the default first. resolveHost always sets `dbs`; an env written by hand
+ * (tests, older callers) may lack it: its `db` is then the one database, named `db`.
+ */
+export function dbsOf(env: ResolvedEnv): EnvDb[] {
+  return (env as Partial<ResolvedEnv>).dbs ?? (env.db === undefined ? [] : [{ name: 'db', path: env.db }]);
+}
+
+/** An env's SQLite databases, the default first: `dbs:` in order, or `db: PATH` as one named `db`. */
+function envDbs(dir: string, db: HostConfig['envs'][string]['db'], dbs: Record<string, string> | undefined): EnvDb[] {
+  if (dbs) return Object.entries(dbs).map(([name, p]) => ({ name, path: joinPath(dir, p) }));
+  return typeof db === 'string' ? [{ name: 'db', path: joinPath(dir, db) }] : [];
 }
 
 /** The live and idle colors' envs, when the host has a proxy and its live color is known. */
@@ -107,6 +134,8 @@ function envScope(e: ResolvedEnv): TemplateScope {
     app: e.app,
     port: e.port,
     db: path(e.db),
+    // `{{ env.dbs.NAME }}`: each database's path, quoted like `db`.
+    dbs: Object.fromEntries(dbsOf(e).map((d) => [d.name, path(d.path)])),
     health: e.health,
     migrate: e.migrate,
     env_file: path(e.envFile),

@@ -5,9 +5,10 @@ import { problemAt, type YamlSource } from '../config/yaml-source.js';
 import { PlanProblem, type ActionDef } from './action.js';
 import { ACTIONS } from './actions/index.js';
 import { templateScope, type ResolvedEnv, type ResolvedHost } from './host-model.js';
-import { joinPath } from './quote.js';
+import { joinPath, quotePath } from './quote.js';
 import { render, type TemplateScope } from './template.js';
-import type { Command, Gate, Plan, PlanStep, Upload } from './types.js';
+import type { Command, Download, Gate, Plan, PlanStep, Upload } from './types.js';
+import { call } from './sh-lib.js';
 import { resolveVars } from './vars.js';
 import { oversizeCommands } from './limits.js';
 import { liveStillCheck } from './actions/proxy-common.js';
@@ -62,7 +63,7 @@ export function planRun(input: PlanInput): Plan {
       if ('problems' in built) built.problems.forEach(([p, m]) => at(['steps', i, ...p], m));
       else {
         for (const m of oversizeCommands(built.step)) at(['steps', i], `step ${steps.length + 1}: ${m}`);
-        steps.push(built.step);
+        steps.push(built.step, ...built.more);
         if (built.step.mutates && built.step.undo.length === 0 && acceptsParam(action, 'undo'))
           input.warn?.(problemAt(source, ['steps', i], `step "${built.step.name}" changes the host and has no \`undo:\`: if a later step fails, the rollback cannot put it back (exit 4)`));
         for (const c of withPrefix(built.preflight, host.commandPrefix)) if (!preflight.has(c.cmd)) preflight.set(c.cmd, c);
@@ -134,7 +135,7 @@ function stepEnvs(step: StepConfig, action: ActionDef<unknown>, host: ResolvedHo
   return envs;
 }
 
-type Built = { step: PlanStep; preflight: Command[]; gates: Gate[]; uploads: Upload[]; endsPlaybook?: string } | { problems: Array<[Array<string | number>, string]> };
+type Built = { step: PlanStep; more: PlanStep[]; preflight: Command[]; gates: Gate[]; uploads: Upload[]; endsPlaybook?: string } | { problems: Array<[Array<string | number>, string]> };
 
 function buildStep(
   action: ActionDef<unknown>,
@@ -178,6 +179,7 @@ function buildStep(
         ...(body.download ? { download: { ...body.download, cmd: ctx.host.commandPrefix + body.download.cmd } } : {}),
         ...(body.undoLast ? { undoLast: true } : {}),
       },
+      more: (body.moreDownloads ?? []).map((d, j) => copyStep(d, ctx.stepIndex + 1 + j, label, action.name, env?.name, ctx.host.commandPrefix)),
       preflight: body.preflight ?? [],
       gates: body.gates ?? [],
       uploads: body.uploads ?? [],
@@ -187,6 +189,23 @@ function buildStep(
     if (e instanceof PlanProblem) return { problems: [[e.field, e.message]] };
     throw e;
   }
+}
+
+/** A read-only step that copies one more file of the step before it off the host (StepBody.moreDownloads). */
+function copyStep(d: Download, index: number, label: string, action: string, env: string | undefined, prefix: string): PlanStep {
+  return {
+    index,
+    name: `${label}: copy ${d.remote.split('/').pop()} off the host`,
+    action,
+    ...(env !== undefined ? { env } : {}),
+    mutates: false,
+    capture: [],
+    run: withPrefix([{ cmd: call('bg_backup_ok', quotePath(d.remote)), label: `${d.remote} exists and passes quick_check` }], prefix),
+    verify: [],
+    undo: [],
+    undoNote: 'read-only (a copy on this machine)',
+    download: { ...d, cmd: prefix + d.cmd },
+  };
 }
 
 /** Every command of a host starts with its `environment:` and `path:` exports. */

@@ -4,6 +4,7 @@ import { quotePath, shellQuote } from './quote.js';
 import type { Command } from './types.js';
 import { formatVersion, newestNeeded, versionNumber, type StepNeed } from './sqlite-features.js';
 import { call } from './sh-lib.js';
+import { dbsOf } from './host-model.js';
 
 export function toolPresent(tool: string, versionArg = '--version'): Command {
   return { cmd: call('bg_tool', shellQuote(tool), shellQuote(versionArg)), label: `${tool} is installed` };
@@ -23,7 +24,7 @@ export function databaseIntact(db: string): Command {
  * their -wal files): one check per host, whatever the number of backup steps.
  */
 export function spaceForBackups(host: ResolvedHost, backupsDir: string): Command {
-  const dbs = Object.values(host.envs).flatMap((e) => (e.db ? [e.db] : []));
+  const dbs = Object.values(host.envs).flatMap((e) => dbsOf(e).map((d) => d.path));
   return {
     cmd: call('bg_space_for', quotePath(backupsDir), ...dbs.map((db) => quotePath(db))),
     label: `free space in ${backupsDir} exceeds twice the size of the databases`,

@@ -37,12 +37,13 @@ bg_backup_verify() {
   bg_mark_verified "$dst" ok
 }
 
-# bg_backup_prune DIR RUNS ENV SELF KEEP PATTERN: keep the newest KEEP backups of ENV (by the host's run order), never one an undo not yet run restores.
+# bg_backup_prune DIR RUNS ENV SELF KEEP PATTERN [SUFFIX]: keep the newest KEEP backups of ENV matching PATTERN (by the host's run order; SUFFIX follows the run id in their names), never one an undo not yet run restores.
 bg_backup_prune() {
-  dir=$1; runs=$2; env=$3; self=$4; keep=$5; pattern=$6
+  dir=$1; runs=$2; env=$3; self=$4; keep=$5; pattern=$6; bg_bp_sfx=${7:-}
   [ -d "$dir" ] || exit 0
   # Backups still needed, by file name (the directory may be spelled differently in the record).
-  needed=$(cd "$runs" 2>/dev/null && for f in */steps/*/backup; do
+  # `backup` records the default database's backup, `backup.NAME` another's (dbs:).
+  needed=$(cd "$runs" 2>/dev/null && for f in */steps/*/backup */steps/*/backup.*; do
     [ -f "$f" ] || continue
     r=${f%%/*}; n=${f#*/steps/}; n=${n%%/*}
     case $n in ''|*[!0-9]*) continue ;; esac
@@ -52,7 +53,8 @@ bg_backup_prune() {
   done)
   # shellcheck disable=SC2010 # names are matched by PATTERN: no newline or odd character gets through
   ls -1 "$dir" | grep -E -- "$pattern" | grep -vxF -- "$self" | while IFS= read -r f; do
-    id=${f#"$env-"}; id=${id%.db}; id=${id%.pgdump}
+    id=${f#"$env-"}
+    if [ -n "$bg_bp_sfx" ]; then id=${id%"$bg_bp_sfx"}; else id=${id%.db}; id=${id%.pgdump}; fi
     s=$(cat "$runs/$id/seq" 2>/dev/null); case $s in ''|*[!0-9]*) s=0 ;; esac
     printf '%s %s\n' "$s" "$f"
   done | sort -k1,1nr -k2,2r | tail -n +"$keep" | while read -r s f; do

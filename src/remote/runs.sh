@@ -22,15 +22,17 @@ bg_live_sessions() {
   } | sort -u | cut -c1-160
 }
 
-# bg_undo_missing STEPS RECORD N...: "N PATH" for each step N whose STEPS/N/RECORD names a backup PATH that is not there.
+# bg_undo_missing STEPS RECORD N...: "N PATH" for each step N whose STEPS/N/RECORD (or RECORD.NAME, another database of dbs:) names a backup PATH that is not there.
 bg_undo_missing() {
   (
     cd "$1" 2>/dev/null || exit 0
     bg_um_r=$2; shift 2
     for bg_um_n in "$@"; do
-      bg_um_f="$bg_um_n/$bg_um_r"; [ -f "$bg_um_f" ] || continue
-      # The whole record: a backups directory may hold a newline. Shown on one line (newlines as spaces).
-      bg_um_b=$(cat "$bg_um_f"); [ -z "$bg_um_b" ] || [ -f "$bg_um_b" ] || printf '%s %s\n' "$bg_um_n" "$(printf '%s' "$bg_um_b" | tr '\n' ' ')"
+      for bg_um_f in "$bg_um_n/$bg_um_r" "$bg_um_n/$bg_um_r".*; do
+        [ -f "$bg_um_f" ] || continue
+        # The whole record: a backups directory may hold a newline. Shown on one line (newlines as spaces).
+        bg_um_b=$(cat "$bg_um_f"); [ -z "$bg_um_b" ] || [ -f "$bg_um_b" ] || printf '%s %s\n' "$bg_um_n" "$(printf '%s' "$bg_um_b" | tr '\n' ' ')"
+      done
     done
   )
 }

@@ -205,11 +205,22 @@ bg_share_verify_old() {
 bg_share_undo() {
   runid=$1; bg_sh_rel=$2; bg_sh_wait=$3; shift 3; bg_share_envs "$@"
   [ -f "$sd/apps" ] || { echo "nothing to undo: share-db never started"; exit 0; }
+  bg_share_undo_stop
+  bg_share_undo_files
+  bg_share_undo_start
+}
+
+# bg_share_undo_stop: (share-db's undo, globals of bg_share_envs, bg_sh_rel) once the apps ran or a link was made: stop the apps, wait until nothing has the databases or SHARED open.
+bg_share_undo_stop() {
   if [ -f "$sd/started" ] || [ -f "$sd/switched" ]; then
     for e in $envs; do pm2 stop "$(app_of "$e")" >/dev/null || exit 1; done
     set --; for e in $envs; do set -- "$@" "$(db_of "$e")"; done; [ ! -e "$shared" ] || set -- "$@" "$shared"
     bg_wait_released "$bg_sh_rel" "$@" || exit 1
   fi
+}
+
+# bg_share_undo_files: (share-db's undo, globals of bg_share_envs, runid) each DB.OLD back under its name; SHARED kept aside as SHARED.rolled-back-RUNID when the apps used it, else removed.
+bg_share_undo_files() {
   for e in $envs; do
     db=$(db_of "$e"); rm -f "$db.bg-tmp"
     if [ -L "$db" ] && [ -f "$db.OLD" ]; then mv -T -- "$db.OLD" "$db" || exit 1; echo "$e: $db is its own database again"
@@ -230,6 +241,10 @@ bg_share_undo() {
       rm -f "$shared" "$shared-wal" "$shared-shm"; echo "removed $shared (no app had used it)"
     fi
   fi
+}
+
+# bg_share_undo_start: (share-db's undo, globals of bg_share_envs, bg_sh_wait) start the apps that were online before share-db, wait until pm2 has them online.
+bg_share_undo_start() {
   for e in $envs; do
     grep -qx "$e online" "$sd/apps" || continue
     a=$(app_of "$e")

@@ -58,7 +58,7 @@ describe('planRun', () => {
     const dst = '/home/ubuntu/bg-backups/blue-20261121T120000Z-abcd.db';
     expect(backup.run[0]!.cmd).toBe(`bg_backup ${db} /home/ubuntu/bg-backups ${dst}`);
     // Pruning: this run's copy stays, the newest 19 others in the host's run order, and any an undo still needs.
-    expect(backup.run[1]!.cmd).toBe(`bg_backup_prune /home/ubuntu/bg-backups "$HOME"/.bg/runs blue blue-20261121T120000Z-abcd.db 20 '^blue-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.db$'`);
+    expect(backup.run[1]!.cmd).toBe(`bg_backup_prune /home/ubuntu/bg-backups "$HOME"/.bg/runs blue blue-20261121T120000Z-abcd.db 20 '^blue-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]{1,32}\\.db$'`);
     expect(backup.verify.map((c) => c.cmd)).toEqual([`bg_backup_verify ${db} ${dst}`]);
     expect(backup.undo).toEqual([]);
   });

@@ -1,6 +1,6 @@
 import { BgError, ExitCode } from '../../errors.js';
 import { DEFAULT_BACKUPS, localCopyDir } from '../../plan/backup-paths.js';
-import { resolveHost, type ResolvedHost } from '../../plan/host-model.js';
+import { dbsOf, resolveHost, type ResolvedHost } from '../../plan/host-model.js';
 import { quotePath, shellQuote } from '../../plan/quote.js';
 import { call } from '../../plan/sh-lib.js';
 import { withHosts, type HostArgs } from '../host-session.js';
@@ -20,6 +20,8 @@ export interface BackupEntry {
   env: string;
   /** The run that took it (what `bg restore --backup` takes). */
   run: string;
+  /** Another database of the env than its default (`dbs:`; file ENV-RUNID.NAME.db): its name (`bg restore --db`). */
+  db?: string;
   file: string;
   /** Where it is on the host; null when only copies on this machine are left. */
   path: string | null;
@@ -40,7 +42,7 @@ export function listBackupsCommand(host: ResolvedHost): string {
   const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
   const envs = Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
   // Only bg's own names: ENV-RUNID.db (env names are [A-Za-z0-9_-]; the run id as bg makes it).
-  const pattern = `^(${envs.join('|') || '-'})-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]+\\.db$`;
+  const pattern = `^(${envs.join('|') || '-'})-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]+(\\.[a-z][a-z0-9_]{0,31})?\\.db$`;
   return host.commandPrefix + call('bg_backups_list', quotePath(dir), shellQuote(pattern));
 }
 
@@ -64,7 +66,9 @@ export function parseBackups(hostName: string, host: ResolvedHost, stdout: strin
       const env = envs.find((e) => file.startsWith(`${e}-`) && /^[0-9]{8}T/.test(file.slice(e.length + 1)));
       if (!env) continue;
       const modified = Number(f[3]);
-      out.push({ host: hostName, env, run: file.slice(env.length + 1, -3), file, path: `${dir.replace(/\/+$/, '')}/${file}`, size: Number(f[2]), modified, ageSeconds: Math.max(0, now - modified), rows: null, verified: null, copies: [] });
+      // ENV-RUNID.db, or ENV-RUNID.NAME.db for another database of the env (dbs:).
+      const named = /^(.*Z-[0-9A-Za-z]+)\.([a-z][a-z0-9_]{0,31})$/.exec(file.slice(env.length + 1, -3));
+      out.push({ host: hostName, env, run: named ? named[1]! : file.slice(env.length + 1, -3), ...(named ? { db: named[2]! } : {}), file, path: `${dir.replace(/\/+$/, '')}/${file}`, size: Number(f[2]), modified, ageSeconds: Math.max(0, now - modified), rows: null, verified: null, copies: [] });
     } else if (kind === 'count' && last) {
       const i = rest.lastIndexOf('|');
       // No prototype: a table may be named __proto__.
@@ -75,7 +79,7 @@ export function parseBackups(hostName: string, host: ResolvedHost, stdout: strin
     }
   }
   // Newest first: run ids sort by time.
-  return out.sort((a, b) => (a.run < b.run ? 1 : a.run > b.run ? -1 : a.env.localeCompare(b.env)));
+  return out.sort((a, b) => (a.run < b.run ? 1 : a.run > b.run ? -1 : a.env.localeCompare(b.env) || (a.db ?? '').localeCompare(b.db ?? '')));
 }
 
 export function humanSize(bytes: number): string {
@@ -102,11 +106,11 @@ export function withCopies(hostName: string, onHost: BackupEntry[], copies: Loca
   const out = onHost.map((b) => ({ ...b, copies: [...b.copies] }));
   for (const c of copies) {
     const copy = { path: c.path, size: c.size, checksum: c.checksum };
-    const same = out.find((b) => b.env === c.env && b.run === c.run);
+    const same = out.find((b) => b.env === c.env && b.run === c.run && b.db === c.db);
     if (same) same.copies.push(copy);
-    else out.push({ host: hostName, env: c.env, run: c.run, file: c.file, path: null, size: c.size, modified: c.modified, ageSeconds: Math.max(0, now - c.modified), rows: null, verified: null, copies: [copy] });
+    else out.push({ host: hostName, env: c.env, run: c.run, ...(c.db !== undefined ? { db: c.db } : {}), file: c.file, path: null, size: c.size, modified: c.modified, ageSeconds: Math.max(0, now - c.modified), rows: null, verified: null, copies: [copy] });
   }
-  return out.sort((a, b) => (a.run < b.run ? 1 : a.run > b.run ? -1 : a.env.localeCompare(b.env)));
+  return out.sort((a, b) => (a.run < b.run ? 1 : a.run > b.run ? -1 : a.env.localeCompare(b.env) || (a.db ?? '').localeCompare(b.db ?? '')));
 }
 
 /** A local path as short as it is clear: relative when under the current directory. */
@@ -126,7 +130,7 @@ export async function backupsCommand(args: BackupsArgs, write = (s: string) => p
       const copyTo = args.copyTo ?? host.backups?.copy_to;
       const copyDir = copyTo === undefined ? undefined : localPath(localCopyDir(copyTo, name));
       const envs = Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
-      const found = withCopies(name, parseBackups(name, host, r.stdout), copyDir ? findLocalCopies(copyDir, envs) : [], Math.floor(Date.now() / 1000));
+      const found = withCopies(name, parseBackups(name, host, r.stdout), copyDir ? findLocalCopies(copyDir, envs, Object.fromEntries(Object.values(host.envs).map((e) => [e.name, dbsOf(e).slice(1).map((d) => d.name)]))) : [], Math.floor(Date.now() / 1000));
       all.push(...found);
       if (args.json) continue;
       const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
@@ -136,7 +140,7 @@ export async function backupsCommand(args: BackupsArgs, write = (s: string) => p
         continue;
       }
       const rows = found.map((b) => [
-        b.env,
+        b.db === undefined ? b.env : `${b.env} (db ${b.db})`,
         b.run,
         humanSize(b.size),
         humanAge(b.ageSeconds),

@@ -6,8 +6,8 @@ import { pgBackupFileOf } from '../../plan/actions/restore-pg.js';
 import { pgConnWords } from '../../plan/actions/pg-common.js';
 import { resolveVars } from '../../plan/vars.js';
 import { withSecrets } from '../../transport/secrets.js';
-import { DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
-import { resolveHost } from '../../plan/host-model.js';
+import { backupFileName, DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
+import { dbsOf, resolveHost } from '../../plan/host-model.js';
 import { joinPath, quotePath, shellQuote } from '../../plan/quote.js';
 import { call } from '../../plan/sh-lib.js';
 import { checkLocalCopy, CopyFailure, localPath, uploadCopy, type LocalCopy } from '../../run/offhost.js';
@@ -18,6 +18,8 @@ import { runCommand } from './run.js';
 
 export interface RestoreArgs extends HostArgs {
   env: string;
+  /** With several databases per env (`dbs:`): only this one. */
+  db?: string;
   /** A backup on the host: run id or file name. */
   backup?: string;
   /** Or a copy on this machine (backup's copy_to): sent to the host's backups dir first. */
@@ -41,6 +43,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   // A `.pgdump` name is a PostgreSQL env's backup (checked against the env below); a run id fits both.
   const named = id.endsWith('.pgdump') ? pgBackupFileOf(id, args.env) : backupFileOf(id, args.env);
   if ('problem' in named) throw new UsageError(`--backup: ${named.problem}`);
+  if (local && args.db !== undefined) throw new UsageError('--db restores a backup on the host: give --backup RUNID with it (--from-local sends the default database\'s copy)');
   const sent: string[] = [];
   const discards = await withHosts(args, async (hosts) => {
     const found: Array<{ host: string; env: string; backup: string; discards: string }> = [];
@@ -53,21 +56,36 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       if (env.pg && local) throw new UsageError(`--from-local: env ${args.env} of host ${name} is a PostgreSQL database; copies off the host are not supported for it yet`);
       if (env.pg && id.endsWith('.db')) throw new UsageError(`--backup ${oneLine(id)}: env ${args.env} of host ${name} is a PostgreSQL database; its backups are named ${args.env}-RUNID.pgdump`);
       if (!env.pg && named.file.endsWith('.pgdump')) throw new UsageError(`--backup ${oneLine(id)}: env ${args.env} of host ${name} is a SQLite database; a .pgdump is a PostgreSQL env's backup`);
-      const file = joinPath(dir, env.pg ? `${args.env}-${named.runId}.pgdump` : named.file);
+      if (env.pg && args.db !== undefined) throw new UsageError(`--db: env ${args.env} of host ${name} is a PostgreSQL database, one per env (--db names one of a dbs: env's SQLite files)`);
+      // --db: that database's backup of the run (`dbs:`); the others of the env are checked in the step, with the app stopped.
+      const dbIndex = env.pg || args.db === undefined ? 0 : dbsOf(env).findIndex((d) => d.name === args.db);
+      if (dbIndex < 0) throw new UsageError(`--db: env ${args.env} of host ${name} has no database ${JSON.stringify(args.db)} (it has: ${dbsOf(env).map((d) => d.name).join(', ')})`);
+      const file = env.pg ? joinPath(dir, `${args.env}-${named.runId}.pgdump`) : dbIndex === 0 ? joinPath(dir, named.file) : joinPath(dir, backupFileName(args.env, named.runId, dbsOf(env)[dbIndex]!.name));
       // A copy from this machine goes into the backups dir first; the restore below is the same.
       if (local) {
         const state = await sendLocalCopy(transport, host.name, local, dir, file, host.commandPrefix, args, sent);
         if (state === 'uploaded') sent.push(`${host.name}:${file}`);
         if (state === 'not-there') continue;
       }
-      // PostgreSQL: the password travels as every secret does (on stdin), from the inventory's host vars.
-      const r = env.pg
-        ? await withSecrets(transport, resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets).exec(host.commandPrefix + pgDiscardsCommand(env.pg, file), { timeoutMs: 600_000 })
-        : await transport.exec(host.commandPrefix + discardsCommand(env.db!, file), { timeoutMs: 120_000 });
-      if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
-      if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
-      if (r.exitCode !== 0) throw new BgError(`cannot compare ${env.db} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
-      if (r.stdout.trim()) found.push({ host: name, env: args.env, backup: file, discards: r.stdout.trim() });
+      if (env.pg) {
+        // PostgreSQL: the password travels as every secret does (on stdin), from the inventory's host vars.
+        const r = await withSecrets(transport, resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets).exec(host.commandPrefix + pgDiscardsCommand(env.pg, file), { timeoutMs: 600_000 });
+        if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
+        if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
+        if (r.exitCode !== 0) throw new BgError(`cannot compare the database of env ${args.env} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
+        if (r.stdout.trim()) found.push({ host: name, env: args.env, backup: file, discards: r.stdout.trim() });
+        continue;
+      }
+      // Every database the restore touches (dbs: without --db: the others too, when that run backed them up).
+      const others = args.db === undefined ? dbsOf(env).slice(1).map((d) => ({ path: d.path, file: joinPath(dir, backupFileName(args.env, named.runId, d.name)), optional: true })) : [];
+      for (const t of [{ path: dbsOf(env)[dbIndex]!.path, file, optional: false }, ...others]) {
+        const r = await transport.exec(host.commandPrefix + discardsCommand(t.path, t.file), { timeoutMs: 120_000 });
+        if (r.exitCode === 3 && t.optional) continue;
+        if (r.exitCode === 3) throw new UsageError(`no backup ${basename(t.file)} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
+        if (r.exitCode === 4) throw new UsageError(`${t.file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
+        if (r.exitCode !== 0) throw new BgError(`cannot compare ${t.path} with ${t.file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
+        if (r.stdout.trim()) found.push({ host: name, env: args.env, backup: t.file, discards: r.stdout.trim() });
+      }
     }
     return found;
   });
@@ -82,7 +100,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
     host: args.host,
     inventory: args.inventory,
     acceptNewHostKey: args.acceptNewHostKey,
-    var: [`env=${args.env}`, `backup=${named.runId}`, `accept_data_loss=${args.acceptDataLoss ? 'true' : 'false'}`],
+    var: [`env=${args.env}`, `backup=${named.runId}`, `accept_data_loss=${args.acceptDataLoss ? 'true' : 'false'}`, `db=${args.db ?? ''}`],
     dryRun: args.dryRun,
     json: args.json,
     ci: args.ci,

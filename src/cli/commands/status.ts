@@ -7,6 +7,7 @@ import { lastStep, shownOutcome } from '../../run/outcomes.js';
 import { withHosts, type HostArgs } from '../host-session.js';
 import { multiLine } from '../sanitize.js';
 import { readProxyState, type ProxyState } from '../../run/proxy-state.js';
+import { dbsOf } from '../../plan/host-model.js';
 
 export interface StatusArgs extends HostArgs {
   json?: boolean;
@@ -46,7 +47,12 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
           const where = one('link') ? `${env.db} -> ${one('link')}${one('real') && one('real') !== one('link') ? ` (${one('real')})` : ''}` : env.db;
           const size = one('size') ? `${(Number(one('size')) / 1024 / 1024).toFixed(1)} MB` : undefined;
           const schema = one('fingerprint') ? `schema ${one('fingerprint')}, ${one('migrations')} migrations` : one('fingerprint_error') ? `schema ? (${one('fingerprint_error')})` : undefined;
-          out.push(`    db ${where}${one('db') === 'missing' ? ' (MISSING)' : ''}${[size, schema, one('sqlite3') && `sqlite3 ${one('sqlite3')}`].filter(Boolean).map((s) => `, ${s}`).join('')}`);
+          out.push(`    db ${dbsOf(env).length > 1 ? `${dbsOf(env)[0]!.name} ` : ''}${where}${one('db') === 'missing' ? ' (MISSING)' : ''}${[size, schema, one('sqlite3') && `sqlite3 ${one('sqlite3')}`].filter(Boolean).map((s) => `, ${s}`).join('')}`);
+          // The env's other databases (`dbs:`): "NAME SIZE|missing CHECK PATH".
+          for (const line of facts.dbs ?? []) {
+            const m = /^(\S+) (\S+) (\S+) (.*)$/.exec(line);
+            if (m) out.push(`    db ${m[1]} ${m[4]}${m[2] === 'missing' ? ' (MISSING)' : `, ${(Number(m[2]) / 1024 / 1024).toFixed(1)} MB, quick_check ${m[3]}`}`);
+          }
         }
         if (env.health) out.push(`    health ${env.health}: ${one('health') === '000' ? 'no answer' : `HTTP ${one('health')}`}`);
       }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { requireEnvField, type ActionDef } from '../action.js';
-import { backupPath, DEFAULT_BACKUPS, localCopyPath } from '../backup-paths.js';
+import { backupPattern, backupSuffix, DEFAULT_BACKUPS, envBackups, localCopyPath, type DbBackup } from '../backup-paths.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { call } from '../sh-lib.js';
 import { databaseIntact, spaceForBackups, toolPresent } from '../preflight.js';
@@ -37,28 +37,35 @@ export const backupAction: ActionDef<BackupParams> = {
   build(input) {
     if (input.env?.pg) return buildPgBackup(input);
     const { params: p, env, host, runId } = input;
-    const db = requireEnvField(env, 'db');
+    requireEnvField(env, 'db');
     const envName = env!.name;
     const backups = host.backups ?? DEFAULT_BACKUPS;
     const keep = p.keep ?? backups.keep;
-    const dst = backupPath(host, envName, runId);
-    const pattern = `^${envName.replace(/[.[\]()*+?^$|{}\\]/g, '\\$&')}-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.db$`;
-    const copy = call('bg_backup', quotePath(db), quotePath(backups.dir), quotePath(dst));
-    const prune = call('bg_backup_prune', quotePath(backups.dir), quotePath(joinPath(host.journal, 'runs')), shellQuote(envName), shellQuote(dst.split('/').pop()!), String(keep), shellQuote(pattern));
+    // Every database of the env (`dbs:`), the default first; each copied, pruned by its own exact pattern, verified.
+    const all = envBackups(host, env!, runId);
+    const named = (b: DbBackup) => (all.length > 1 ? `${envName}.${b.name}` : envName);
+    const run = all.flatMap((b) => [
+      { cmd: call('bg_backup', quotePath(b.db), quotePath(backups.dir), quotePath(b.backup)), label: `copy ${all.length > 1 ? `database ${b.name}, ` : ''}${b.db} to ${b.backup}` },
+      {
+        cmd: call('bg_backup_prune', quotePath(backups.dir), quotePath(joinPath(host.journal, 'runs')), shellQuote(envName), shellQuote(b.backup.split('/').pop()!), String(keep), shellQuote(backupPattern(envName, b.dbName)), ...(b.dbName === undefined ? [] : [shellQuote(backupSuffix(b.dbName))])),
+        label: `keep the newest ${keep} backups of ${named(b)}`,
+      },
+    ]);
     // The result is recorded beside the backup (`.verified`: UTC time and ok, or why not): what `bg backups` shows.
-    const verify = call('bg_backup_verify', quotePath(db), quotePath(dst));
-    // Off the host: once verified, the backup is copied to the machine running bg (run/offhost.ts).
+    const verify = all.map((b) => ({ cmd: call('bg_backup_verify', quotePath(b.db), quotePath(b.backup)), label: `${all.length > 1 ? `${b.name}: ` : ''}integrity_check = ok and row counts equal` }));
+    // Off the host: once verified, each backup is copied to the machine running bg (run/offhost.ts).
     const copyTo = p.copy_to === false ? undefined : (p.copy_to ?? backups.copy_to);
-    const local = copyTo === undefined ? undefined : localCopyPath(copyTo, host.name, envName, runId);
+    const downloads = copyTo === undefined ? [] : all.map((b) => {
+      const local = localCopyPath(copyTo, host.name, envName, runId, b.dbName);
+      return { cmd: call('bg_offhost_send', quotePath(b.backup)), remote: b.backup, local, label: `copy ${b.backup} to ${local} on this machine (sha256 checked)` };
+    });
     return {
-      ...(local ? { download: { cmd: call('bg_offhost_send', quotePath(dst)), remote: dst, local, label: `copy ${dst} to ${local} on this machine (sha256 checked)` } } : {}),
+      ...(downloads[0] ? { download: downloads[0] } : {}),
+      ...(downloads.length > 1 ? { moreDownloads: downloads.slice(1) } : {}),
       mutates: false,
-      preflight: [toolPresent('sqlite3'), databaseIntact(db), spaceForBackups(host, backups.dir)],
-      run: [
-        { cmd: copy, label: `copy ${db} to ${dst}` },
-        { cmd: prune, label: `keep the newest ${keep} backups of ${envName}` },
-      ],
-      verify: [{ cmd: verify, label: 'integrity_check = ok and row counts equal' }],
+      preflight: [toolPresent('sqlite3'), ...all.map((b) => databaseIntact(b.db)), spaceForBackups(host, backups.dir)],
+      run,
+      verify,
       undoNote: 'backups are kept (pruned by `keep`)',
     };
   },

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { PlanProblem, type ActionDef } from '../action.js';
-import { shellQuote } from '../quote.js';
+import { quotePath, shellQuote } from '../quote.js';
 import { call } from '../sh-lib.js';
 import { envArgs } from '../env-args.js';
 import { dbEnvs, dbParams } from './db-common.js';
+import { anyMultiDb, dbGroups } from './db-names.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
 import { buildPgInspect, pgInspectEnvs } from './db-inspect-pg.js';
+import { dbsOf } from '../host-model.js';
 
 const params = z
   .object({
@@ -38,6 +40,23 @@ export const dbInspectAction: ActionDef<z.output<typeof params>> = {
     const envs = dbEnvs(host, p.envs);
     if (p.base !== 'auto' && !envs.some((e) => e.name === p.base))
       throw new PlanProblem(`\`base\` must be auto or one of ${envs.map((e) => e.name).join(', ')}`, ['with', 'base']);
+    if (anyMultiDb(envs)) {
+      // Per database name (`dbs:`): one report per name the envs share, each as ENV.NAME; a name only some have is a difference.
+      const { shared, partial } = dbGroups(envs);
+      return {
+        mutates: false,
+        preflight: [toolPresent('sqlite3'), ...envs.flatMap((e) => dbsOf(e).map((d) => databaseIntact(d.path)))],
+        run: [
+          ...partial.map((g) => ({ cmd: call('bg_db_name_absent', shellQuote(g.name), shellQuote(g.has.join(', ')), shellQuote(g.lacks.join(', '))), label: `database ${g.name} in every env` })),
+          ...shared.map((g) => ({
+            cmd: call('bg_db_inspect', shellQuote(p.base === 'auto' ? 'auto' : g.dbs.find((d) => d.env.name === p.base)!.label), shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...g.dbs.flatMap((d) => [shellQuote(d.label), quotePath(d.path), shellQuote(d.env.app ?? '')])),
+            label: `inspect ${g.dbs.map((d) => d.label).join(', ')}`,
+          })),
+        ],
+        verify: [],
+        undoNote: 'read-only',
+      };
+    }
     const report = call('bg_db_inspect', shellQuote(p.base), shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...envArgs(envs));
     return {
       mutates: false,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PlanProblem, requireEnvField, type ActionDef } from '../action.js';
-import { backupPath } from '../backup-paths.js';
+import { backupPath, envBackups, undoBackupRecord } from '../backup-paths.js';
+import { restoreDbsScript } from '../restore-dbs-sh.js';
 import { duration } from '../duration.js';
 import { restoreDbScript } from '../restore-sh.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
@@ -66,13 +67,29 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
     const bak = backupPath(host, env.name, runId);
 
     const sd = stepDir(input);
-    const capture = call('bg_migrate_capture', quotePath(sd), quotePath(bak), shellQuote(env.name));
+    // Several databases (`dbs:`): the migrate command may change any of them, so every one's backup
+    // is required and recorded, and the undo restores them all with the app stopped once.
+    const all = envBackups(host, env, runId);
+    const multi = all.length > 1;
+    const capture = multi
+      ? call('bg_migrate_capture_dbs', quotePath(sd), shellQuote(env.name), ...all.flatMap((b) => [shellQuote(b.name), quotePath(b.backup), shellQuote(undoBackupRecord(b.dbName))]))
+      : call('bg_migrate_capture', quotePath(sd), quotePath(bak), shellQuote(env.name));
     // The user's commands travel as one quoted word each; the library runs them with eval, in the env's dir.
     const verifyPending = p.pending ? call('bg_migrate_pending', dir, shellQuote(p.pending)) : call('bg_migrate_again', dir, shellQuote(command), shellQuote(p.up_to_date));
     const verifyIntegrity = call('bg_db_ok_after', quotePath(db), 'migrate');
 
     const app = env.app === undefined ? undefined : pm2App(env.app, ['env'], `env ${env.name}'s app in the inventory`);
-    const undo = restoreDbScript({
+    const undo = multi
+      ? restoreDbsScript({
+          app,
+          releaseTimeoutS: Math.ceil(p.release_timeout / 1000),
+          runId,
+          asideTag: 'rolled-back',
+          envName: env.name,
+          guard: { file: joinPath(sd, 'backup'), message: 'nothing to undo: the migration never started' },
+          dbs: all.map((b) => ({ db: b.db, from: b.backup, onlyIf: joinPath(sd, undoBackupRecord(b.dbName)), missing: `bg: cannot undo the migration of ${env.name}: this run's backup ${b.backup} of ${b.name} is missing` })),
+        })
+      : restoreDbScript({
       db,
       from: bak,
       app,
@@ -84,7 +101,10 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
     });
 
     // What the undo would discard: rows of the database now that the backup lacks (by content).
-    const discardCheck = call('bg_rows_since', quotePath(bak), quotePath(db), shellQuote(p.migrations_table), shellQuote(env.name), shellQuote(runId), shellQuote("after this run's backup, not in the restored database"));
+    const discardChecks = all.map((b) => ({
+      cmd: call('bg_rows_since', quotePath(b.backup), quotePath(b.db), shellQuote(p.migrations_table), shellQuote(multi ? `${env.name}.${b.name}` : env.name), shellQuote(runId), shellQuote("after this run's backup, not in the restored database")),
+      label: `rows in ${multi ? `${env.name}'s database ${b.name}` : `${env.name}'s database`} that the backup lacks`,
+    }));
     // The database's live schema, then every migration file, marked applied (named in the
     // migrations table, with or without .sql) or pending: the gate judges the pending ones against
     // the schema the database has.
@@ -97,7 +117,7 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
     );
     return {
       mutates: true,
-      preflight: [toolPresent('sqlite3'), dirExists(env.dir), databaseIntact(db), ...(app ? [pm2AppKnown(app)] : [])],
+      preflight: [toolPresent('sqlite3'), dirExists(env.dir), ...all.map((b) => databaseIntact(b.db)), ...(app ? [pm2AppKnown(app)] : [])],
       gates: p.lint
         ? [
             p.allow_breaking
@@ -105,18 +125,18 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
               : { kind: 'lint-migrations', cmd: listing, label: `pending migrations of ${env.name} do not break the version still running`, dialect: p.dialect },
           ]
         : [],
-      discardCheck: [{ cmd: discardCheck, label: `rows in ${env.name}'s database that the backup lacks` }],
+      discardCheck: discardChecks,
       capture: [
-        { cmd: capture, label: `this run's backup of ${env.name} exists` },
+        { cmd: capture, label: multi ? `this run's backups of ${env.name} exist (${all.map((b) => b.name).join(', ')})` : `this run's backup of ${env.name} exists` },
         // The step's journal says that breaking migrations were let through, beside the plan's gate.
         ...(p.allow_breaking ? [{ cmd: call('bg_migrate_breaking_allowed', quotePath(sd)), label: 'record: breaking migrations allowed' }] : []),
       ],
       run: [{ cmd: `cd ${dir} && ${command}`, label: `migrate ${env.name}`, timeoutMs: p.timeout }],
       verify: [
         { cmd: verifyPending, label: p.pending ? 'the pending check prints nothing' : 'run again, the migrate command has nothing to do' },
-        { cmd: verifyIntegrity, label: 'PRAGMA quick_check = ok' },
+        ...(multi ? all.map((b) => ({ cmd: call('bg_db_ok_after', quotePath(b.db), 'migrate'), label: `${b.name}: PRAGMA quick_check = ok` })) : [{ cmd: verifyIntegrity, label: 'PRAGMA quick_check = ok' }]),
       ],
-      undo: [{ cmd: undo, label: `restore ${bak} into ${db}${app ? ` (${app} stopped meanwhile)` : ''}` }],
+      undo: [{ cmd: undo, label: multi ? `restore this run's backups of ${all.map((b) => b.name).join(', ')} into ${env.name}${app ? ` (${app} stopped once meanwhile)` : ''}` : `restore ${bak} into ${db}${app ? ` (${app} stopped meanwhile)` : ''}` }],
     };
   },
 };

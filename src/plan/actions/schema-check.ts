@@ -3,12 +3,14 @@ import type { ActionDef } from '../action.js';
 import { quotePath, shellQuote } from '../quote.js';
 import { call } from '../sh-lib.js';
 import { dbEnvs, dbParams } from './db-common.js';
+import { anyMultiDb, dbGroups } from './db-names.js';
 import { databaseIntact, toolPresent } from '../preflight.js';
 import { SQLITE } from '../sqlite-features.js';
 import { pgConnWords } from './pg-common.js';
 import { pgPreflight } from '../pg-preflight.js';
 import { PlanProblem } from '../action.js';
 import type { ResolvedEnv, ResolvedHost } from '../host-model.js';
+import { dbsOf } from '../host-model.js';
 
 const params = z.object({ ...dbParams }).strict();
 
@@ -40,6 +42,29 @@ export const schemaCheckAction: ActionDef<z.output<typeof params>> = {
       };
     }
     const envs = dbEnvs(host, p.envs);
+    if (anyMultiDb(envs)) {
+      // Per database name (`dbs:`): blue.main with green.main, ...; a name only some envs have is a difference.
+      const { shared, partial } = dbGroups(envs);
+      return {
+        mutates: false,
+        preflight: [toolPresent('sqlite3'), ...envs.flatMap((e) => dbsOf(e).map((d) => databaseIntact(d.path)))],
+        run: [],
+        // One call that reports every name (bg_schema_check_dbs in src/remote/dbs.sh), not only the first that differs.
+        verify: [
+          {
+            cmd: call(
+              'bg_schema_check_dbs',
+              shellQuote(p.migrations_table),
+              shellQuote(p.migrations_column),
+              ...partial.flatMap((g) => ['absent', shellQuote(g.name), shellQuote(g.has.join(', ')), shellQuote(g.lacks.join(', '))]),
+              ...shared.flatMap((g) => [String(g.dbs.length), ...g.dbs.flatMap((d) => [shellQuote(d.label), quotePath(d.path)])]),
+            ),
+            label: [...shared.map((g) => `same schema and migrations: ${g.dbs.map((d) => d.label).join(', ')}`), ...partial.map((g) => `database ${g.name} in every env`)].join('; '),
+          },
+        ],
+        undoNote: 'read-only',
+      };
+    }
     // bg_schema_check (src/remote/fingerprint.sh) compares the first env with each other one.
     const compare = call('bg_schema_check', shellQuote(p.migrations_table), shellQuote(p.migrations_column), ...envs.flatMap((e) => [shellQuote(e.name), quotePath(e.db)]));
     return {

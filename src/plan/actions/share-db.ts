@@ -10,6 +10,8 @@ import { dbEnvs, dbParams } from './db-common.js';
 import { SQLITE } from '../sqlite-features.js';
 import { holdWindowMs } from '../haproxy-config.js';
 import { buildPgShareDb, isPgShare } from './share-db-pg.js';
+import { dbsOf } from '../host-model.js';
+import { shareDbsBody } from './share-dbs.js';
 
 const params = z
   .object({
@@ -62,7 +64,7 @@ export const shareDbSqlite = [SQLITE.pragmaFunctions, SQLITE.walCheckpointTrunca
  * shared_db as shared_db.rolled-back-RUNID when the apps ran on it (reporting rows written meanwhile)
  * or remove it when they never did, and start the apps that were online.
  */
-export const shareDbAction: ActionDef<z.output<typeof params>> = {
+export const shareDbAction: ActionDef<ShareDbParams> = {
   name: 'share-db',
   summary: "move every env onto the host's shared_db (write freeze, consistent copy, atomic switch)",
   env: 'none',
@@ -75,6 +77,8 @@ export const shareDbAction: ActionDef<z.output<typeof params>> = {
     for (const e of envs) pm2App(e.app!, ['with', 'envs'], `env ${e.name}'s app in the inventory`);
     if (p.base !== 'auto' && !envs.some((e) => e.name === p.base))
       throw new PlanProblem(`\`base\` must be auto or one of ${envs.map((e) => e.name).join(', ')}`, ['with', 'base']);
+    // Several databases per env (dbs:): each name onto its own shared file (share-dbs.ts).
+    if (envs.some((e) => dbsOf(e).length > 1)) return shareDbsBody(input, envs);
     // Every command is one call of src/remote/share.sh: its own values first, then SD SHARED and
     // NAME DB APP HEALTH per env, each a quoted word.
     const tail = [quotePath(stepDir(input)), quotePath(host.sharedDb), ...envs.flatMap((e) => [shellQuote(e.name), quotePath(e.db), shellQuote(e.app!), shellQuote(e.health ?? '')])];
