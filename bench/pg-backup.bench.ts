@@ -82,9 +82,18 @@ it('backup and verified restore of a 1 GB PostgreSQL database', async () => {
   // bg restore of that backup into the env's database (app-less env): the journaled restore, its copy of the database as it was first.
   const id = dump.replace(/^blue-/, '').replace(/\.pgdump$/, '');
   t0 = performance.now();
-  const r = await run(['restore', '--host', 'box', '--env', 'blue', '--backup', id, '--accept-data-loss']);
+  const r = await run(['restore', '--host', 'box', '--env', 'blue', '--backup', id, '--accept-data-loss', '--json']);
   const bgRestoreS = secs(t0);
-  const restore = r.exitCode === 0 ? { bg_restore_s: bgRestoreS } : { bg_restore: `not measured: exit ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}` };
+  // Where the time goes: each command's duration on the host, from the run's --json events.
+  const parts: Record<string, number> = {};
+  for (const line of r.stdout.split('\n')) {
+    const e = (() => { try { return JSON.parse(line) as { type?: string; cmd?: string; durationMs?: number }; } catch { return {}; } })();
+    if (e.type === 'command' && e.cmd && e.durationMs !== undefined) {
+      const fn = /(bg_[a-z_]+)/.exec(e.cmd.split('\n').pop()!)?.[1] ?? e.cmd.slice(0, 30);
+      parts[fn] = +((parts[fn] ?? 0) + e.durationMs / 1000).toFixed(1);
+    }
+  }
+  const restore = r.exitCode === 0 ? { bg_restore_s: bgRestoreS, bg_restore_commands_s: parts } : { bg_restore: `not measured: exit ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}` };
 
   report('pg-backup', {
     database_mb: Math.round(dbBytes / MB),

@@ -3,6 +3,7 @@
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { backupFileOf } from '../plan/actions/restore.js';
+import { pgBackupFileOf } from '../plan/actions/restore-pg.js';
 
 export interface LocalCopyEntry {
   env: string;
@@ -19,7 +20,7 @@ export interface LocalCopyEntry {
   checksum: boolean;
 }
 
-/** Plain files named ENV-RUNID.db for one of `envs` in `dir` (the host's directory under copy_to); none when `dir` is absent. */
+/** Plain files named ENV-RUNID.db (ENV-RUNID.NAME.db, ENV-RUNID.pgdump) for one of `envs` in `dir` (the host's directory under copy_to); none when `dir` is absent. */
 export function findLocalCopies(dir: string, envs: string[], dbNames: Record<string, string[]> = {}): LocalCopyEntry[] {
   let names: string[];
   try {
@@ -32,13 +33,17 @@ export function findLocalCopies(dir: string, envs: string[], dbNames: Record<str
   const out: LocalCopyEntry[] = [];
   for (const file of names) {
     // `dbNames`: each env's other databases (dbs:), whose copies are ENV-RUNID.NAME.db.
-    const env = byLength.find((e) => file.startsWith(`${e}-`) && file.endsWith('.db') && !('problem' in backupFileOf(file, e, Object.hasOwn(dbNames, e) ? dbNames[e] : [])));
+    // A PostgreSQL env's dump: ENV-RUNID.pgdump.
+    const nameOf = (e: string): { runId: string; dbName?: string } | { problem: string } =>
+      file.endsWith('.pgdump') ? pgBackupFileOf(file, e) : file.endsWith('.db') ? backupFileOf(file, e, Object.hasOwn(dbNames, e) ? dbNames[e] : []) : { problem: 'not a backup' };
+    const env = byLength.find((e) => file.startsWith(`${e}-`) && !('problem' in nameOf(e)));
     if (!env) continue;
-    const named = backupFileOf(file, env, Object.hasOwn(dbNames, env) ? dbNames[env] : []);
+    const named = nameOf(env);
     const path = join(dir, file);
     const st = lstatSync(path, { throwIfNoEntry: false });
     if (!st?.isFile()) continue;
-    out.push({ env, run: 'runId' in named ? named.runId : file.slice(env.length + 1, -3), ...('dbName' in named && named.dbName !== undefined ? { db: named.dbName } : {}), file, path, size: st.size, modified: Math.floor(st.mtimeMs / 1000), checksum: existsSync(`${path}.sha256`) });
+    if ('problem' in named) continue;
+    out.push({ env, run: named.runId, ...(named.dbName !== undefined ? { db: named.dbName } : {}), file, path, size: st.size, modified: Math.floor(st.mtimeMs / 1000), checksum: existsSync(`${path}.sha256`) });
   }
   return out;
 }

@@ -197,7 +197,7 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
           .option('env', { alias: 'e', type: 'string', demandOption: true, coerce: single('env'), describe: 'The env whose database is restored' })
           .option('backup', { type: 'string', coerce: single('backup'), describe: 'Run id or file name, as bg backups lists them' })
           .option('db', { type: 'string', coerce: single('db'), describe: 'With several databases per env (dbs:): restore only this one (default: every database that run backed up)' })
-          .option('from-local', { type: 'string', coerce: single('from-local'), describe: "Or a copy on this machine (backups' copy_to: DIR/HOST/ENV-RUNID.db): checked against its .sha256, sent to the host's backups dir, then restored" })
+          .option('from-local', { type: 'string', coerce: single('from-local'), describe: "Or a copy on this machine (backups' copy_to: DIR/HOST/ENV-RUNID.db, or .pgdump): checked against its .sha256, sent to the host's backups dir, then restored" })
           .option('dry-run', { alias: 'n', type: 'boolean', coerce: lastBoolean, describe: 'Print the plan and what restoring would discard; change nothing' })
           .option('accept-data-loss', { type: 'boolean', coerce: lastBoolean, describe: 'Restore although the database holds rows the backup lacks (kept aside, and bg rollback puts them back)' })
           .option('lock-wait', { ...lockWaitOption, describe: 'Wait up to SECONDS (at most 86400) for another run to release the host lock' })

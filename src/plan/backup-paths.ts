@@ -80,6 +80,11 @@ export function localCopyPath(copyTo: string, hostName: string, envName: string,
   return `${localCopyDir(copyTo, hostName)}/${backupFileName(envName, runId, dbName)}`;
 }
 
+/** The same for a PostgreSQL env's dump (`ENV-RUNID.pgdump`, as on the host). */
+export function localPgCopyPath(copyTo: string, hostName: string, envName: string, runId: string): string {
+  return `${localCopyDir(copyTo, hostName)}/${envName}-${runId}.pgdump`;
+}
+
 /** The directory of one host's copies under COPY_TO (host names are plain: letters, digits, _ and -). */
 export function localCopyDir(copyTo: string, hostName: string): string {
   const base = copyTo.replace(/\/+$/, '');

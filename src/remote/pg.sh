@@ -114,9 +114,10 @@ bg_pg_backup() {
   )
 }
 
-# bg_pg_backup_verify CONN(6) DST [TABLE COLUMN]: restore DST into a scratch database; its counts and schema must equal DST.counts and DST.schema (recorded in DST.verified).
+# bg_pg_backup_verify CONN(6) DST [TABLE COLUMN [record]]: restore DST into a scratch database; its counts and schema must equal DST.counts and DST.schema (recorded in DST.verified); record: a dump sent back without them (bg restore --from-local) gets them from this restore.
 bg_pg_backup_verify() {
   dst=$7; mt=${8:-migrations}; mc=${9:-name}
+  if [ "${10:-}" = record ] && { [ ! -f "$dst.counts" ] || [ ! -f "$dst.schema" ]; }; then bg_pv_record=1; else bg_pv_record=''; fi
   # A name bg makes (digits only): safe as an identifier; dropped however the check ends.
   scratch="bg_verify_$(date +%s)_$$"
   bg_pg "$1" "$2" "$3" "$4" "$5" "$6" pg_restore --list "$dst" >/dev/null 2>&1 || { bg_mark_verified "$dst" "failed: pg_restore --list"; echo "bg: $dst is no readable pg_dump archive (pg_restore --list failed)" >&2; return 1; }
@@ -124,6 +125,13 @@ bg_pg_backup_verify() {
   rc=0
   if ! err=$(bg_pg "$1" "$2" "$scratch" "$4" "$5" "$6" pg_restore --no-owner --no-privileges --exit-on-error -d "$scratch" "$dst" 2>&1); then
     bg_mark_verified "$dst" "failed: pg_restore"; printf 'bg: restoring %s into a scratch database failed: %s\n' "$dst" "$(printf '%s\n' "$err" | tail -n 3)" >&2; rc=1
+  elif [ -n "$bg_pv_record" ]; then
+    # The dump's bytes are the ones verified when it was taken (its sha256 was checked on the way back): what it restores to is what it holds.
+    if bg_pv_c=$(bg_pg_counts "$1" "$2" "$scratch" "$4" "$5" "$6") && bg_pv_s=$(bg_pg_schema "$1" "$2" "$scratch" "$4" "$5" "$6" "$mt" "$mc"); then
+      printf '%s\n' "$bg_pv_c" | bg_write_file "$dst.counts"; printf '%s\n' "$bg_pv_s" | bg_write_file "$dst.schema"
+    else
+      bg_mark_verified "$dst" "failed: counts"; echo "bg: could not read the counts and schema restored from $dst" >&2; rc=1
+    fi
   elif [ "$(bg_pg_counts "$1" "$2" "$scratch" "$4" "$5" "$6")" != "$(cat "$dst.counts")" ]; then
     bg_mark_verified "$dst" "failed: row counts differ"; echo "bg: row counts restored from $dst differ from $3 at dump time" >&2; rc=1
   elif [ "$(bg_pg_schema "$1" "$2" "$scratch" "$4" "$5" "$6" "$mt" "$mc")" != "$(cat "$dst.schema")" ]; then

@@ -221,6 +221,7 @@ export interface LocalCopy {
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+const PGDUMP_MAGIC = Buffer.from('PGDMP', 'latin1');
 
 /**
  * A local copy as bg wrote it, or why not: a plain file holding an SQLite database whose sha256
@@ -245,14 +246,17 @@ export function checkLocalCopy(path: string): LocalCopy | { problem: string } {
   if (!m || m[2] !== name) return { problem: `${name}.sha256 does not hold the sha256 of ${name} (expected "HASH  ${name}", as sha256sum prints it)` };
   const sha256 = sha256OfFile(path);
   if (sha256 !== m[1]) return { problem: `its sha256 is ${sha256}, not ${m[1]} as recorded in ${name}.sha256 when it was copied: the copy is damaged` };
-  const head = Buffer.alloc(SQLITE_MAGIC.length);
+  // A PostgreSQL env's copy is a custom-format pg_dump archive (it starts with PGDMP).
+  const pg = name.endsWith('.pgdump');
+  const magic = pg ? PGDUMP_MAGIC : SQLITE_MAGIC;
+  const head = Buffer.alloc(magic.length);
   const fd = openSync(path, 'r');
   try {
     readSync(fd, head, 0, head.length, 0);
   } finally {
     closeSync(fd);
   }
-  if (!head.equals(SQLITE_MAGIC)) return { problem: 'not an SQLite database' };
+  if (!head.equals(magic)) return { problem: pg ? 'not a pg_dump custom-format archive' : 'not an SQLite database' };
   return { path, name, sha256, size: st.size };
 }
 

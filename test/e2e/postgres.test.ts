@@ -151,4 +151,35 @@ describe('PostgreSQL envs', () => {
     expect(n).toBeLessThanOrEqual(after);
     expect(readFileSync(join(work, 'backups', `${dumps.at(-1)}.verified`), 'utf8')).toMatch(/ ok\n$/);
   }, 60_000);
+
+  it('copy_to, bg backups and bg restore --from-local: a dump copied off the host is restored onto a host whose backups directory was deleted', async () => {
+    const copies = join(work, 'copies');
+    writeFileSync(join(work, 'backup-copy.yaml'), `name: pg-backup-copy\nsteps:\n  - { name: back up blue, action: backup, env: blue, with: { copy_to: ${JSON.stringify(copies)} } }\n`);
+    const b = await run(['run', join(work, 'backup-copy.yaml'), '--host', 'box']);
+    expect(b.exitCode, b.stderr + b.stdout).toBe(0);
+    const copy = readdirSync(join(copies, 'box')).find((f) => f.endsWith('.pgdump'))!;
+    expect(copy).toMatch(/^blue-.*\.pgdump$/);
+    expect(existsSync(join(copies, 'box', `${copy}.sha256`))).toBe(true);
+
+    // bg backups lists the dump with its rows (PostgreSQL's `schema.table N` counts) and its copy.
+    const list = await run(['backups', '--host', 'box', '--json', `--copy-to=${copies}`]);
+    expect(list.exitCode, list.stderr).toBe(0);
+    const entry = (JSON.parse(list.stdout) as Array<{ file: string; rows: Record<string, number> | null; copies: Array<{ path: string }> }>).find((e) => e.file === copy)!;
+    expect(entry.rows).toMatchObject({ 'public.users': 50 });
+    expect(entry.copies.map((c) => c.path)).toEqual([join(copies, 'box', copy)]);
+
+    // The host loses its backups; a row is written after the backup.
+    rmSync(join(work, 'backups'), { recursive: true, force: true });
+    const posts = await pg.psql('app_a', 'SELECT count(*) FROM posts');
+    await pg.psql('app_a', "SET ROLE bg; INSERT INTO posts (user_id, body) VALUES (1, 'after the backup');");
+    const refused = await run(['restore', '--host', 'box', '--env', 'blue', `--from-local=${join(copies, 'box', copy)}`]);
+    expect(refused.exitCode, refused.stderr).toBe(2);
+    expect(refused.stdout + refused.stderr).toMatch(/public\.posts 1/);
+    const r = await run(['restore', '--host', 'box', '--env', 'blue', `--from-local=${join(copies, 'box', copy)}`, '--accept-data-loss']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(await pg.psql('app_a', 'SELECT count(*) FROM posts')).toBe(posts);
+    // The dump came back with its counts and schema recorded again (a scratch restore), beside it on the host.
+    expect(readFileSync(join(work, 'backups', `${copy}.counts`), 'utf8')).toMatch(/^public\.users 50$/m);
+    expect(r.stdout + r.stderr).not.toContain(pg.password);
+  }, 120_000);
 });

@@ -66,9 +66,16 @@ describe('backup on PostgreSQL', () => {
     expect(s.run[0]!.cmd).toBe(`bg_pg_backup '' '' app_green '' prod '' /srv/backups /srv/backups/green-${RUN}.pgdump`);
   });
 
-  it('refuses copy_to (not supported yet for PostgreSQL)', () => {
+  it('copy_to: the verified dump is copied to COPY_TO/HOST/ENV-RUNID.pgdump, as on SQLite', () => {
     const inv = INVENTORY.replace('keep: 3 }', 'keep: 3, copy_to: ./copies }');
-    expect(problems(oneStep('backup', 'env: blue'), { host: 'box', inventory: inv }).join('\n')).toMatch(/copy_to.*not supported yet/);
+    const s = plan(oneStep('backup', 'env: blue'), { host: 'box', inventory: inv }).steps[0]!;
+    expect(s.download).toEqual({
+      cmd: `bg_offhost_send /srv/backups/blue-${RUN}.pgdump`,
+      remote: `/srv/backups/blue-${RUN}.pgdump`,
+      local: `./copies/box/blue-${RUN}.pgdump`,
+      label: `copy /srv/backups/blue-${RUN}.pgdump to ./copies/box/blue-${RUN}.pgdump on this machine (sha256 checked)`,
+    });
+    expect(plan(oneStep('backup', 'env: blue\nwith: { copy_to: false }'), { host: 'box', inventory: inv }).steps[0]!.download).toBeUndefined();
   });
 
   it('a SQLite env still gets the SQLite backup', () => {

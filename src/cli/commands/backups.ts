@@ -11,7 +11,7 @@ import { isAbsolute, relative } from 'node:path';
 
 export interface BackupsArgs extends HostArgs {
   json?: boolean;
-  /** Look for copies under this directory (DIR/HOST/ENV-RUNID.db) instead of the host's `backups.copy_to`. */
+  /** Look for copies under this directory (DIR/HOST/ENV-RUNID.db or .pgdump) instead of the host's `backups.copy_to`. */
   copyTo?: string;
 }
 
@@ -40,9 +40,9 @@ export interface BackupEntry {
 /** The read-only listing (bg_backups_list in src/remote/backup.sh): `@@now T`, then per backup `@@file NAME SIZE MTIME`, `@@count LINE`, `@@verified LINE`. */
 export function listBackupsCommand(host: ResolvedHost): string {
   const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
-  const envs = Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
-  // Only bg's own names: ENV-RUNID.db (env names are [A-Za-z0-9_-]; the run id as bg makes it).
-  const pattern = `^(${envs.join('|') || '-'})-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]+(\\.[a-z][a-z0-9_]{0,31})?\\.db$`;
+  const envs = Object.values(host.envs).filter((e) => e.db !== undefined || e.pg !== undefined).map((e) => e.name);
+  // Only bg's own names: ENV-RUNID.db, ENV-RUNID.NAME.db (dbs:), ENV-RUNID.pgdump (PostgreSQL); env names are [A-Za-z0-9_-], the run id as bg makes it.
+  const pattern = `^(${envs.join('|') || '-'})-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]+((\\.[a-z][a-z0-9_]{0,31})?\\.db|\\.pgdump)$`;
   return host.commandPrefix + call('bg_backups_list', quotePath(dir), shellQuote(pattern));
 }
 
@@ -66,11 +66,13 @@ export function parseBackups(hostName: string, host: ResolvedHost, stdout: strin
       const env = envs.find((e) => file.startsWith(`${e}-`) && /^[0-9]{8}T/.test(file.slice(e.length + 1)));
       if (!env) continue;
       const modified = Number(f[3]);
-      // ENV-RUNID.db, or ENV-RUNID.NAME.db for another database of the env (dbs:).
-      const named = /^(.*Z-[0-9A-Za-z]+)\.([a-z][a-z0-9_]{0,31})$/.exec(file.slice(env.length + 1, -3));
-      out.push({ host: hostName, env, run: named ? named[1]! : file.slice(env.length + 1, -3), ...(named ? { db: named[2]! } : {}), file, path: `${dir.replace(/\/+$/, '')}/${file}`, size: Number(f[2]), modified, ageSeconds: Math.max(0, now - modified), rows: null, verified: null, copies: [] });
+      // ENV-RUNID.db, ENV-RUNID.NAME.db for another database of the env (dbs:), ENV-RUNID.pgdump.
+      const base = file.slice(env.length + 1, file.endsWith('.pgdump') ? -7 : -3);
+      const named = file.endsWith('.db') ? /^(.*Z-[0-9A-Za-z]+)\.([a-z][a-z0-9_]{0,31})$/.exec(base) : null;
+      out.push({ host: hostName, env, run: named ? named[1]! : base, ...(named ? { db: named[2]! } : {}), file, path: `${dir.replace(/\/+$/, '')}/${file}`, size: Number(f[2]), modified, ageSeconds: Math.max(0, now - modified), rows: null, verified: null, copies: [] });
     } else if (kind === 'count' && last) {
-      const i = rest.lastIndexOf('|');
+      // SQLite's counts are `table|N`, PostgreSQL's `schema.table N`.
+      const i = rest.includes('|') ? rest.lastIndexOf('|') : rest.lastIndexOf(' ');
       // No prototype: a table may be named __proto__.
       if (i > 0) (last.rows ??= Object.create(null) as Record<string, number>)[rest.slice(0, i)] = Number(rest.slice(i + 1));
     } else if (kind === 'verified' && last) {
@@ -129,7 +131,7 @@ export async function backupsCommand(args: BackupsArgs, write = (s: string) => p
       if (r.exitCode !== 0) throw new BgError(`cannot list the backups on ${name}: ${oneLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
       const copyTo = args.copyTo ?? host.backups?.copy_to;
       const copyDir = copyTo === undefined ? undefined : localPath(localCopyDir(copyTo, name));
-      const envs = Object.values(host.envs).filter((e) => e.db !== undefined).map((e) => e.name);
+      const envs = Object.values(host.envs).filter((e) => e.db !== undefined || e.pg !== undefined).map((e) => e.name);
       const found = withCopies(name, parseBackups(name, host, r.stdout), copyDir ? findLocalCopies(copyDir, envs, Object.fromEntries(Object.values(host.envs).map((e) => [e.name, dbsOf(e).slice(1).map((d) => d.name)]))) : [], Math.floor(Date.now() / 1000));
       all.push(...found);
       if (args.json) continue;

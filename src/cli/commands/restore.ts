@@ -53,7 +53,6 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       if (!env) throw new UsageError(`host ${name} has no env ${JSON.stringify(args.env)} (it has: ${Object.keys(host.envs).join(', ') || 'no envs'})`);
       if (!env.db && !env.pg) throw new UsageError(`env ${args.env} of host ${name} has no \`db\` in the inventory: nothing to restore`);
       const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
-      if (env.pg && local) throw new UsageError(`--from-local: env ${args.env} of host ${name} is a PostgreSQL database; copies off the host are not supported for it yet`);
       if (env.pg && id.endsWith('.db')) throw new UsageError(`--backup ${oneLine(id)}: env ${args.env} of host ${name} is a PostgreSQL database; its backups are named ${args.env}-RUNID.pgdump`);
       if (!env.pg && named.file.endsWith('.pgdump')) throw new UsageError(`--backup ${oneLine(id)}: env ${args.env} of host ${name} is a SQLite database; a .pgdump is a PostgreSQL env's backup`);
       if (env.pg && args.db !== undefined) throw new UsageError(`--db: env ${args.env} of host ${name} is a PostgreSQL database, one per env (--db names one of a dbs: env's SQLite files)`);
@@ -66,7 +65,15 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
         const state = await sendLocalCopy(transport, host.name, local, dir, file, host.commandPrefix, args, sent);
         if (state === 'uploaded') sent.push(`${host.name}:${file}`);
         if (state === 'not-there') continue;
+        // A dump comes back without the counts and schema recorded beside it when taken: a scratch restore records them (and verifies it).
+        if (env.pg && state === 'uploaded') {
+          const v = await withSecrets(transport, resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets).exec(host.commandPrefix + call('bg_pg_backup_verify', ...pgConnWords(env.pg), quotePath(file), shellQuote('migrations'), shellQuote('name'), 'record'), { timeoutMs: 3_600_000 });
+          if (v.exitCode !== 0) throw new BgError(`${oneLine(`${file} on ${name} does not restore into a scratch database`)}: ${multiLine(v.stderr.trim() || `exit ${v.exitCode}`)}; no database was changed`, ExitCode.stepFailed);
+        }
       }
+      // Accepted: the step compares again with the app stopped and reports what it discards; on
+      // PostgreSQL the comparison is a scratch restore plus a read of every row, so it runs only there.
+      if (env.pg && args.acceptDataLoss && !args.dryRun) continue;
       if (env.pg) {
         // PostgreSQL: the password travels as every secret does (on stdin), from the inventory's host vars.
         const r = await withSecrets(transport, resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets).exec(host.commandPrefix + pgDiscardsCommand(env.pg, file), { timeoutMs: 600_000 });
@@ -116,8 +123,8 @@ function whichBackup(args: RestoreArgs): { id: string; local?: LocalCopy } {
     return { id: args.backup };
   }
   const name = basename(args.fromLocal);
-  const named = backupFileOf(name, args.env);
-  if ('problem' in named || !name.endsWith('.db')) throw new UsageError(`--from-local ${oneLine(args.fromLocal)}: not a copy of env ${args.env} as bg names them (${args.env}-RUNID.db, as bg backups lists it)`);
+  const named = name.endsWith('.pgdump') ? pgBackupFileOf(name, args.env) : backupFileOf(name, args.env);
+  if ('problem' in named || !/\.(db|pgdump)$/.test(name)) throw new UsageError(`--from-local ${oneLine(args.fromLocal)}: not a copy of env ${args.env} as bg names them (${args.env}-RUNID.db, or ${args.env}-RUNID.pgdump for PostgreSQL, as bg backups lists it)`);
   const local = checkLocalCopy(localPath(args.fromLocal));
   if ('problem' in local) throw new UsageError(`--from-local ${oneLine(args.fromLocal)}: ${oneLine(local.problem)}; nothing was sent or changed`);
   return { id: name, local };

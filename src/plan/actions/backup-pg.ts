@@ -1,6 +1,6 @@
 // The backup action on a PostgreSQL env: pg_dump -Fc, verified by a restore into a scratch database.
-import { PlanProblem, type ActionInput, type StepBody } from '../action.js';
-import { DEFAULT_BACKUPS } from '../backup-paths.js';
+import type { ActionInput, StepBody } from '../action.js';
+import { DEFAULT_BACKUPS, localPgCopyPath } from '../backup-paths.js';
 import { joinPath, quotePath, shellQuote } from '../quote.js';
 import { call } from '../sh-lib.js';
 import { pgPreflight } from '../pg-preflight.js';
@@ -14,20 +14,22 @@ export function pgBackupPath(backupsDir: string, envName: string, runId: string)
 }
 
 /**
- * pg_dump -Fc between two equal readings of row counts and schema (recorded beside the dump), then
+ * pg_dump -Fc in one exported snapshot with the row counts and schema of that snapshot (recorded beside the dump), then
  * the verify step restores the dump into a scratch database and compares both. Pruning is the
- * SQLite one (bg_backup_prune) with the `.pgdump` pattern. No copy off the host yet.
+ * SQLite one (bg_backup_prune) with the `.pgdump` pattern; `copy_to` copies the dump as on SQLite.
  */
 export function buildPgBackup({ params: p, env, host, runId }: ActionInput<BackupParams>): StepBody {
   const pg = env!.pg!;
   const backups = host.backups ?? DEFAULT_BACKUPS;
-  if (typeof p.copy_to === 'string' || (p.copy_to === undefined && backups.copy_to !== undefined))
-    throw new PlanProblem('copying a PostgreSQL backup off the host (`copy_to`) is not supported yet: set `copy_to: false` on this step', ['with', 'copy_to']);
   const keep = p.keep ?? backups.keep;
   const dst = pgBackupPath(backups.dir, env!.name, runId);
   const conn = pgConnWords(pg);
   const pattern = `^${env!.name.replace(/[.[\]()*+?^$|{}\\]/g, '\\$&')}-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z.*\\.pgdump$`;
+  // Off the host: once verified, the dump is copied to the machine running bg (run/offhost.ts), as on SQLite.
+  const copyTo = p.copy_to === false ? undefined : (p.copy_to ?? backups.copy_to);
+  const local = copyTo === undefined ? undefined : localPgCopyPath(copyTo, host.name, env!.name, runId);
   return {
+    ...(local ? { download: { cmd: call('bg_offhost_send', quotePath(dst)), remote: dst, local, label: `copy ${dst} to ${local} on this machine (sha256 checked)` } } : {}),
     mutates: false,
     preflight: [...pgPreflight(host, [env!], { dumpTo: backups.dir }), pgEnvFileAgrees(env!)],
     run: [
