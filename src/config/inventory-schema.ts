@@ -69,6 +69,7 @@ export const envSchema = z
     dbs: dbsSchema.optional().describe('Several SQLite databases: NAME -> path (relative to dir unless absolute); the first is the default (what `db` means). Not with `db:`'),
     health: z.string().url().optional().describe('URL fetched from the host by the health action'),
     migrate: z.string().min(1).optional().describe('Command run in dir by the migrate action'),
+    migrations_dir: z.string().min(1).optional().describe("Where the migrate action's lint gate finds the SQL migration files, in dir (default: migrations)"),
     env_file: z.string().min(1).default('.env').describe('dotenv file, relative to dir unless absolute'),
   })
   .strict();

@@ -19,6 +19,8 @@ export interface ResolvedEnv {
   pg?: PgDbConfig;
   health?: string;
   migrate?: string;
+  /** The SQL migration files the migrate gate lints, in dir (`migrations_dir`, else the action's default). */
+  migrationsDir?: string;
   envFile: string;
 }
 
@@ -66,6 +68,7 @@ export function resolveHost(name: string, cfg: HostConfig, live?: string): Resol
       ...(typeof e.db === 'object' ? { pg: e.db.postgres } : {}),
       health: e.health,
       migrate: e.migrate,
+      ...(e.migrations_dir !== undefined ? { migrationsDir: e.migrations_dir } : {}),
       envFile: joinPath(e.dir, e.env_file),
     };
   }

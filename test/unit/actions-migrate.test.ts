@@ -48,7 +48,7 @@ describe('migrate plan', () => {
 
   it('lists the live schema and the migration files for the lint gate with one call; applied or pending by the migrations table', () => {
     expect(planned.gates.map((g) => g.cmd)).toEqual([
-      `bg_migration_listing /home/ubuntu/TimeTracking-GREEN/server/migrations /home/ubuntu/TimeTracking-GREEN/server/database.db 'SELECT name FROM "migrations"' 'bg: no migrations directory migrations in /home/ubuntu/TimeTracking-GREEN/server (set with.migrations_dir, or with.lint: false)'`,
+      `bg_migration_listing /home/ubuntu/TimeTracking-GREEN/server/migrations /home/ubuntu/TimeTracking-GREEN/server/database.db 'SELECT name FROM "migrations"' 'bg: no migrations directory migrations in /home/ubuntu/TimeTracking-GREEN/server (set the env'\\''s migrations_dir or with.migrations_dir, or with.lint: false)'`,
     ]);
     const base = mkdtempSync(join(tmpdir(), 'bg-mfiles-'));
     dirs.push(base);

@@ -44,7 +44,7 @@ describe('migrate on PostgreSQL', () => {
     expect(s.gates).toEqual([
       {
         kind: 'lint-migrations',
-        cmd: `bg_pg_migration_listing /srv/blue/migrations ${CONN} 'SELECT "name" FROM "migrations"' 'bg: no migrations directory migrations in /srv/blue (set with.migrations_dir, or with.lint: false)'`,
+        cmd: `bg_pg_migration_listing /srv/blue/migrations ${CONN} 'SELECT "name" FROM "migrations"' 'bg: no migrations directory migrations in /srv/blue (set the env'\\''s migrations_dir or with.migrations_dir, or with.lint: false)'`,
         label: 'pending migrations of blue do not break the version still running',
         dialect: 'postgres',
       },

@@ -61,7 +61,7 @@ describe('the calls, as built', () => {
     expect(tailCommand('/l/out 1.log', 15, 65536)).toBe(`bg_log_tail '/l/out 1.log' 15 65536`);
     expect(pollCommand('-x.log', 120, 1048576)).toBe('bg_log_poll ./-x.log 120 1048576');
     const host = resolveHost('box', { local: true, journal: '/j', backups: { dir: '/b k', keep: 5 }, environment: { A: '1' }, path: [], envs: { blue: { dir: '/a', db: 'a.db', env_file: '.env' }, web: { dir: '/w', env_file: '.env' } } } as never);
-    expect(listBackupsCommand(host)).toBe(`export A=1; bg_backups_list '/b k' '^(blue)-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]+(\\.[a-z][a-z0-9_]{0,31})?\\.db$'`);
+    expect(listBackupsCommand(host)).toBe(`export A=1; bg_backups_list '/b k' '^(blue)-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]+((\\.[a-z][a-z0-9_]{0,31})?\\.db|\\.pgdump)$'`);
     expect(discardsCommand('/a/a.db', '/b k/blue-1.db')).toBe(`bg_restore_discards /a/a.db '/b k/blue-1.db' migrations`);
   });
 });

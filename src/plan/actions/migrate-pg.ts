@@ -52,12 +52,13 @@ export function buildPgMigrate(input: ActionInput<MigrateParams>): StepBody {
     call('bg_undo_if', quotePath(guard), shellQuote('nothing to undo: the migration never started')),
     call('bg_pg_restore_db', ...conn, quotePath(bak), shellQuote(app ?? ''), String(Math.max(1, Math.ceil(p.release_timeout / 1000))), shellQuote(runId), shellQuote(`bg: cannot undo the migration of ${env.name}: this run's backup ${bak} is missing`), mt, shellQuote(PG_MIGRATIONS_COLUMN), "''", "''", '0', shellQuote(env.name)),
   );
+  const migrationsDir = p.migrations_dir ?? env.migrationsDir ?? 'migrations';
   const listing = call(
     'bg_pg_migration_listing',
-    quotePath(joinPath(env.dir, p.migrations_dir)),
+    quotePath(joinPath(env.dir, migrationsDir)),
     ...conn,
     shellQuote(`SELECT ${pgIdent(PG_MIGRATIONS_COLUMN)} FROM ${pgIdent(p.migrations_table)}`),
-    shellQuote(`bg: no migrations directory ${p.migrations_dir} in ${env.dir} (set with.migrations_dir, or with.lint: false)`),
+    shellQuote(`bg: no migrations directory ${migrationsDir} in ${env.dir} (set the env's migrations_dir or with.migrations_dir, or with.lint: false)`),
   );
   const gateLabel = p.allow_breaking ? `pending migrations of ${env.name} linted (breaking ones allowed: with.allow_breaking)` : `pending migrations of ${env.name} do not break the version still running`;
   return {

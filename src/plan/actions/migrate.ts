@@ -28,8 +28,8 @@ const params = z
     release_timeout: duration.default(15_000),
     /** The app's table of applied migrations: its rows are what undo is meant to drop, not data. */
     migrations_table: z.string().min(1).default('migrations'),
-    /** Where the SQL migration files are, in the env's dir: the pending ones are linted first. */
-    migrations_dir: z.string().min(1).default('migrations'),
+    /** Where the SQL migration files are, in the env's dir: the pending ones are linted first (default: the env's `migrations_dir`, else `migrations`). */
+    migrations_dir: z.string().min(1).optional(),
     /** Lint the pending migrations before anything changes (`bg lint` rules; --allow-breaking lets them through). */
     lint: z.boolean().default(true),
     dialect: z.enum(['sqlite', 'postgres']).default('sqlite'),
@@ -108,12 +108,13 @@ export const migrateAction: ActionDef<z.output<typeof params>> = {
     // The database's live schema, then every migration file, marked applied (named in the
     // migrations table, with or without .sql) or pending: the gate judges the pending ones against
     // the schema the database has.
+    const migrationsDir = p.migrations_dir ?? env.migrationsDir ?? 'migrations';
     const listing = call(
       'bg_migration_listing',
-      quotePath(joinPath(env.dir, p.migrations_dir)),
+      quotePath(joinPath(env.dir, migrationsDir)),
       quotePath(db),
       shellQuote(`SELECT name FROM "${p.migrations_table.replace(/"/g, '""')}"`),
-      shellQuote(`bg: no migrations directory ${p.migrations_dir} in ${env.dir} (set with.migrations_dir, or with.lint: false)`),
+      shellQuote(`bg: no migrations directory ${migrationsDir} in ${env.dir} (set the env's migrations_dir or with.migrations_dir, or with.lint: false)`),
     );
     return {
       mutates: true,
