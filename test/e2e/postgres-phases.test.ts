@@ -1,15 +1,20 @@
 /**
- * share-db on PostgreSQL behind the proxy, for real: the suite's own PostgreSQL cluster
+ * The built-in phases on PostgreSQL, for real and over SSH: the suite's own PostgreSQL cluster
  * (test/harness/postgres.ts), the example app as BLUE and GREEN on it (PG* variables in their .env,
- * application_name bg-blue / bg-green) under a real pm2, Debian's HAProxy in front, bg on the
- * `local` host, a keep-alive load client writing to the live port. In order on one deployment:
+ * application_name bg-blue / bg-green, migrations-pg/) under a real pm2, Debian's HAProxy in front,
+ * bg reaching the host through the suite's OpenSSH sshd, a keep-alive load client writing to the live
+ * port. In order on one deployment:
  *
- *   share-db under load: 0 failed requests, every acknowledged write in the shared database,
- *   pg_stat_activity shows both envs on it only → a later backup of the old database is refused
- *   (the env file and the inventory disagree) → bg rollback under load: both envs back on their own
- *   databases, the shared one kept renamed, 0 failed, no acknowledged write lost.
+ *   phase1 under load (backup both, migrate GREEN, health, migrate BLUE, health): 0 failed requests,
+ *   every acknowledged write kept, the new column in both → a phase1 whose BLUE migration fails
+ *   half-way (its first migration committed) is rolled back: both databases' schemas and rows exactly
+ *   as before, read with psql → share-db refused by a session left open → phase2 under load: 0 failed
+ *   requests, every acknowledged write in the shared database, pg_stat_activity shows both envs on it
+ *   only → a later backup of the old database is refused (the env file and the inventory disagree) →
+ *   bg rollback refused without --accept-data-loss, then under load with it: both envs back on their
+ *   own databases, the shared one kept renamed, 0 failed, no acknowledged write lost.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,12 +23,15 @@ import { deployBlueGreen, freePort, inventoryDocument, type BlueGreen } from '..
 import { startLoad, type LoadReport } from '../harness/load-client.js';
 import { haproxyProxy, startHaproxy } from '../harness/haproxy.js';
 import { startPgCluster, type PgCluster } from '../harness/postgres.js';
+import { sshClientEnv, startSshd, type SshdHandle } from '../harness/sshd.js';
 
 let root = '';
 let d: BlueGreen;
 let pg: PgCluster;
 let livePort = 0;
-const run = (args: string[]) => bg(['--inventory', join(root, 'hosts.yaml'), ...args], { cwd: root, env: { ...d.childEnv(), BG_TEST_PGPW: pg.password }, timeoutMs: 120_000 });
+let sshd: SshdHandle;
+// Only what reaches the test sshd, and the password bg reads from its own environment (a secret var).
+const run = (args: string[]) => bg(['--inventory', join(root, 'hosts.yaml'), ...args], { cwd: root, env: { ...sshClientEnv(sshd.knownHostsPath), BG_TEST_PGPW: pg.password }, timeoutMs: 180_000 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const lines = (s: string) => s.split('\n').filter((l) => l !== '');
 
@@ -58,7 +66,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'bgps-'));
   const conn = (db: string) => ({ PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: pg.user, PGPASSWORD: pg.password, PGDATABASE: db });
   // BLUE holds rows GREEN lacks (GREEN has none): BLUE is the base.
-  d = await deployBlueGreen({ root, seed: { blue: 5, green: 0 }, dotenv: { blue: conn('app_blue'), green: conn('app_green') } });
+  [sshd, d] = await Promise.all([startSshd({ user: 'root' }), deployBlueGreen({ root, seed: { blue: 5, green: 0 }, dotenv: { blue: conn('app_blue'), green: conn('app_green') } })]);
   livePort = await freePort();
   let previewPort = await freePort();
   while (previewPort === livePort) previewPort = await freePort();
@@ -66,40 +74,46 @@ beforeAll(async () => {
   writeFileSync(
     join(root, 'hosts.yaml'),
     inventoryDocument(
-      d.inventoryYaml('local', {
+      d.inventoryYaml('prod', {
+        ssh: { host: '127.0.0.1', port: sshd.port, user: sshd.user, key: sshd.clientKeyPath },
         path: [d.binDir],
         environment: { PM2_HOME: d.pm2Home },
         journal: join(root, 'journal'),
         vars: { pgpw: { env: 'BG_TEST_PGPW', secret: true } },
-        envs: { blue: { db: db('app_blue'), migrate: null }, green: { db: db('app_green'), migrate: null } },
+        // The example app's migrator reads the PG* variables bg exports to it; its SQL is in migrations-pg/.
+        envs: { blue: { db: db('app_blue'), migrate: 'node migrate.js', migrations_dir: 'migrations-pg' }, green: { db: db('app_green'), migrate: 'node migrate.js', migrations_dir: 'migrations-pg' } },
         shared_db: { postgres: { database: 'app_shared' } },
         proxy: haproxyProxy(join(root, 'proxy'), livePort, previewPort),
       }),
     ),
   );
-  // phase2 without db-inspect and backup (not on PostgreSQL under constant writes yet: README).
-  writeFileSync(
-    join(root, 'pg-phase2.yaml'),
-    [
-      'name: pg-phase2',
-      'steps:',
-      '  - { name: Both schemas match, action: schema-check, with: { envs: [blue, green] } }',
-      '  - { name: Move BLUE and GREEN onto the shared database, action: share-db, with: { envs: [blue, green] } }',
-      '  - { name: Both envs answer their health check, action: health, envs: [blue, green], with: { retries: 10, interval: 1s } }',
-      '',
-    ].join('\n'),
-  );
   writeFileSync(join(root, 'short-release.yaml'), 'name: short-release\nsteps:\n  - { name: share, action: share-db, with: { envs: [blue, green], release_timeout: 2s } }\n');
   writeFileSync(join(root, 'backup.yaml'), 'name: pg-backup\nsteps:\n  - { name: back up blue, action: backup, env: blue, with: { copy_to: false } }\n');
-  const p = await run(['run', 'proxy', '--host', 'local']);
+  const p = await run(['run', 'proxy', '--host', 'prod']);
   if (p.exitCode !== 0) throw new Error(p.stderr);
   await startHaproxy(d, join(root, 'proxy'));
 }, 180_000);
 
 afterAll(async () => {
   await d?.stop();
+  await sshd?.stop();
   await pg?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
 });
+
+/** Each table's columns and every row (as text, sorted), read with psql: what "exactly as before" compares. */
+async function contents(db: string): Promise<string> {
+  const cols = await pg.psql(db, "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1;");
+  const tables = lines(await pg.psql(db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1;"));
+  let rows = '';
+  for (const t of tables) rows += `${t}: ${await pg.psql(db, `SELECT md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) || ' ' || count(*) FROM public."${t}" x;`)}`;
+  return cols + rows;
+}
+
+/** A migration file in both envs' migrations-pg/ (or one env's). */
+function addMigration(name: string, sql: string, envs: Array<'blue' | 'green'> = ['blue', 'green']): void {
+  for (const e of envs) writeFileSync(join(d.env(e).dir, 'migrations-pg', name), sql);
+}
 
 describe('share-db on PostgreSQL behind HAProxy', () => {
   it('the example app runs on PostgreSQL with its env as application_name', async () => {
@@ -112,11 +126,44 @@ describe('share-db on PostgreSQL behind HAProxy', () => {
     expect((await d.migrate('green')).stdout).toBe('No pending migrations');
   });
 
+  it('phase1 under load over SSH: both databases migrated, 0 failed requests, every acknowledged write kept', async () => {
+    addMigration('004_add_note.sql', 'ALTER TABLE time_entries ADD COLUMN note text;\n');
+    const { r, load } = await underLoad(['run', 'phase1', '--host', 'prod', '--ci']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(load.failed, JSON.stringify(load.failures)).toBe(0);
+    expect(load.acked.length).toBeGreaterThan(0);
+    expect(await missing(load, 'app_blue', 'app_green')).toBe(0);
+    for (const db of ['app_blue', 'app_green']) expect(lines(await pg.psql(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'time_entries' AND column_name = 'note';"))).toEqual(['1']);
+    // Each env's dump was taken in one snapshot while the load wrote, and verified by a scratch restore.
+    expect(r.stdout).toMatch(/one snapshot/);
+    console.log(`[pg phase1] ${load.sent} requests, ${load.failed} failed, p50/p99/max ${load.p50Ms}/${load.p99Ms}/${load.maxMs} ms`);
+  });
+
+  it("phase1 whose BLUE migration fails half-way is rolled back: both databases' schemas and rows exactly as before (psql)", async () => {
+    const before = { blue: await contents('app_blue'), green: await contents('app_green') };
+    // 005 commits (a table and a row); BLUE also has 006, which fails: BLUE is left half-migrated.
+    addMigration('005_tags.sql', "CREATE TABLE tags (id serial PRIMARY KEY, name text NOT NULL);\nINSERT INTO tags (name) VALUES ('first');\n");
+    addMigration('006_broken.sql', 'SELECT 1 / 0;\n', ['blue']);
+    try {
+      const r = await run(['run', 'phase1', '--host', 'prod', '--ci']);
+      expect(r.exitCode, r.stderr + r.stdout).toBe(1);
+      expect(r.stderr + r.stdout).toMatch(/division by zero/);
+      expect(r.stderr + r.stdout).toMatch(/rolled back/);
+    } finally {
+      for (const e of ['blue', 'green'] as const) for (const f of ['005_tags.sql', '006_broken.sql']) rmSync(join(d.env(e).dir, 'migrations-pg', f), { force: true });
+    }
+    expect(await contents('app_blue')).toBe(before.blue);
+    expect(await contents('app_green')).toBe(before.green);
+    await d.waitHealthy('blue');
+    await d.waitHealthy('green');
+    expect(await connections()).toEqual({ 'bg-blue': ['app_blue'], 'bg-green': ['app_green'] });
+  });
+
   it('a session someone left on an env database stops the freeze: the run is undone, both envs on their own databases', async () => {
     const held = pg.psql('app_blue', "SET application_name = 'someone'; SELECT pg_sleep(60);").catch(() => '');
     try {
       for (let i = 0; i < 50 && lines(await pg.psql('postgres', "SELECT 1 FROM pg_stat_activity WHERE application_name = 'someone';")).length === 0; i++) await sleep(100);
-      const r = await run(['run', join(root, 'short-release.yaml'), '--host', 'local']);
+      const r = await run(['run', join(root, 'short-release.yaml'), '--host', 'prod']);
       expect(r.exitCode, r.stderr + r.stdout).toBe(1);
       expect(r.stderr).toMatch(/connections still open 2 s after the apps stopped \(database application pid\): app_blue someone \d+/);
       expect(r.stdout + r.stderr).toMatch(/each env on its own database again/);
@@ -131,7 +178,7 @@ describe('share-db on PostgreSQL behind HAProxy', () => {
   });
 
   it('moves both envs onto one database under load: 0 failed requests, every acknowledged write in it, PostgreSQL shows both envs there only', async () => {
-    const { r, load } = await underLoad(['run', join(root, 'pg-phase2.yaml'), '--host', 'local', '--ci']);
+    const { r, load } = await underLoad(['run', 'phase2', '--host', 'prod', '--ci']);
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/made app_shared from blue \(app_blue: it holds every row of the others\) with CREATE DATABASE \.\.\. TEMPLATE/);
     expect(r.stdout).toMatch(/writes were frozen for \d+ ms .* within the proxy's hold window/);
@@ -146,7 +193,7 @@ describe('share-db on PostgreSQL behind HAProxy', () => {
   });
 
   it('refuses a backup of the old database while the app uses the shared one', async () => {
-    const r = await run(['run', join(root, 'backup.yaml'), '--host', 'local']);
+    const r = await run(['run', join(root, 'backup.yaml'), '--host', 'prod']);
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/sets PGDATABASE=app_shared but the inventory says database app_blue/);
   });
@@ -154,11 +201,11 @@ describe('share-db on PostgreSQL behind HAProxy', () => {
   it('bg rollback under load: each env on its own database again, the shared one kept renamed, no acknowledged write lost', async () => {
     // Rows were written to the shared database meanwhile: as on SQLite, undoing would leave them only in
     // the kept copy, so bg rollback says which and changes nothing without --accept-data-loss.
-    const refused = await run(['rollback', '--host', 'local']);
+    const refused = await run(['rollback', '--host', 'prod']);
     expect(refused.exitCode, refused.stderr).toBe(2);
     expect(refused.stdout + refused.stderr).toMatch(/rows written to app_shared while the envs shared it, not in blue's own database: public\.time_entries \d+/);
     expect(await connections()).toEqual({ 'bg-blue': ['app_shared'], 'bg-green': ['app_shared'] });
-    const { r, load } = await underLoad(['rollback', '--host', 'local', '--accept-data-loss']);
+    const { r, load } = await underLoad(['rollback', '--host', 'prod', '--accept-data-loss']);
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);
     const kept = lines(await pg.psql('postgres', "SELECT datname FROM pg_database WHERE datname LIKE 'app_shared%';"));
     expect(kept).toHaveLength(1);
