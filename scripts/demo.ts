@@ -7,7 +7,8 @@
 // and `bg rollback` puts live back on BLUE (v1). phase2, the switches, the release and the rollback
 // run while a client sends requests and writes through the proxy; it prints failed requests and
 // lost writes, then removes everything.
-// `npm run demo -- --keep` leaves the sandbox and the apps running.
+// `npm run demo -- --keep` leaves the sandbox and the apps running; `-- --postgres` runs the
+// phases on PostgreSQL instead (scripts/demo-postgres.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,41 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deployBlueGreen, ensureExampleApp, freePort, inventoryDocument, shq, type BlueGreen } from '../test/harness/pm2.js';
+import { bg, ensureHaproxy, keep, say } from './demo-common.js';
 import { startLoad, type LoadReport } from '../test/harness/load-client.js';
 import { buildVersion } from '../test/harness/app-versions.js';
-
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const bgBin = join(repo, 'bin', 'bg.js');
-const keep = process.argv.includes('--keep');
-const bold = (s: string) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${s}\x1b[0m` : s);
-const say = (s: string) => console.log(`\n${bold(`== ${s}`)}`);
-
-function bg(args: string[], cwd: string, opts: { quiet?: boolean } = {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bgBin, ...args], { cwd, stdio: opts.quiet ? ['ignore', 'pipe', 'inherit'] : 'inherit' });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d));
-    child.on('exit', (code) => resolve({ code: code ?? 1, out }));
-  });
-}
-
-/** HAProxy from Debian, installed with apt-get as test/global-setup.ts does (as root); else how to. */
-function ensureHaproxy(): boolean {
-  const have = () => existsSync('/usr/sbin/haproxy') || spawnSync('haproxy', ['-v']).status === 0;
-  if (have()) return true;
-  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version']).status !== 0) {
-    console.error('The demo runs HAProxy in front of the apps and it is not installed: sudo apt-get install haproxy (Debian/Ubuntu), then npm run demo again.');
-    return false;
-  }
-  say('HAProxy is not installed: apt-get install haproxy');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => spawnSync('apt-get', ['install', '-y', '-qq', 'haproxy'], { stdio: 'inherit', env }).status === 0;
-  if (!install() && !(spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env }).status === 0 && install())) {
-    console.error('apt-get install haproxy failed');
-    return false;
-  }
-  return have();
-}
 
 /** Acknowledged writes of a load not found (by their unique description) in a database. */
 function lostWrites(r: LoadReport, db: string): number {
@@ -262,4 +231,5 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+// `npm run demo -- --postgres`: the same phases with BLUE and GREEN on PostgreSQL (scripts/demo-postgres.ts).
+process.exitCode = process.argv.includes('--postgres') ? await (await import('./demo-postgres.js')).demoPostgres() : await main();

@@ -15,6 +15,31 @@ async function appliedMap(q) {
   return new Map((await q.query('SELECT name, applied_at FROM migrations')).rows.map((r) => [r.name, r.applied_at]));
 }
 
+// A migration that cannot run in a transaction (CREATE INDEX CONCURRENTLY) says so on a line of its own.
+const NO_TRANSACTION = /^--\s*migrate:no-transaction\b/m;
+
+/**
+ * One statement outside a transaction, under the session's advisory lock: applied, skipped (another
+ * runner did it) or failed. A failed CONCURRENTLY build can leave an INVALID index: the file should
+ * use IF NOT EXISTS only after dropping it, as PostgreSQL's manual says; the error says which.
+ */
+async function applyWithoutTransaction(c, m, sql, count) {
+  await c.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+  try {
+    if ((await c.query('SELECT 1 FROM migrations WHERE name = $1', [m.name])).rowCount > 0) return 'skipped';
+    await c.query(sql);
+    await c.query('INSERT INTO migrations (name, applied_at) VALUES ($1, $2)', [m.name, new Date().toISOString()]);
+    process.stdout.write(`Applied ${m.name} (outside a transaction)\n`);
+    return 'applied';
+  } catch (err) {
+    process.stderr.write(`Failed ${m.name}: ${err && err.message ? err.message : err}\n`);
+    process.stderr.write(`${count} migration(s) applied before the failure; ${m.name} ran outside a transaction: check what it left (an INVALID index: DROP INDEX CONCURRENTLY, then run again)\n`);
+    return 'failed';
+  } finally {
+    await c.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
+  }
+}
+
 /** --pending, --status [--json], or apply (optionally --to); returns the exit code. */
 export async function migratePg(cfg, opts, dir, all, usage) {
   const pool = await openPool({ ...cfg, pg: { ...cfg.pg, applicationName: `${cfg.pg.applicationName}-migrate` } }, { max: 1 });
@@ -52,6 +77,12 @@ export async function migratePg(cfg, opts, dir, all, usage) {
       let count = 0;
       for (const m of targets) {
         const sql = readFileSync(m.file, 'utf8');
+        if (NO_TRANSACTION.test(sql)) {
+          const r = await applyWithoutTransaction(c, m, sql, count);
+          if (r === 'failed') return 1;
+          if (r === 'applied') count++;
+          continue;
+        }
         await c.query('BEGIN');
         try {
           await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);

@@ -1,3 +1,4 @@
--- A plain CREATE INDEX locks writes while it builds: fine for this small table (on a large one,
--- CREATE INDEX CONCURRENTLY outside a transaction; bg lint says so).
-CREATE INDEX IF NOT EXISTS idx_time_entries_created_at ON time_entries (created_at);
+-- migrate:no-transaction
+-- CONCURRENTLY builds the index without blocking writes; it cannot run inside a transaction, so
+-- migrate.js runs this file on its own (one statement) under the session's advisory lock.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_time_entries_created_at ON time_entries (created_at);
