@@ -49,7 +49,7 @@ bg_rds_pass() {
   done
 }
 
-# bg_rds_check: (inside bg_restore_dbs) BAK exists and passes quick_check (or integrity_check, recorded in BAK.verified, with CHECK=verify).
+# bg_rds_check: (inside bg_restore_db or bg_restore_dbs) BAK exists and passes quick_check (or integrity_check, recorded in BAK.verified, with CHECK=verify).
 bg_rds_check() {
   test -f "$bak" || { printf '%s\n' "$bg_rs_missing" >&2; exit 1; }
   if [ "$bg_rs_check" = verify ]; then
@@ -60,7 +60,7 @@ bg_rds_check() {
   fi
 }
 
-# bg_rds_swap: (inside bg_restore_dbs, app stopped) put BAK in place of REAL atomically, the old file kept aside; report row counts.
+# bg_rds_swap: (inside bg_restore_db or bg_restore_dbs, app stopped) put BAK in place of REAL atomically, the old file kept aside; report row counts.
 bg_rds_swap() {
   swapped=''
   aside="$real.$bg_rs_tag-$bg_rs_run"; [ ! -e "$aside" ] || aside="$aside.$(date +%s)"

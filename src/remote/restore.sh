@@ -8,16 +8,9 @@ bg_restore_db() {
   set -e
   db=$1; bak=$2; app=$3; bg_rs_release=$4; bg_rs_run=$5; bg_rs_tag=$6; bg_rs_missing=$7; bg_rs_check=$8
   before=${9:-}; record=${10:-}; bg_rs_accept=${11:-0}; bg_rs_env=${12:-}; mt=${13:-migrations}
-  test -f "$bak" || { printf '%s\n' "$bg_rs_missing" >&2; exit 1; }
-  if [ "$bg_rs_check" = verify ]; then
-    check=$(bg_sql "$bak" 'PRAGMA integrity_check' 2>&1) || true; [ "$check" = ok ] || { bg_mark_verified "$bak" "failed: $(printf '%s' "$check" | head -n 1)"; echo "bg: the backup $bak fails integrity_check: $check" >&2; exit 1; }; bg_mark_verified "$bak" ok
-  else
-    check=$(bg_sql "$bak" 'PRAGMA quick_check')
-    [ "$check" = ok ] || { echo "bg: cannot undo: the backup $bak fails quick_check: $check" >&2; exit 1; }
-  fi
+  bg_rds_check
   # The file itself when the env's path is a symlink (e.g. to the shared database).
   real=$(readlink -f "$db" || true); [ -n "$real" ] || real=$db
-  aside="$real.$bg_rs_tag-$bg_rs_run"; [ ! -e "$aside" ] || aside="$aside.$(date +%s)"
   restart=''; swapped=''
   # Stopped half-way (a failure, Ctrl-C, SIGTERM, a timeout): an app this stopped is started again whenever a
   # database is in place (the old one, or the restored one); only while neither is does it stay stopped.
@@ -33,26 +26,8 @@ bg_restore_db() {
     echo "bg: cannot restore $real while a process has it open; stop it, then run bg rollback again" >&2; exit 1
   fi
   [ -z "$before" ] || bg_restore_before
-  mode=delete; [ ! -f "$real" ] || mode=$(bg_sql "$real" "PRAGMA journal_mode")
-  cp "$bak" "$real.restore-tmp"
-  [ "$mode" != wal ] || bg_sql "$real.restore-tmp" "PRAGMA journal_mode=WAL" >/dev/null
-  sync "$real.restore-tmp"
-  if [ -f "$real" ]; then
-    # Fold the WAL into the file, so that the copy kept aside is complete on its own.
-    bg_sql "$real" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
-    chmod --reference="$real" "$real.restore-tmp" 2>/dev/null || true
-    mv -f "$real" "$aside"
-  fi
-  rm -f "$real-wal" "$real-shm" "$real-journal"
-  mv -f "$real.restore-tmp" "$real"
-  swapped=1
-  echo "restored $real from $bak"
-  if [ -f "$aside" ]; then
-    bg_rs_what=replaced; [ "$bg_rs_tag" != rolled-back ] || bg_rs_what=migrated
-    echo "the $bg_rs_what database is kept as $aside"
-    was=$(bg_counts "$aside" | tr '\n' ' '); now=$(bg_counts "$real" | tr '\n' ' ')
-    [ "$was" = "$now" ] || echo "rows per table: $bg_rs_what database $was; restored $now (rows written after the backup are only in $aside)"
-  fi
+  # The swap itself (src/remote/restore-dbs.sh), shared with the several-databases restore.
+  bg_rds_swap
   if [ -n "$restart" ]; then pm2 start "$app" >/dev/null; bg_pm2_wait_online "$app" 30; restart=''; echo "started $app"; fi
 }
 
