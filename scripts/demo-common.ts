@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, type BlueGreen } from '../test/harness/pm2.js';
 
 export const repo = fileURLToPath(new URL('../..', import.meta.url));
 export const bgBin = join(repo, 'bin', 'bg.js');
@@ -36,4 +37,14 @@ export function ensureHaproxy(): boolean {
     return false;
   }
   return have();
+}
+
+/** Each color's own loopback port after the cutover: free, distinct, and not one of the public ports the apps start on. */
+export async function ownPorts(d: BlueGreen): Promise<{ blue: number; green: number }> {
+  const own = { blue: await freePort(), green: await freePort() };
+  while (own.green === own.blue || [d.blue.port, d.green.port].includes(own.green) || [d.blue.port, d.green.port].includes(own.blue)) {
+    own.blue = await freePort();
+    own.green = await freePort();
+  }
+  return own;
 }

@@ -9,10 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deployBlueGreen, ensureExampleApp, freePort, inventoryDocument, type BlueGreen } from '../test/harness/pm2.js';
+import { deployBlueGreen, ensureExampleApp, inventoryDocument, type BlueGreen } from '../test/harness/pm2.js';
 import { startLoad, type LoadReport } from '../test/harness/load-client.js';
 import { pgBinDir, startPgCluster, type PgCluster } from '../test/harness/postgres.js';
-import { bg, ensureHaproxy, keep, say } from './demo-common.js';
+import { bg, ensureHaproxy, keep, ownPorts, say } from './demo-common.js';
 
 /** Debian's PostgreSQL server, installed with apt-get as test/global-setup.ts does (as root); else how to. */
 function ensurePostgres(): boolean {
@@ -65,11 +65,7 @@ export async function demoPostgres(): Promise<number> {
     d = await deployBlueGreen({ root, migrateTo: { blue: '001', green: '001' }, seed: { blue: 40, green: 0 }, dotenv: { blue: conn('app_blue'), green: conn('app_green') } });
     console.log(`   BLUE  ${d.blue.dir}  port ${d.blue.port} (public: live), database app_blue: 40 time entries, schema at migration 001`);
     console.log(`   GREEN ${d.green.dir}  port ${d.green.port} (public: preview), database app_green: empty, schema at migration 001`);
-    const own = { blue: await freePort(), green: await freePort() };
-    while (own.green === own.blue || [d.blue.port, d.green.port].includes(own.green) || [d.blue.port, d.green.port].includes(own.blue)) {
-      own.blue = await freePort();
-      own.green = await freePort();
-    }
+    const own = await ownPorts(d);
     const livePort = d.blue.port;
     const work = join(root, 'work');
     mkdirSync(work, { recursive: true });

@@ -15,8 +15,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deployBlueGreen, ensureExampleApp, freePort, inventoryDocument, shq, type BlueGreen } from '../test/harness/pm2.js';
-import { bg, ensureHaproxy, keep, say } from './demo-common.js';
+import { deployBlueGreen, ensureExampleApp, inventoryDocument, shq, type BlueGreen } from '../test/harness/pm2.js';
+import { bg, ensureHaproxy, keep, ownPorts, say } from './demo-common.js';
 import { startLoad, type LoadReport } from '../test/harness/load-client.js';
 import { buildVersion } from '../test/harness/app-versions.js';
 
@@ -136,11 +136,7 @@ async function main(): Promise<number> {
     console.log(`   GREEN ${d.green.dir}  port ${d.green.port} (public: preview), empty, schema at migration 001`);
     // The inventory describes the setup after the cutover: HAProxy on the two public ports, each
     // color on a loopback port of its own.
-    const own = { blue: await freePort(), green: await freePort() };
-    while (own.green === own.blue || [d.blue.port, d.green.port].includes(own.green) || [d.blue.port, d.green.port].includes(own.blue)) {
-      own.blue = await freePort();
-      own.green = await freePort();
-    }
+    const own = await ownPorts(d);
     const livePort = d.blue.port;
     const work = join(root, 'work');
     execFileSync('mkdir', ['-p', work]);
