@@ -81,3 +81,17 @@ bg_pg_idle_locks() {
   } >&2
   return 1
 }
+
+# bg_pg_status LABEL CONN(6): bg status's facts of a PostgreSQL env's database, key=value lines (pg, pg_size, fingerprint, migrations; or pg_error with libpq's reason).
+bg_pg_status() {
+  echo "pg=$1"; shift
+  if ! bg_pst=$(printf 'SELECT pg_database_size(current_database());\n' | bg_pg_sql "$@" 2>&1); then
+    echo "pg_error=$(printf '%s' "$bg_pst" | tr '\n' ' ' | cut -c1-300)"; return 0
+  fi
+  echo "pg_size=$bg_pst"
+  if bg_pst=$(bg_pg_schema "$@" 2>&1); then
+    echo "fingerprint=sha256:$(bg_fingerprint "$bg_pst")"; echo "migrations=$(printf '%s\n' "$bg_pst" | grep -c '^migration ')"
+  else
+    echo "fingerprint_error=$(printf '%s' "$bg_pst" | tail -n 1)"
+  fi
+}

@@ -179,6 +179,17 @@ describe('PostgreSQL envs over SSH', () => {
     expect(out).toMatch(/only in green: column public\.posts\.body #3 character varying\(200\)/);
     expect(out).toMatch(/only in green: index public\.posts_body on public\.posts/);
     expect(out).not.toContain(marker);
+    // bg status says so too: each database's size and fingerprint, and that the schemas differ.
+    const st = await run(['status', '--host', 'db1']);
+    expect(st.exitCode, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(/db postgres bg@127\.0\.0\.1:\d+\/app_blue, [\d.]+ MB, schema sha256:[0-9a-f]{16}, \d+ migrations/);
+    expect(st.stdout).toMatch(/schemas: DIFFER/);
+    expect(st.stdout + st.stderr).not.toContain(marker);
+    // With a wrong password: the reason, not a failure of bg status.
+    const bad = await run(['status', '--host', 'db1'], `wrong-${marker}`);
+    expect(bad.exitCode).toBe(0);
+    expect(bad.stdout).toMatch(/db postgres bg@127\.0\.0\.1:\d+\/app_blue: cannot connect \(.*password authentication failed/);
+    expect(bad.stdout + bad.stderr).not.toContain(marker);
   }, 60_000);
 
   it('db-inspect: sizes, rows and newest write per table, and which database holds rows the other lacks', async () => {

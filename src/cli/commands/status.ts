@@ -1,5 +1,7 @@
 import { resolveHost } from '../../plan/host-model.js';
 import { envStatusCommand } from '../../plan/status-sh.js';
+import { resolveVars } from '../../plan/vars.js';
+import { withSecrets } from '../../transport/secrets.js';
 import { listRuns, readSummaries } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
 import { describeHolder, holderGone } from '../../run/run-meta.js';
@@ -21,11 +23,13 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
   await withHosts(args, async (hosts) => {
     for (const { name, config, transport } of hosts) {
       const host = resolveHost(name, config);
+      // A PostgreSQL env's facts need its password: the host's secret vars travel on stdin, as in a run.
+      const envTransport = Object.values(host.envs).some((e) => e.pg) ? withSecrets(transport, resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets) : transport;
       const [proxy, lock, runs, ...envFacts] = await Promise.all([
         readProxyState(transport, name, config),
         readLock(transport, config.journal),
         listRuns(transport, config.journal).then((all) => readSummaries(transport, config.journal, all.slice(-1))),
-        ...Object.values(host.envs).map(async (env) => ({ env, facts: parseFacts((await transport.exec(envStatusCommand(env, host.commandPrefix))).stdout) })),
+        ...Object.values(host.envs).map(async (env) => ({ env, facts: parseFacts((await envTransport.exec(envStatusCommand(env, host.commandPrefix))).stdout) })),
       ]);
       const last = runs[0];
       const lastOutcome = last && shownOutcome({ ...last, lastEnd: last.events.filter((e) => e.event === 'run-end').at(-1)?.detail }, lock && !holderGone(lock) ? lock.runId : undefined);
@@ -53,6 +57,11 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
             const m = /^(\S+) (\S+) (\S+) (.*)$/.exec(line);
             if (m) out.push(`    db ${m[1]} ${m[4]}${m[2] === 'missing' ? ' (MISSING)' : `, ${(Number(m[2]) / 1024 / 1024).toFixed(1)} MB, quick_check ${m[3]}`}`);
           }
+        }
+        if (env.pg) {
+          const size = one('pg_size') ? `${(Number(one('pg_size')) / 1024 / 1024).toFixed(1)} MB` : undefined;
+          const schema = one('fingerprint') ? `schema ${one('fingerprint')}, ${one('migrations')} migrations` : one('fingerprint_error') ? `schema ? (${one('fingerprint_error')})` : undefined;
+          out.push(`    db ${one('pg') ?? 'postgres'}${one('pg_error') ? `: cannot connect (${one('pg_error')})` : [size, schema].filter(Boolean).map((s) => `, ${s}`).join('')}`);
         }
         if (env.health) out.push(`    health ${env.health}: ${one('health') === '000' ? 'no answer' : `HTTP ${one('health')}`}`);
       }
