@@ -113,6 +113,12 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
     expect(status.stdout).toContain(`db main ${d.blue.db}`);
     expect(status.stdout).toMatch(new RegExp(`db cache ${join(d.blue.dir, 'cache.db')}, [0-9.]+ MB, quick_check ok`));
     expect(status.stdout).toMatch(new RegExp(`db userdata ${join(d.green.dir, 'userdata.db')}, [0-9.]+ MB, quick_check ok`));
+    // --json: each other database as an object, not a line of text.
+    const json = JSON.parse((await run(['status', '--host', 'local', '--json'])).stdout) as Array<{ envs: Record<string, { dbs: Array<{ name: string; path: string; size: number | null; quickCheck: string | null }> }> }>;
+    expect(json[0]!.envs['blue']!.dbs.map((x) => [x.name, x.path, x.quickCheck, typeof x.size])).toEqual([
+      ['cache', join(d.blue.dir, 'cache.db'), 'ok', 'number'],
+      ['userdata', join(d.blue.dir, 'userdata.db'), 'ok', 'number'],
+    ]);
   });
 
   it('a run that migrates all three and then fails is rolled back: all three databases exactly as before, the app stopped once', async () => {

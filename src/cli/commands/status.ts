@@ -33,7 +33,7 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
       ]);
       const last = runs[0];
       const lastOutcome = last && shownOutcome({ ...last, lastEnd: last.events.filter((e) => e.event === 'run-end').at(-1)?.detail }, lock && !holderGone(lock) ? lock.runId : undefined);
-      report.push({ host: name, target: host.target, ...(proxy ? { proxy: { live: proxy.live ?? null, preview: proxy.preview ?? null, maintenance: proxy.maintenance ?? false, runtimeLive: proxy.socketLive ?? null, mapFileLive: proxy.fileLive ?? null, socketError: proxy.socketError ?? null, lastSwitch: proxy.switched ?? null } } : {}), lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome, lastStep: lastStepOf(last.events) ?? null } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts }])) });
+      report.push({ host: name, target: host.target, ...(proxy ? { proxy: { live: proxy.live ?? null, preview: proxy.preview ?? null, maintenance: proxy.maintenance ?? false, runtimeLive: proxy.socketLive ?? null, mapFileLive: proxy.fileLive ?? null, socketError: proxy.socketError ?? null, lastSwitch: proxy.switched ?? null } } : {}), lock: lock ?? null, lastRun: last ? { id: last.id, playbook: last.meta?.playbook, outcome: lastOutcome, lastStep: lastStepOf(last.events) ?? null } : null, envs: Object.fromEntries(envFacts.map(({ env, facts }) => [env.name, { dir: env.dir, app: env.app, db: env.db, ...facts, ...(facts.dbs ? { dbs: facts.dbs.map(otherDb).filter((d) => d !== undefined) } : {}) }])) });
       if (args.json) continue;
       const out = [`${name} (${host.target})`, `  lock: ${lock ? `held by ${describeHolder(lock)}` : 'free'}`];
       if (proxy && config.proxy) out.push(`  ${describeProxy(proxy, config.proxy.live_port, config.proxy.preview_port)}`);
@@ -53,9 +53,8 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
           const schema = one('fingerprint') ? `schema ${one('fingerprint')}, ${one('migrations')} migrations` : one('fingerprint_error') ? `schema ? (${one('fingerprint_error')})` : undefined;
           out.push(`    db ${dbsOf(env).length > 1 ? `${dbsOf(env)[0]!.name} ` : ''}${where}${one('db') === 'missing' ? ' (MISSING)' : ''}${[size, schema, one('sqlite3') && `sqlite3 ${one('sqlite3')}`].filter(Boolean).map((s) => `, ${s}`).join('')}`);
           // The env's other databases (`dbs:`): "NAME SIZE|missing CHECK PATH".
-          for (const line of facts.dbs ?? []) {
-            const m = /^(\S+) (\S+) (\S+) (.*)$/.exec(line);
-            if (m) out.push(`    db ${m[1]} ${m[4]}${m[2] === 'missing' ? ' (MISSING)' : `, ${(Number(m[2]) / 1024 / 1024).toFixed(1)} MB, quick_check ${m[3]}`}`);
+          for (const d of (facts.dbs ?? []).map(otherDb)) {
+            if (d) out.push(`    db ${d.name} ${d.path}${d.size === null ? ' (MISSING)' : `, ${(d.size / 1024 / 1024).toFixed(1)} MB, quick_check ${d.quickCheck}`}`);
           }
         }
         if (env.pg) {
@@ -81,6 +80,14 @@ function lastStepOf(events: Parameters<typeof lastStep>[0]) {
   if (!s) return undefined;
   const { words: _words, ...rest } = s;
   return rest;
+}
+
+/** One of the env's other databases (`dbs:`), from bg_dbs_status's `NAME SIZE|missing CHECK PATH`: size null when the file is missing. */
+function otherDb(line: string): { name: string; path: string; size: number | null; quickCheck: string | null } | undefined {
+  const m = /^(\S+) (\S+) (\S+) (.*)$/.exec(line);
+  if (!m) return undefined;
+  const missing = m[2] === 'missing';
+  return { name: m[1]!, path: m[4]!, size: missing ? null : Number(m[2]), quickCheck: missing ? null : m[3]! };
 }
 
 function parseFacts(text: string): Facts {
