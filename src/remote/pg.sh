@@ -26,7 +26,8 @@ bg_pg() {
 # bg_pg_sql CONN(6) [PSQL OPTION...]: psql reading SQL from stdin, unaligned, tuples only, stopping at the first error.
 bg_pg_sql() {
   bg_c1=$1; bg_c2=$2; bg_c3=$3; bg_c4=$4; bg_c5=$5; bg_c6=$6; shift 6
-  bg_pg "$bg_c1" "$bg_c2" "$bg_c3" "$bg_c4" "$bg_c5" "$bg_c6" psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"
+  # -w: never prompt for a password (there is no one to answer): fail with libpq's reason instead.
+  bg_pg "$bg_c1" "$bg_c2" "$bg_c3" "$bg_c4" "$bg_c5" "$bg_c6" psql -X -w -q -A -t -v ON_ERROR_STOP=1 "$@"
 }
 
 # Facts one a line (user schemas only; extension members left out), with names, never OIDs or positions that depend on creation order.

@@ -185,6 +185,14 @@ describe('PostgreSQL envs over SSH', () => {
     expect(st.stdout).toMatch(/db postgres bg@127\.0\.0\.1:\d+\/app_blue, [\d.]+ MB, schema sha256:[0-9a-f]{16}, \d+ migrations/);
     expect(st.stdout).toMatch(/schemas: DIFFER/);
     expect(st.stdout + st.stderr).not.toContain(marker);
+    // bg doctor runs every built-in playbook's pre-flight checks, the PostgreSQL ones too (the password on stdin).
+    const doc = await run(['doctor', '--host', 'db1']);
+    expect(doc.exitCode, doc.stdout + doc.stderr).toBe(0);
+    expect(doc.stdout).toMatch(/✔ the PostgreSQL database of blue answers \(postgres bg@127\.0\.0\.1:\d+\/app_blue\)/);
+    expect(doc.stdout + doc.stderr).not.toContain(marker);
+    // So does bg plan --check (before: the checks ran without the password and failed).
+    const check = await run(['plan', 'drift', '--host', 'db1', '--check']);
+    expect(check.exitCode, check.stdout + check.stderr).toBe(0);
     // With a wrong password: the reason, not a failure of bg status.
     const bad = await run(['status', '--host', 'db1'], `wrong-${marker}`);
     expect(bad.exitCode).toBe(0);

@@ -1,3 +1,4 @@
+import { withSecrets } from '../../transport/secrets.js';
 import { ExitCode, formatProblem } from '../../errors.js';
 import { readLock } from '../../run/lock.js';
 import { describeFailedChecks, isUnreachable, runPreflight } from '../../run/preflight.js';
@@ -41,8 +42,9 @@ async function checkHosts(plans: Planned['plans'], args: PrintArgs, write: (s: s
   let code: number = ExitCode.ok;
   const report: unknown[] = [];
   try {
-    for (const { plan, config } of plans) {
-      const transport = transports.get(plan.host.name)!;
+    for (const { plan, config, secrets } of plans) {
+      // The plan's secrets (a PostgreSQL password) reach its checks on stdin, as in a run.
+      const transport = withSecrets(transports.get(plan.host.name)!, secrets);
       const lock = await readLock(transport, config.journal);
       const results = await runPreflight(plan, transport, { allowBreaking: args.allowBreaking });
       const failed = describeFailedChecks(plan.host.name, results);
