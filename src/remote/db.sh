@@ -65,14 +65,20 @@ bg_db_inspect() {
   bg_pick_base "$bg_it" "$bg_ic" > "$bg_itmp" || { rm -f "$bg_itmp"; return 1; }
   bg_irows=$(cat "$bg_itmp"); rm -f "$bg_itmp"
   printf '%s\n' "$bg_irows"
-  if [ "$bg_ib" = auto ]; then
-    if [ -z "$bg_base" ]; then
-      { echo "bg: each database holds rows another lacks, so share-db will not choose a base:"; printf '%s\n' "$bg_irows" | grep '^rows in ' | sed 's/^/  /'; echo "  give one (share-db with.base, or --var base=ENV for phase2); the rows only the others hold then stay in their .OLD files"; } >&2
+  bg_base_report "$bg_ib" "$bg_base" "$bg_irows" '.OLD files'
+}
+
+# bg_base_report GIVEN FOUND ROWS [KEPT]: db-inspect's last line: the base share-db takes (GIVEN auto: FOUND; 1 when none holds every row), or the given one and the rows it lacks (KEPT: where those rows stay).
+bg_base_report() {
+  if [ "$1" = auto ]; then
+    if [ -z "$2" ]; then
+      { echo "bg: each database holds rows another lacks, so share-db will not choose a base:"; printf '%s\n' "$3" | grep '^rows in ' | sed 's/^/  /'; echo "  give one (share-db with.base, or --var base=ENV for phase2)${4:+; the rows only the others hold then stay in their $4}"; } >&2
       return 1
     fi
-    echo "base for share-db: $bg_base (holds every row of the others)"
+    echo "base for share-db: $2 (holds every row of the others)"
   else
-    bg_ilost=$(printf '%s\n' "$bg_irows" | grep "^rows in .* that $bg_ib lacks:" | sed 's/^rows in \(.*\) that .* lacks: /\1: /' | tr '\n' ';' | sed 's/;$//; s/;/; /g' || true)
-    if [ -z "$bg_ilost" ]; then echo "base for share-db: $bg_ib (given; holds every row of the others)"; else echo "base for share-db: $bg_ib (given); rows it lacks stay in the others' .OLD files: $bg_ilost"; fi
+    bg_br_kept=''; [ -z "${4:-}" ] || bg_br_kept=" stay in the others' $4"
+    bg_br_lost=$(printf '%s\n' "$3" | grep "^rows in .* that $1 lacks:" | sed 's/^rows in \(.*\) that .* lacks: /\1: /' | tr '\n' ';' | sed 's/;$//; s/;/; /g' || true)
+    if [ -z "$bg_br_lost" ]; then echo "base for share-db: $1 (given; holds every row of the others)"; else echo "base for share-db: $1 (given); rows it lacks$bg_br_kept: $bg_br_lost"; fi
   fi
 }

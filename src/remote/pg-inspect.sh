@@ -127,14 +127,6 @@ bg_pg_inspect() {
     bg_pn_i=$((bg_pn_i + 1))
   done
   printf '%s\n' "$bg_pn_rows"
-  if [ "$bg_pn_b" = auto ]; then
-    if [ -z "$bg_pn_base" ]; then
-      { echo "bg: each database holds rows another lacks, so share-db will not choose a base:"; printf '%s\n' "$bg_pn_rows" | grep '^rows in ' | sed 's/^/  /'; echo "  give one (share-db with.base, or --var base=ENV for phase2)"; } >&2
-      return 1
-    fi
-    echo "base for share-db: $bg_pn_base (holds every row of the others)"
-  else
-    bg_pn_lost=$(printf '%s\n' "$bg_pn_rows" | grep "^rows in .* that $bg_pn_b lacks:" | sed 's/^rows in \(.*\) that .* lacks: /\1: /' | tr '\n' ';' | sed 's/;$//; s/;/; /g' || true)
-    if [ -z "$bg_pn_lost" ]; then echo "base for share-db: $bg_pn_b (given; holds every row of the others)"; else echo "base for share-db: $bg_pn_b (given); rows it lacks: $bg_pn_lost"; fi
-  fi
+  # PostgreSQL's share-db keeps the old databases as they are: no .OLD files to name.
+  bg_base_report "$bg_pn_b" "$bg_pn_base" "$bg_pn_rows"
 }
