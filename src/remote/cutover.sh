@@ -62,11 +62,7 @@ bg_cutover_proxy_start() {
       fi ;;
     systemd) sudo -n systemctl start -- "$3" || return 1 ;;
   esac
-  bg_i=0
-  until bg_proxy_send "$5" "show info" >/dev/null 2>&1; do
-    bg_i=$((bg_i + 1)); [ "$bg_i" -lt 200 ] || { echo "bg: HAProxy ($3) does not answer on $5 10 s after its start" >&2; return 1; }
-    sleep 0.05
-  done
+  bg_proxy_answers "$5" 200 0.05 || { echo "bg: HAProxy ($3) does not answer on $5 10 s after its start" >&2; return 1; }
 }
 
 # bg_cutover_listening PORT: until something accepts connections on 127.0.0.1:PORT (5 s at most).

@@ -19,6 +19,15 @@ bg_proxy_send() {
   node -e "$BG_PROXY_SOCKET_JS" -- "$2" "$1"
 }
 
+# bg_proxy_answers SOCKET TRIES DELAY: until HAProxy answers `show info` on SOCKET, at most TRIES times DELAY seconds apart; 1 when it never did.
+bg_proxy_answers() {
+  bg_pa_i=0
+  until bg_proxy_send "$1" "show info" >/dev/null 2>&1; do
+    bg_pa_i=$((bg_pa_i + 1)); [ "$bg_pa_i" -lt "$2" ] || return 1
+    sleep "$3"
+  done
+}
+
 # bg_proxy_socket_live SOCKET MAP: the backend HAProxy routes live to now (its runtime map), e.g. be_green.
 bg_proxy_socket_live() {
   bg_a=$(bg_proxy_send "$1" "show map $2") || return 1
@@ -151,11 +160,7 @@ bg_proxy_reload() {
       sudo -n systemctl reload -- "$2" || exit 1 ;;
   esac
   # The new worker answers on the admin socket once it has loaded the configuration.
-  bg_i=0
-  until bg_proxy_send "$3" "show info" >/dev/null 2>&1; do
-    bg_i=$((bg_i + 1)); [ "$bg_i" -lt 50 ] || { echo "bg: HAProxy's admin socket $3 does not answer after the reload" >&2; exit 1; }
-    sleep 0.1
-  done
+  bg_proxy_answers "$3" 50 0.1 || { echo "bg: HAProxy's admin socket $3 does not answer after the reload" >&2; exit 1; }
   echo "reloaded $2"
 }
 
