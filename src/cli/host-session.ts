@@ -3,6 +3,8 @@ import { findInventory, loadInventory } from './load.js';
 import type { Transport } from '../transport/transport.js';
 import { closeAll, connectAll } from './connect.js';
 import { selectHosts } from './hosts.js';
+import { resolveVars } from '../plan/vars.js';
+import { withSecrets } from '../transport/secrets.js';
 
 export interface HostArgs {
   host: string;
@@ -28,4 +30,12 @@ export async function withHosts<T>(args: HostArgs, fn: (hosts: ConnectedHost[]) 
   } finally {
     await closeAll(transports);
   }
+}
+
+/**
+ * The transport with the host's secret vars (a PostgreSQL password) sent on stdin, as in a run:
+ * for commands without a playbook (status, doctor, restore) whose commands name them.
+ */
+export function withHostSecrets(h: ConnectedHost): Transport {
+  return withSecrets(h.transport, resolveVars([h.config.vars], process.env, [`the inventory's host ${h.name}`]).secrets);
 }

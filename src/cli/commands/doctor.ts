@@ -9,10 +9,8 @@ import { needsRelease } from '../../plan/actions/release-common.js';
 import type { Command, Gate, Plan } from '../../plan/types.js';
 import { readLock } from '../../run/lock.js';
 import { runPreflight } from '../../run/preflight.js';
-import { resolveVars } from '../../plan/vars.js';
-import { withSecrets } from '../../transport/secrets.js';
 import { describeHolder } from '../../run/run-meta.js';
-import { withHosts, type HostArgs } from '../host-session.js';
+import { withHosts, withHostSecrets, type HostArgs } from '../host-session.js';
 import { multiLine, oneLine } from '../sanitize.js';
 
 export interface DoctorArgs extends HostArgs {
@@ -83,8 +81,7 @@ export async function doctorCommand(args: DoctorArgs, write = (s: string) => pro
       const found = collectChecks(host);
       const plan = { preflight: [...found.checks.values()].map((c) => c.check), gates: [...found.gates.values()].map((g) => g.gate) } as Plan;
       // A check that needs the host's secret vars (a PostgreSQL password) gets them on stdin, as in a run.
-      const secrets = resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets;
-      const [lock, results] = await Promise.all([readLock(transport, config.journal), runPreflight(plan, withSecrets(transport, secrets))]);
+      const [lock, results] = await Promise.all([readLock(transport, config.journal), runPreflight(plan, withHostSecrets({ name, config, transport }))]);
       const needs = (cmd: string) => found.checks.get(cmd)?.playbooks ?? found.gates.get(cmd)?.playbooks ?? [];
       const checks = results.map((r) => ({ label: r.check.label ?? r.check.cmd.split('\n')[0]!, ok: r.ok, output: (r.ok ? r.result.stdout : r.result.stderr || r.result.stdout).trim(), playbooks: needs(r.check.cmd) }));
       if (lock || checks.some((c) => !c.ok)) code = ExitCode.stepFailed;

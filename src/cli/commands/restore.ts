@@ -4,15 +4,13 @@ import { BUILTIN_PLAYBOOKS } from '../package-info.js';
 import { backupFileOf } from '../../plan/actions/restore.js';
 import { pgBackupFileOf } from '../../plan/actions/restore-pg.js';
 import { pgConnWords } from '../../plan/actions/pg-common.js';
-import { resolveVars } from '../../plan/vars.js';
-import { withSecrets } from '../../transport/secrets.js';
 import { backupFileName, DEFAULT_BACKUPS } from '../../plan/backup-paths.js';
 import { dbsOf, resolveHost } from '../../plan/host-model.js';
 import { joinPath, quotePath, shellQuote } from '../../plan/quote.js';
 import { call } from '../../plan/sh-lib.js';
 import { checkLocalCopy, CopyFailure, localPath, uploadCopy, type LocalCopy } from '../../run/offhost.js';
 import type { Transport } from '../../transport/transport.js';
-import { withHosts, type HostArgs } from '../host-session.js';
+import { withHosts, withHostSecrets, type HostArgs } from '../host-session.js';
 import { multiLine, oneLine } from '../sanitize.js';
 import { runCommand } from './run.js';
 
@@ -67,30 +65,29 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
         if (state === 'not-there') continue;
         // A dump comes back without the counts and schema recorded beside it when taken: a scratch restore records them (and verifies it).
         if (env.pg && state === 'uploaded') {
-          const v = await withSecrets(transport, resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets).exec(host.commandPrefix + call('bg_pg_backup_verify', ...pgConnWords(env.pg), quotePath(file), shellQuote('migrations'), shellQuote('name'), 'record'), { timeoutMs: 3_600_000 });
+          const v = await withHostSecrets({ name, config, transport }).exec(host.commandPrefix + call('bg_pg_backup_verify', ...pgConnWords(env.pg), quotePath(file), shellQuote('migrations'), shellQuote('name'), 'record'), { timeoutMs: 3_600_000 });
           if (v.exitCode !== 0) throw new BgError(`${oneLine(`${file} on ${name} does not restore into a scratch database`)}: ${multiLine(v.stderr.trim() || `exit ${v.exitCode}`)}; no database was changed`, ExitCode.stepFailed);
         }
       }
       // Accepted: the step compares again with the app stopped and reports what it discards; on
       // PostgreSQL the comparison is a scratch restore plus a read of every row, so it runs only there.
       if (env.pg && args.acceptDataLoss && !args.dryRun) continue;
-      if (env.pg) {
-        // PostgreSQL: the password travels as every secret does (on stdin), from the inventory's host vars.
-        const r = await withSecrets(transport, resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets).exec(host.commandPrefix + pgDiscardsCommand(env.pg, file), { timeoutMs: 600_000 });
-        if (r.exitCode === 3) throw new UsageError(`no backup ${named.file} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
-        if (r.exitCode === 4) throw new UsageError(`${file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
-        if (r.exitCode !== 0) throw new BgError(`cannot compare the database of env ${args.env} with ${file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
-        if (r.stdout.trim()) found.push({ host: name, env: args.env, backup: file, discards: r.stdout.trim() });
-        continue;
-      }
-      // Every database the restore touches (dbs: without --db: the others too, when that run backed them up).
-      const others = args.db === undefined ? dbsOf(env).slice(1).map((d) => ({ path: d.path, file: joinPath(dir, backupFileName(args.env, named.runId, d.name)), optional: true })) : [];
-      for (const t of [{ path: dbsOf(env)[dbIndex]!.path, file, optional: false }, ...others]) {
-        const r = await transport.exec(host.commandPrefix + discardsCommand(t.path, t.file), { timeoutMs: 120_000 });
+      // Every database the restore touches (dbs: without --db: the others too, when that run backed
+      // them up), each compared with its backup; a PostgreSQL env's one database needs its password
+      // (on stdin, as every secret) and a scratch restore of the dump.
+      const targets = env.pg
+        ? [{ what: `the database of env ${args.env}`, file, optional: false, cmd: pgDiscardsCommand(env.pg, file) }]
+        : [
+            { path: dbsOf(env)[dbIndex]!.path, file, optional: false },
+            ...(args.db === undefined ? dbsOf(env).slice(1).map((d) => ({ path: d.path, file: joinPath(dir, backupFileName(args.env, named.runId, d.name)), optional: true })) : []),
+          ].map((t) => ({ what: t.path, file: t.file, optional: t.optional, cmd: discardsCommand(t.path, t.file) }));
+      const on = env.pg ? withHostSecrets({ name, config, transport }) : transport;
+      for (const t of targets) {
+        const r = await on.exec(host.commandPrefix + t.cmd, { timeoutMs: env.pg ? 600_000 : 120_000 });
         if (r.exitCode === 3 && t.optional) continue;
         if (r.exitCode === 3) throw new UsageError(`no backup ${basename(t.file)} of env ${args.env} on ${name} (bg backups --host ${name} lists them)`);
         if (r.exitCode === 4) throw new UsageError(`${t.file} on ${name} is a symbolic link, not a backup bg wrote (bg writes backups as plain files): refusing to restore from wherever it points`);
-        if (r.exitCode !== 0) throw new BgError(`cannot compare ${t.path} with ${t.file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
+        if (r.exitCode !== 0) throw new BgError(`cannot compare ${t.what} with ${t.file} on ${name}: ${multiLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
         if (r.stdout.trim()) found.push({ host: name, env: args.env, backup: t.file, discards: r.stdout.trim() });
       }
     }

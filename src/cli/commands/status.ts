@@ -1,12 +1,10 @@
 import { resolveHost } from '../../plan/host-model.js';
 import { envStatusCommand } from '../../plan/status-sh.js';
-import { resolveVars } from '../../plan/vars.js';
-import { withSecrets } from '../../transport/secrets.js';
 import { listRuns, readSummaries } from '../../run/journal-reader.js';
 import { readLock } from '../../run/lock.js';
 import { describeHolder, holderGone } from '../../run/run-meta.js';
 import { lastStep, shownOutcome } from '../../run/outcomes.js';
-import { withHosts, type HostArgs } from '../host-session.js';
+import { withHosts, withHostSecrets, type HostArgs } from '../host-session.js';
 import { multiLine } from '../sanitize.js';
 import { readProxyState, type ProxyState } from '../../run/proxy-state.js';
 import { dbsOf } from '../../plan/host-model.js';
@@ -24,7 +22,7 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
     for (const { name, config, transport } of hosts) {
       const host = resolveHost(name, config);
       // A PostgreSQL env's facts need its password: the host's secret vars travel on stdin, as in a run.
-      const envTransport = Object.values(host.envs).some((e) => e.pg) ? withSecrets(transport, resolveVars([config.vars], process.env, [`the inventory's host ${name}`]).secrets) : transport;
+      const envTransport = Object.values(host.envs).some((e) => e.pg) ? withHostSecrets({ name, config, transport }) : transport;
       const [proxy, lock, runs, ...envFacts] = await Promise.all([
         readProxyState(transport, name, config),
         readLock(transport, config.journal),
@@ -49,17 +47,17 @@ export async function statusCommand(args: StatusArgs, write = (s: string) => pro
         }
         if (env.db) {
           const where = one('link') ? `${env.db} -> ${one('link')}${one('real') && one('real') !== one('link') ? ` (${one('real')})` : ''}` : env.db;
-          const size = one('size') ? `${(Number(one('size')) / 1024 / 1024).toFixed(1)} MB` : undefined;
-          const schema = one('fingerprint') ? `schema ${one('fingerprint')}, ${one('migrations')} migrations` : one('fingerprint_error') ? `schema ? (${one('fingerprint_error')})` : undefined;
+          const size = one('size') ? mb(Number(one('size'))) : undefined;
+          const schema = schemaFact(one);
           out.push(`    db ${dbsOf(env).length > 1 ? `${dbsOf(env)[0]!.name} ` : ''}${where}${one('db') === 'missing' ? ' (MISSING)' : ''}${[size, schema, one('sqlite3') && `sqlite3 ${one('sqlite3')}`].filter(Boolean).map((s) => `, ${s}`).join('')}`);
           // The env's other databases (`dbs:`): "NAME SIZE|missing CHECK PATH".
           for (const d of (facts.dbs ?? []).map(otherDb)) {
-            if (d) out.push(`    db ${d.name} ${d.path}${d.size === null ? ' (MISSING)' : `, ${(d.size / 1024 / 1024).toFixed(1)} MB, quick_check ${d.quickCheck}`}`);
+            if (d) out.push(`    db ${d.name} ${d.path}${d.size === null ? ' (MISSING)' : `, ${mb(d.size)}, quick_check ${d.quickCheck}`}`);
           }
         }
         if (env.pg) {
-          const size = one('pg_size') ? `${(Number(one('pg_size')) / 1024 / 1024).toFixed(1)} MB` : undefined;
-          const schema = one('fingerprint') ? `schema ${one('fingerprint')}, ${one('migrations')} migrations` : one('fingerprint_error') ? `schema ? (${one('fingerprint_error')})` : undefined;
+          const size = one('pg_size') ? mb(Number(one('pg_size'))) : undefined;
+          const schema = schemaFact(one);
           out.push(`    db ${one('pg') ?? 'postgres'}${one('pg_error') ? `: cannot connect (${one('pg_error')})` : [size, schema].filter(Boolean).map((s) => `, ${s}`).join('')}`);
         }
         if (env.health) out.push(`    health ${env.health}: ${one('health') === '000' ? 'no answer' : `HTTP ${one('health')}`}`);
@@ -80,6 +78,13 @@ function lastStepOf(events: Parameters<typeof lastStep>[0]) {
   if (!s) return undefined;
   const { words: _words, ...rest } = s;
   return rest;
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+/** The schema facts of an env's database (bg_env_status, bg_pg_status): fingerprint and migrations, or why they could not be read. */
+function schemaFact(one: (k: string) => string | undefined): string | undefined {
+  return one('fingerprint') ? `schema ${one('fingerprint')}, ${one('migrations')} migrations` : one('fingerprint_error') ? `schema ? (${one('fingerprint_error')})` : undefined;
 }
 
 /** One of the env's other databases (`dbs:`), from bg_dbs_status's `NAME SIZE|missing CHECK PATH`: size null when the file is missing. */
