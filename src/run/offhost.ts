@@ -224,7 +224,7 @@ const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 const PGDUMP_MAGIC = Buffer.from('PGDMP', 'latin1');
 
 /**
- * A local copy as bg wrote it, or why not: a plain file holding an SQLite database whose sha256
+ * A local copy as bg wrote it, or why not: a plain file holding an SQLite database (or a pg_dump archive, .pgdump) whose sha256
  * equals the one in `FILE.sha256` (sha256sum's format, naming the file). Read-only.
  */
 export function checkLocalCopy(path: string): LocalCopy | { problem: string } {

@@ -57,7 +57,8 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
 
     // A discard check that reads a PostgreSQL database needs its password: the secrets are resolved first then (as for the undo).
     const needsSecrets = state.toUndo.some((s) => (s.discardCheck ?? []).some((c) => c.cmd.includes('$BG_SECRET_')));
-    const early = needsSecrets ? resolveRollbackSecrets({ recorded: doc.plan.secrets, playbook: doc.plan.playbook, host: name, config, cliVars: () => parseVars(args.var), operatorPlaybook: operatorPlaybook() }) : undefined;
+    const resolveSecrets = () => resolveRollbackSecrets({ recorded: doc.plan.secrets, playbook: doc.plan.playbook, host: name, config, cliVars: () => parseVars(args.var), operatorPlaybook: operatorPlaybook() });
+    const early = needsSecrets ? resolveSecrets() : undefined;
     const discards = await discardReport(state.toUndo, early ? withSecrets(transport, early) : transport);
     for (const d of discards) out(color.yellow(`  ! undoing ${d.step.index}. ${oneLine(d.step.name)} discards:\n${multiLine(d.text).replace(/^/gm, '      ')}`));
     if (args.dryRun) return ExitCode.ok;
@@ -65,7 +66,7 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
       throw new BgError(`rolling back run ${id} on ${name} would discard the data listed above; pass --accept-data-loss to go ahead`, ExitCode.badInput);
 
     // The journal on the host only names the secrets; each value comes from the operator's own files or --var.
-    const secrets = early ?? resolveRollbackSecrets({ recorded: doc.plan.secrets, playbook: doc.plan.playbook, host: name, config, cliVars: () => parseVars(args.var), operatorPlaybook: operatorPlaybook() });
+    const secrets = early ?? resolveSecrets();
     // SIGINT/SIGTERM: while waiting, stop (exit 3, nothing undone); once undoing, finish the undo
     // (an undo stopped halfway is worse than either state); a second signal quits at once (exit 4).
     let undoing = false;
