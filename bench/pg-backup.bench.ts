@@ -27,7 +27,7 @@ beforeAll(async () => {
   pg = await startPgCluster({ durable: true });
   work = mkdtempSync(join(tmpdir(), 'bg-bench-pg-'));
   mkdirSync(join(work, 'blue'));
-  await pg.psql('postgres', 'CREATE DATABASE big OWNER bg;');
+  await pg.createDatabase('big');
   // An app's shape: an events table with a text payload, its primary key and one secondary index.
   await pg.psql('big', 'SET ROLE bg; CREATE TABLE events (id bigserial PRIMARY KEY, account int NOT NULL, at timestamptz NOT NULL, kind text NOT NULL, payload text NOT NULL); CREATE TABLE migrations (name text PRIMARY KEY); INSERT INTO migrations VALUES (\'001_events\');');
   // 1M rows at a time (about 250 MB with indexes) until the database reaches the target size.
@@ -45,7 +45,7 @@ beforeAll(async () => {
       `    backups: { dir: ${join(work, 'backups')}, keep: 5 }`,
       '    vars: { pgpw: { env: BG_BENCH_PGPW, secret: true } }',
       '    envs:',
-      `      blue: { dir: ${join(work, 'blue')}, db: { postgres: { host: ${pg.host}, port: ${pg.port}, database: big, user: ${pg.user}, password_var: pgpw } } }`,
+      `      blue: { dir: ${join(work, 'blue')}, db: ${JSON.stringify(pg.inventoryDb('big'))} }`,
       '',
     ].join('\n'),
   );

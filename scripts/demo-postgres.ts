@@ -56,13 +56,12 @@ export async function demoPostgres(): Promise<number> {
   try {
     say('A PostgreSQL cluster of the demo\'s own (initdb in a temporary directory, its own port), databases app_blue and app_green');
     pg = await startPgCluster({ durable: true });
-    for (const db of ['app_blue', 'app_green']) await pg.psql('postgres', `CREATE DATABASE ${db} OWNER bg;`);
+    for (const db of ['app_blue', 'app_green']) await pg.createDatabase(db);
     console.log(`   PostgreSQL on 127.0.0.1:${pg.port}, role ${pg.user} (its password reaches bg as a secret variable, never in a file of bg's)`);
     const cluster = pg;
-    const conn = (database: string) => ({ PGHOST: cluster.host, PGPORT: String(cluster.port), PGUSER: cluster.user, PGPASSWORD: cluster.password, PGDATABASE: database });
 
     say(`Deploying BLUE (live) and GREEN (staging) on PostgreSQL under pm2 in ${root}`);
-    d = await deployBlueGreen({ root, migrateTo: { blue: '001', green: '001' }, seed: { blue: 40, green: 0 }, dotenv: { blue: conn('app_blue'), green: conn('app_green') } });
+    d = await deployBlueGreen({ root, migrateTo: { blue: '001', green: '001' }, seed: { blue: 40, green: 0 }, dotenv: { blue: cluster.clientEnv('app_blue'), green: cluster.clientEnv('app_green') } });
     console.log(`   BLUE  ${d.blue.dir}  port ${d.blue.port} (public: live), database app_blue: 40 time entries, schema at migration 001`);
     console.log(`   GREEN ${d.green.dir}  port ${d.green.port} (public: preview), database app_green: empty, schema at migration 001`);
     const own = await ownPorts(d);
@@ -71,7 +70,6 @@ export async function demoPostgres(): Promise<number> {
     mkdirSync(work, { recursive: true });
     // bg reads the password from its own environment (a `secret: true` var): never in hosts.yaml.
     process.env.BG_DEMO_PGPASSWORD = pg.password;
-    const db = (database: string) => ({ postgres: { host: cluster.host, port: cluster.port, database, user: cluster.user, password_var: 'pg_password' } });
     writeFileSync(
       join(work, 'hosts.yaml'),
       inventoryDocument(
@@ -83,7 +81,7 @@ export async function demoPostgres(): Promise<number> {
           backups: { dir: join(root, 'bg-backups'), keep: 20 },
           journal: join(root, 'journal'),
           envs: Object.fromEntries(
-            (['blue', 'green'] as const).map((c) => [c, { port: own[c], health: `http://127.0.0.1:${own[c]}/api/health`, db: db(`app_${c}`), migrate: 'node migrate.js', migrations_dir: 'migrations-pg' }]),
+            (['blue', 'green'] as const).map((c) => [c, { port: own[c], health: `http://127.0.0.1:${own[c]}/api/health`, db: cluster.inventoryDb(`app_${c}`, 'pg_password'), migrate: 'node migrate.js', migrations_dir: 'migrations-pg' }]),
           ),
           proxy: {
             kind: 'haproxy', live_port: d.blue.port, preview_port: d.green.port, bind: '127.0.0.1',

@@ -74,7 +74,7 @@ beforeAll(async () => {
   const healthPort = (health.address() as { port: number }).port;
   pg = await startPgCluster();
   work = mkdtempSync(join(tmpdir(), 'bg-pgm-'));
-  await pg.psql('postgres', 'CREATE DATABASE app_m OWNER bg;');
+  await pg.createDatabase('app_m');
   await pg.psql('app_m', `SET ROLE bg;\n${SCHEMA}`);
   mkdirSync(join(blue(), 'migrations'), { recursive: true });
   writeFileSync(join(blue(), 'migrate.sh'), MIGRATOR, { mode: 0o755 });
@@ -96,7 +96,7 @@ beforeAll(async () => {
       `    environment: { PM2_HOME: ${pm2Home()} }`,
       '    vars: { pgpw: { env: BG_TEST_PGPW, secret: true } }',
       '    envs:',
-      `      blue: { dir: ${blue()}, app: pgapp, migrate: ./migrate.sh, health: http://127.0.0.1:${healthPort}/, db: { postgres: { host: ${pg.host}, port: ${pg.port}, database: app_m, user: ${pg.user}, password_var: pgpw } } }`,
+      `      blue: { dir: ${blue()}, app: pgapp, migrate: ./migrate.sh, health: http://127.0.0.1:${healthPort}/, db: ${JSON.stringify(pg.inventoryDb('app_m'))} }`,
       '',
     ].join('\n'),
   );

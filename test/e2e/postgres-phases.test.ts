@@ -62,15 +62,13 @@ async function underLoad(args: string[]): Promise<{ r: Awaited<ReturnType<typeof
 
 beforeAll(async () => {
   pg = await startPgCluster();
-  for (const db of ['app_blue', 'app_green']) await pg.psql('postgres', `CREATE DATABASE ${db} OWNER bg;`);
+  for (const db of ['app_blue', 'app_green']) await pg.createDatabase(db);
   root = mkdtempSync(join(tmpdir(), 'bgps-'));
-  const conn = (db: string) => ({ PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: pg.user, PGPASSWORD: pg.password, PGDATABASE: db });
   // BLUE holds rows GREEN lacks (GREEN has none): BLUE is the base.
-  [sshd, d] = await Promise.all([startSshd({ user: 'root' }), deployBlueGreen({ root, seed: { blue: 5, green: 0 }, dotenv: { blue: conn('app_blue'), green: conn('app_green') } })]);
+  [sshd, d] = await Promise.all([startSshd({ user: 'root' }), deployBlueGreen({ root, seed: { blue: 5, green: 0 }, dotenv: { blue: pg.clientEnv('app_blue'), green: pg.clientEnv('app_green') } })]);
   livePort = await freePort();
   let previewPort = await freePort();
   while (previewPort === livePort) previewPort = await freePort();
-  const db = (database: string) => ({ postgres: { host: pg.host, port: pg.port, database, user: pg.user, password_var: 'pgpw' } });
   writeFileSync(
     join(root, 'hosts.yaml'),
     inventoryDocument(
@@ -81,7 +79,7 @@ beforeAll(async () => {
         journal: join(root, 'journal'),
         vars: { pgpw: { env: 'BG_TEST_PGPW', secret: true } },
         // The example app's migrator reads the PG* variables bg exports to it; its SQL is in migrations-pg/.
-        envs: { blue: { db: db('app_blue'), migrate: 'node migrate.js', migrations_dir: 'migrations-pg' }, green: { db: db('app_green'), migrate: 'node migrate.js', migrations_dir: 'migrations-pg' } },
+        envs: { blue: { db: pg.inventoryDb('app_blue'), migrate: 'node migrate.js', migrations_dir: 'migrations-pg' }, green: { db: pg.inventoryDb('app_green'), migrate: 'node migrate.js', migrations_dir: 'migrations-pg' } },
         shared_db: { postgres: { database: 'app_shared' } },
         proxy: haproxyProxy(join(root, 'proxy'), livePort, previewPort),
       }),

@@ -95,11 +95,7 @@ beforeAll(async () => {
   [pg, sshd] = await Promise.all([startPgCluster(), startSshd({ user: 'root' })]);
   work = mkdtempSync(join(tmpdir(), 'bg-pgssh-'));
   await pg.psql('postgres', `ALTER ROLE bg PASSWORD '${password.replace(/'/g, "''")}';`);
-  for (const db of ['app_blue', 'app_green']) {
-    await pg.psql('postgres', `CREATE DATABASE ${db} OWNER bg;`);
-    await pg.psql(db, `SET ROLE bg;\n${SCHEMA}`);
-  }
-  const conn = (db: string) => `{ postgres: { host: ${pg.host}, port: ${pg.port}, database: ${db}, user: ${pg.user}, password_var: pgpw } }`;
+  for (const db of ['app_blue', 'app_green']) await pg.createDatabase(db, SCHEMA);
   mkdirSync(join(work, 'blue'));
   mkdirSync(join(work, 'green'));
   writeFileSync(
@@ -112,8 +108,8 @@ beforeAll(async () => {
       `    backups: { dir: ${join(work, 'backups')}, keep: 5 }`,
       '    vars: { pgpw: { env: BG_TEST_PGPW, secret: true } }',
       '    envs:',
-      `      blue: { dir: ${join(work, 'blue')}, db: ${conn('app_blue')} }`,
-      `      green: { dir: ${join(work, 'green')}, db: ${conn('app_green')} }`,
+      `      blue: { dir: ${join(work, 'blue')}, db: ${JSON.stringify(pg.inventoryDb('app_blue'))} }`,
+      `      green: { dir: ${join(work, 'green')}, db: ${JSON.stringify(pg.inventoryDb('app_green'))} }`,
       '',
     ].join('\n'),
   );
@@ -229,7 +225,8 @@ describe('PostgreSQL envs over SSH', () => {
   }, 60_000);
 
   it('a session idle in a transaction past the threshold, holding a lock on a table: pre-flight names it and nothing changes', async () => {
-    const inv = readFileSync(join(work, 'hosts.yaml'), 'utf8').replace('database: app_blue,', 'database: app_blue, idle_in_transaction_max: 1s,');
+    const inv = readFileSync(join(work, 'hosts.yaml'), 'utf8').replace('"database":"app_blue",', '"database":"app_blue","idle_in_transaction_max":"1s",');
+    expect(inv).toContain('"idle_in_transaction_max":"1s"');
     writeFileSync(join(work, 'hosts-idle.yaml'), inv);
     // A client that began a transaction, read a table and went quiet (its stdin stays open).
     const stuck = spawn('psql', ['-X', '-q', '-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', 'app_blue'], { env: { ...process.env, PGPASSWORD: password, PGAPPNAME: 'stuck-worker' }, stdio: ['pipe', 'ignore', 'ignore'] });

@@ -37,17 +37,11 @@ CREATE VIEW user_posts AS SELECT u.email, count(p.id) AS n FROM users u LEFT JOI
 INSERT INTO migrations VALUES ('002_posts'), ('001_init');
 `;
 
-async function makeDb(name: string, sql: string): Promise<void> {
-  await pg.psql('postgres', `CREATE DATABASE ${name} OWNER bg;`);
-  await pg.psql(name, `SET ROLE bg;\n${sql}`);
-}
-
 beforeAll(async () => {
   pg = await startPgCluster();
   work = mkdtempSync(join(tmpdir(), 'bg-pg-e2e-'));
-  await makeDb('app_a', SCHEMA_A + `INSERT INTO users (email) SELECT 'u' || g || '@x' FROM generate_series(1, 50) g; INSERT INTO posts (user_id, body) SELECT 1 + g % 50, 'p' FROM generate_series(1, 200) g;`);
-  await makeDb('app_b', SCHEMA_B);
-  const conn = (db: string) => `{ postgres: { host: ${pg.host}, port: ${pg.port}, database: ${db}, user: ${pg.user}, password_var: pgpw } }`;
+  await pg.createDatabase('app_a', SCHEMA_A + `INSERT INTO users (email) SELECT 'u' || g || '@x' FROM generate_series(1, 50) g; INSERT INTO posts (user_id, body) SELECT 1 + g % 50, 'p' FROM generate_series(1, 200) g;`);
+  await pg.createDatabase('app_b', SCHEMA_B);
   mkdirSync(join(work, 'blue'));
   mkdirSync(join(work, 'green'));
   writeFileSync(
@@ -60,8 +54,8 @@ beforeAll(async () => {
       `    backups: { dir: ${join(work, 'backups')}, keep: 2 }`,
       '    vars: { pgpw: { env: BG_TEST_PGPW, secret: true } }',
       '    envs:',
-      `      blue: { dir: ${join(work, 'blue')}, db: ${conn('app_a')} }`,
-      `      green: { dir: ${join(work, 'green')}, db: ${conn('app_b')} }`,
+      `      blue: { dir: ${join(work, 'blue')}, db: ${JSON.stringify(pg.inventoryDb('app_a'))} }`,
+      `      green: { dir: ${join(work, 'green')}, db: ${JSON.stringify(pg.inventoryDb('app_b'))} }`,
       '',
     ].join('\n'),
   );

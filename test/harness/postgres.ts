@@ -33,6 +33,12 @@ export interface PgCluster {
   password: string;
   /** psql as the cluster's superuser over the unix socket, SQL on stdin. */
   psql(database: string, sql: string): Promise<string>;
+  /** A database owned by `user`, and `sql` run in it as that role (so bg's role owns what it makes). */
+  createDatabase(name: string, sql?: string): Promise<void>;
+  /** The inventory's `db:` for a database of this cluster (in a YAML text: JSON.stringify of it). */
+  inventoryDb(database: string, passwordVar?: string): { postgres: { host: string; port: number; database: string; user: string; password_var: string } };
+  /** The libpq variables an app's .env names this cluster's database with (the example app reads them). */
+  clientEnv(database: string): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -73,12 +79,19 @@ export async function startPgCluster(opts: { durable?: boolean } = {}): Promise<
   };
   const password = "pw 'with' $(quotes) -x";
   await psql('postgres', `CREATE ROLE bg LOGIN CREATEDB PASSWORD '${password.replace(/'/g, "''")}';`);
+  const ident = (n: string) => `"${n.replace(/"/g, '""')}"`;
   return {
     host: '127.0.0.1',
     port,
     user: 'bg',
     password,
     psql,
+    async createDatabase(name, sql) {
+      await psql('postgres', `CREATE DATABASE ${ident(name)} OWNER bg;`);
+      if (sql) await psql(name, `SET ROLE bg;\n${sql}`);
+    },
+    inventoryDb: (database, passwordVar = 'pgpw') => ({ postgres: { host: '127.0.0.1', port, database, user: 'bg', password_var: passwordVar } }),
+    clientEnv: (database) => ({ PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'bg', PGPASSWORD: password, PGDATABASE: database }),
     async stop() {
       await asPg(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
