@@ -37,10 +37,15 @@ export interface BackupEntry {
   copies: Array<{ path: string; size: number; checksum: boolean }>;
 }
 
+/** The envs whose backups bg names: those with a database (SQLite `db`/`dbs`, or PostgreSQL). */
+function backupEnvs(host: ResolvedHost): string[] {
+  return Object.values(host.envs).filter((e) => e.db !== undefined || e.pg !== undefined).map((e) => e.name);
+}
+
 /** The read-only listing (bg_backups_list in src/remote/backup.sh): `@@now T`, then per backup `@@file NAME SIZE MTIME`, `@@count LINE`, `@@verified LINE`. */
 export function listBackupsCommand(host: ResolvedHost): string {
   const dir = (host.backups ?? DEFAULT_BACKUPS).dir;
-  const envs = Object.values(host.envs).filter((e) => e.db !== undefined || e.pg !== undefined).map((e) => e.name);
+  const envs = backupEnvs(host);
   // Only bg's own names: ENV-RUNID.db, ENV-RUNID.NAME.db (dbs:), ENV-RUNID.pgdump (PostgreSQL); env names are [A-Za-z0-9_-], the run id as bg makes it.
   const pattern = `^(${envs.join('|') || '-'})-[0-9]{8}T[0-9]{6}(\\.[0-9]{3})?Z-[0-9A-Za-z]+((\\.[a-z][a-z0-9_]{0,31})?\\.db|\\.pgdump)$`;
   return host.commandPrefix + call('bg_backups_list', quotePath(dir), shellQuote(pattern));
@@ -131,7 +136,7 @@ export async function backupsCommand(args: BackupsArgs, write = (s: string) => p
       if (r.exitCode !== 0) throw new BgError(`cannot list the backups on ${name}: ${oneLine(r.stderr.trim() || `exit ${r.exitCode}`)}`, ExitCode.stepFailed);
       const copyTo = args.copyTo ?? host.backups?.copy_to;
       const copyDir = copyTo === undefined ? undefined : localPath(localCopyDir(copyTo, name));
-      const envs = Object.values(host.envs).filter((e) => e.db !== undefined || e.pg !== undefined).map((e) => e.name);
+      const envs = backupEnvs(host);
       const found = withCopies(name, parseBackups(name, host, r.stdout), copyDir ? findLocalCopies(copyDir, envs, Object.fromEntries(Object.values(host.envs).map((e) => [e.name, dbsOf(e).slice(1).map((d) => d.name)]))) : [], Math.floor(Date.now() / 1000));
       all.push(...found);
       if (args.json) continue;
