@@ -97,6 +97,8 @@ bg_pg_backup() {
     bg_pb_pid=$!
     exec 8>"$bg_pb_fifo/in" 9<"$bg_pb_fifo/out"
     trap 'rc=$?; trap - EXIT; exec 8>&- 9<&-; wait "$bg_pb_pid" 2>/dev/null || true; rm -rf "$bg_pb_fifo"; [ "$rc" -eq 0 ] || rm -f "$dst.tmp"; exit "$rc"' EXIT
+    # Stopped (the step's timeout, Ctrl-C): through the EXIT trap, so no FIFO directory or half dump stays.
+    trap 'exit 130' INT; trap 'exit 143' TERM
     printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;' 'SELECT pg_export_snapshot();' >&8
     snap=''; read -r snap <&9 || true
     case $snap in

@@ -176,4 +176,20 @@ describe('PostgreSQL envs', () => {
     expect(readFileSync(join(work, 'backups', `${copy}.counts`), 'utf8')).toMatch(/^public\.users 50$/m);
     expect(r.stdout + r.stderr).not.toContain(pg.password);
   }, 120_000);
+
+  it('backup stopped mid-dump (TERM to its process group, as the step timeout sends it): no half dump and no FIFO directory stay', async () => {
+    await pg.createDatabase('big_term', 'CREATE TABLE t (x text); INSERT INTO t SELECT repeat(md5(g::text), 30) FROM generate_series(1, 400000) g;');
+    const dir = mkdtempSync(join(tmpdir(), 'bg-pg-term-'));
+    const lib = join(dir, 'lib.sh');
+    writeFileSync(lib, library().text);
+    const { execa } = await import('execa');
+    const p = execa('sh', ['-c', '. "$0"; "$@"', lib, 'bg_pg_backup', pg.host, String(pg.port), 'big_term', pg.user, '', pg.password, join(dir, 'b'), join(dir, 'b', 'x.pgdump')], { reject: false, detached: true, env: { TMPDIR: dir } });
+    for (let i = 0; i < 250 && !existsSync(join(dir, 'b', 'x.pgdump.tmp')); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(join(dir, 'b', 'x.pgdump.tmp'))).toBe(true);
+    process.kill(-p.pid!, 'SIGTERM');
+    await p;
+    expect(readdirSync(dir).filter((f) => f.startsWith('bg-pgsnap'))).toEqual([]);
+    expect(readdirSync(join(dir, 'b'))).toEqual([]);
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 });
