@@ -1,6 +1,6 @@
 /**
- * Several databases per env (`dbs:`, issue 17 item 1) through the built CLI, on the local host,
- * against the example app as BLUE and GREEN under a real pm2, each env with THREE SQLite files
+ * Several databases per env (`dbs:`, issue 17 item 1) through the built CLI, over the suite's
+ * OpenSSH sshd, against the example app as BLUE and GREEN under a real pm2, each env with THREE SQLite files
  * (the app's database.db, cache.db, userdata.db). In order:
  *   a backup run backs up all three (three verified files, named ENV-RUNID.db, ENV-RUNID.cache.db,
  *   ENV-RUNID.userdata.db), copies each to this machine (copy_to); bg backups and bg status show
@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bg } from '../harness/cli.js';
 import { deployBlueGreen, inventoryDocument, type BlueGreen } from '../harness/pm2.js';
+import { sshClientEnv, startSshd, type SshdHandle } from '../harness/sshd.js';
 
 const sql = (db: string, query: string) => execFileSync('sqlite3', ['-batch', '-cmd', '.timeout 5000', db, query], { encoding: 'utf8' }).trim();
 const NAMES = ['database.db', 'cache.db', 'userdata.db'] as const;
@@ -33,7 +34,9 @@ function fingerprint(db: string): { schema: string; dump: string; rows: Record<s
 
 let root = '';
 let d: BlueGreen;
-const run = (args: string[]) => bg(['--inventory', join(root, 'hosts.yaml'), ...args], { cwd: root, env: { ...d.childEnv() }, timeoutMs: 120_000 });
+let sshd: SshdHandle;
+// Only what reaches the test sshd: the inventory gives the host its PATH and PM2_HOME.
+const run = (args: string[]) => bg(['--inventory', join(root, 'hosts.yaml'), ...args], { cwd: root, env: sshClientEnv(sshd.knownHostsPath), timeoutMs: 120_000 });
 const blueFiles = () => NAMES.map((n) => join(d.blue.dir, n));
 const fingerprints = () => blueFiles().map(fingerprint);
 /** Everything the host printed in a --json run's command events (undo output included). */
@@ -70,7 +73,7 @@ ${fail ? `  - name: Something later fails
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'bgdbs-'));
-  d = await deployBlueGreen({ root, seed: { blue: 5, green: 2 } });
+  [sshd, d] = await Promise.all([startSshd({ user: 'root' }), deployBlueGreen({ root, seed: { blue: 5, green: 2 } })]);
   for (const env of [d.blue, d.green]) {
     sql(join(env.dir, 'cache.db'), "CREATE TABLE entries (k TEXT PRIMARY KEY, v BLOB); INSERT INTO entries VALUES ('a', x'00ff'), ('b', NULL)");
     sql(join(env.dir, 'userdata.db'), "PRAGMA journal_mode=WAL; CREATE TABLE prefs (k TEXT, v TEXT); INSERT INTO prefs VALUES ('tz', 'UTC')");
@@ -78,12 +81,13 @@ beforeAll(async () => {
   const dbs = { main: 'database.db', cache: 'cache.db', userdata: 'userdata.db' };
   writeFileSync(
     join(root, 'hosts.yaml'),
-    inventoryDocument(d.inventoryYaml('local', { path: [d.binDir], environment: { PM2_HOME: d.pm2Home }, journal: join(root, 'journal'), backups: { dir: join(root, 'bk'), keep: 5 }, envs: { blue: { db: null, dbs }, green: { db: null, dbs } } })),
+    inventoryDocument(d.inventoryYaml('prod', { ssh: { host: '127.0.0.1', port: sshd.port, user: sshd.user, key: sshd.clientKeyPath }, path: [d.binDir], environment: { PM2_HOME: d.pm2Home }, journal: join(root, 'journal'), backups: { dir: join(root, 'bk'), keep: 5 }, envs: { blue: { db: null, dbs }, green: { db: null, dbs } } })),
   );
 }, 180_000);
 
 afterAll(async () => {
   await d?.stop();
+  await sshd?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 }, 60_000);
 
@@ -91,7 +95,7 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
   it('a backup step backs up every database of the env, each verified, under its own name', async () => {
     const file = join(root, 'backup-only.yaml');
     writeFileSync(file, `name: backup-only\nsteps:\n  - { name: Back up BLUE, action: backup, env: blue, with: { copy_to: ${JSON.stringify(join(root, 'copies'))} } }\n`);
-    const b = await run(['run', file, '--host', 'local', '--json']);
+    const b = await run(['run', file, '--host', 'prod', '--json']);
     expect(b.exitCode, b.stderr).toBe(0);
     const runId = (JSON.parse(b.stdout.split('\n')[0]!) as { runId: string }).runId;
     const mine = readdirSync(join(root, 'bk')).filter((f) => f.includes(runId) && f.endsWith('.db')).sort();
@@ -100,21 +104,21 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
       expect(sql(join(root, 'bk', f), 'PRAGMA integrity_check')).toBe('ok');
       expect(fingerprint(join(root, 'bk', f)).rows).toEqual(fingerprint(blueFiles()[i]!).rows);
       // copy_to: each backup copied to this machine, byte for byte, its sha256 beside it.
-      const copy = join(root, 'copies', 'local', f);
+      const copy = join(root, 'copies', 'prod', f);
       expect(readFileSync(copy).equals(readFileSync(join(root, 'bk', f)))).toBe(true);
       expect(readFileSync(`${copy}.sha256`, 'utf8')).toBe(`${createHash('sha256').update(readFileSync(copy)).digest('hex')}  ${f}\n`);
     }
     // bg backups lists the other databases' backups under their env; bg status shows every database.
-    const list = await run(['backups', '--host', 'local', '--json', '--copy-to', join(root, 'copies')]);
+    const list = await run(['backups', '--host', 'prod', '--json', '--copy-to', join(root, 'copies')]);
     const listed = (JSON.parse(list.stdout) as Array<{ env: string; run: string; db?: string; copies: unknown[] }>).filter((e) => e.run === runId);
     expect(listed.map((e) => [e.db ?? '', e.copies.length])).toEqual([['', 1], ['cache', 1], ['userdata', 1]]);
-    const status = await run(['status', '--host', 'local']);
+    const status = await run(['status', '--host', 'prod']);
     expect(status.exitCode, status.stderr).toBe(0);
     expect(status.stdout).toContain(`db main ${d.blue.db}`);
     expect(status.stdout).toMatch(new RegExp(`db cache ${join(d.blue.dir, 'cache.db')}, [0-9.]+ MB, quick_check ok`));
     expect(status.stdout).toMatch(new RegExp(`db userdata ${join(d.green.dir, 'userdata.db')}, [0-9.]+ MB, quick_check ok`));
     // --json: each other database as an object, not a line of text.
-    const json = JSON.parse((await run(['status', '--host', 'local', '--json'])).stdout) as Array<{ envs: Record<string, { dbs: Array<{ name: string; path: string; size: number | null; quickCheck: string | null }> }> }>;
+    const json = JSON.parse((await run(['status', '--host', 'prod', '--json'])).stdout) as Array<{ envs: Record<string, { dbs: Array<{ name: string; path: string; size: number | null; quickCheck: string | null }> }> }>;
     expect(json[0]!.envs['blue']!.dbs.map((x) => [x.name, x.path, x.quickCheck, typeof x.size])).toEqual([
       ['cache', join(d.blue.dir, 'cache.db'), 'ok', 'number'],
       ['userdata', join(d.blue.dir, 'userdata.db'), 'ok', 'number'],
@@ -124,7 +128,7 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
   it('a run that migrates all three and then fails is rolled back: all three databases exactly as before, the app stopped once', async () => {
     const before = fingerprints();
     const pid = await d.pid('blue');
-    const r = await run(['run', playbook('migrate-fails', true), '--host', 'local', '--json']);
+    const r = await run(['run', playbook('migrate-fails', true), '--host', 'prod', '--json']);
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toMatch(/"outcome":"rolled-back"/);
     expect(fingerprints()).toEqual(before);
@@ -140,38 +144,38 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
 
   it("schema-check compares per database name and names the one that differs; bg restore puts a run's three backups back", async () => {
     const before = fingerprints();
-    const m = await run(['run', playbook('migrate-ok', false), '--host', 'local', '--json']);
+    const m = await run(['run', playbook('migrate-ok', false), '--host', 'prod', '--json']);
     expect(m.exitCode, m.stderr).toBe(0);
     const runId = (JSON.parse(m.stdout.split('\n')[0]!) as { runId: string }).runId;
     const migrated = fingerprints();
     expect(migrated).not.toEqual(before);
 
-    const drift = await run(['run', 'drift', '--host', 'local', '--ci']);
+    const drift = await run(['run', 'drift', '--host', 'prod', '--ci']);
     expect(drift.exitCode).toBe(1);
     expect(drift.stdout + drift.stderr).toMatch(/blue\.cache/);
     expect(drift.stdout + drift.stderr).toMatch(/same schema and migrations: blue\.main, green\.main/);
 
     const inspect = join(root, 'inspect.yaml');
     writeFileSync(inspect, 'name: inspect\nsteps:\n  - { name: Inspect, action: db-inspect, with: { envs: [blue, green], base: blue } }\n');
-    const i = await run(['run', inspect, '--host', 'local', '--json']);
+    const i = await run(['run', inspect, '--host', 'prod', '--json']);
     for (const label of ['blue.main', 'green.main', 'blue.cache', 'green.cache', 'blue.userdata', 'green.userdata']) expect(printed(i.stdout)).toContain(label);
-    const dry = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId, '--dry-run']);
+    const dry = await run(['restore', '--host', 'prod', '--env', 'blue', '--backup', runId, '--dry-run']);
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(fingerprints().map((f) => f.dump)).not.toEqual(before.map((f) => f.dump));
     // userdata.db holds two rows the backup lacks: named before the run (exit 2), nothing changed.
     const migratedNow = fingerprints();
-    const refused = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId]);
+    const refused = await run(['restore', '--host', 'prod', '--env', 'blue', '--backup', runId]);
     expect(refused.exitCode, refused.stdout + refused.stderr).toBe(2);
     expect(refused.stderr).toMatch(new RegExp(`restoring .*blue-${runId.replace(/\./g, '\\.')}\\.userdata\\.db discards rows of blue written after it: prefs 2 rows`));
     expect(fingerprints()).toEqual(migratedNow);
-    const r = await run(['restore', '--host', 'local', '--env', 'blue', '--backup', runId, '--accept-data-loss', '--json']);
+    const r = await run(['restore', '--host', 'prod', '--env', 'blue', '--backup', runId, '--accept-data-loss', '--json']);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(fingerprints()).toEqual(before);
     const out = printed(r.stdout);
     expect((out.match(/stopped timetracking-server/g) ?? []).length, out).toBe(1);
     expect((out.match(/restored .* from /g) ?? []).length).toBe(3);
     // Its undo puts the three databases back as they were before the restore, the app stopped once.
-    const back = await run(['rollback', '--host', 'local', '--json']);
+    const back = await run(['rollback', '--host', 'prod', '--json']);
     expect(back.exitCode, back.stdout + back.stderr).toBe(0);
     expect(fingerprints()).toEqual(migrated);
     expect((printed(back.stdout).match(/stopped timetracking-server/g) ?? []).length).toBe(1);
@@ -179,16 +183,16 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
 
   it("bg rollback of a migration names the rows every database would lose, and with --accept-data-loss restores all three", async () => {
     const before = fingerprints();
-    const m = await run(['run', playbook('migrate-again', false, 'tag2'), '--host', 'local', '--json']);
+    const m = await run(['run', playbook('migrate-again', false, 'tag2'), '--host', 'prod', '--json']);
     expect(m.exitCode, m.stderr).toBe(0);
     // Written after the backup, as the app would: in two of the databases.
     sql(join(d.blue.dir, 'cache.db'), "INSERT INTO entries VALUES ('late', NULL)");
     sql(join(d.blue.dir, 'userdata.db'), "INSERT INTO prefs VALUES ('late', 'x')");
-    const refused = await run(['rollback', '--host', 'local']);
+    const refused = await run(['rollback', '--host', 'prod']);
     expect(refused.exitCode).toBe(2);
     expect(refused.stdout + refused.stderr).toMatch(/blue\.cache: rows written to .*cache\.db .*entries 1 rows/);
     expect(refused.stdout + refused.stderr, refused.stdout + refused.stderr).toMatch(/blue\.userdata: rows written to .*userdata\.db .*prefs 1 rows/);
-    const back = await run(['rollback', '--host', 'local', '--accept-data-loss']);
+    const back = await run(['rollback', '--host', 'prod', '--accept-data-loss']);
     expect(back.exitCode, back.stdout + back.stderr).toBe(0);
     expect(fingerprints()).toEqual(before);
   });
@@ -197,7 +201,7 @@ describe('dbs: three databases per env, against real pm2 apps and SQLite files',
 describe('share-db with dbs: each database name onto its own shared file, against real pm2 apps', () => {
   let root2 = '';
   let d2: BlueGreen;
-  const run2 = (args: string[]) => bg(['--inventory', join(root2, 'hosts.yaml'), ...args], { cwd: root2, env: { ...d2.childEnv() }, timeoutMs: 120_000 });
+  const run2 = (args: string[]) => bg(['--inventory', join(root2, 'hosts.yaml'), ...args], { cwd: root2, env: sshClientEnv(sshd.knownHostsPath), timeoutMs: 120_000 });
   const files = () => (['blue', 'green'] as const).flatMap((e) => NAMES.map((n) => join(d2[e].dir, n)));
   const shareds = () => ['shared.db', 'shared.cache.db', 'shared.userdata.db'].map((f) => join(root2, f));
 
@@ -213,7 +217,7 @@ describe('share-db with dbs: each database name onto its own shared file, agains
     const dbs = { main: 'database.db', cache: 'cache.db', userdata: 'userdata.db' };
     writeFileSync(
       join(root2, 'hosts.yaml'),
-      inventoryDocument(d2.inventoryYaml('local', { path: [d2.binDir], environment: { PM2_HOME: d2.pm2Home }, journal: join(root2, 'journal'), backups: { dir: join(root2, 'bk') }, shared_db: join(root2, 'shared.db'), envs: { blue: { db: null, dbs }, green: { db: null, dbs } } })),
+      inventoryDocument(d2.inventoryYaml('prod', { ssh: { host: '127.0.0.1', port: sshd.port, user: sshd.user, key: sshd.clientKeyPath }, path: [d2.binDir], environment: { PM2_HOME: d2.pm2Home }, journal: join(root2, 'journal'), backups: { dir: join(root2, 'bk') }, shared_db: join(root2, 'shared.db'), envs: { blue: { db: null, dbs }, green: { db: null, dbs } } })),
     );
   }, 180_000);
 
@@ -229,7 +233,7 @@ describe('share-db with dbs: each database name onto its own shared file, agains
       writeFileSync(file, `name: share\nsteps:\n  - { name: Share, action: share-db, with: { envs: [blue, green] } }\n${fail ? '  - { name: Fails, action: shell, with: { command: "false", undo: "true" } }\n' : ''}`);
       return file;
     };
-    const failed = await run2(['run', pb(true), '--host', 'local', '--json']);
+    const failed = await run2(['run', pb(true), '--host', 'prod', '--json']);
     expect(failed.exitCode, failed.stdout + failed.stderr).toBe(1);
     expect(files().map(fingerprint)).toEqual(before);
     for (const f of files()) expect(execFileSync('readlink', ['-f', f], { encoding: 'utf8' }).trim()).toBe(f);
@@ -237,7 +241,7 @@ describe('share-db with dbs: each database name onto its own shared file, agains
     // The undo: apps started once, at the end.
     expect((out.match(/blue: timetracking-server online/g) ?? []).length, out).toBe(1);
 
-    const ok = await run2(['run', pb(false), '--host', 'local', '--json']);
+    const ok = await run2(['run', pb(false), '--host', 'prod', '--json']);
     expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
     const [main, cache, userdata] = shareds();
     for (const e of ['blue', 'green'] as const) {
@@ -249,7 +253,7 @@ describe('share-db with dbs: each database name onto its own shared file, agains
     expect(shareds().map((f) => fingerprint(f).rows)).toEqual(before.slice(0, 3).map((f) => f.rows));
     expect((await d2.health('green')).body.db).toBe(main);
 
-    const back = await run2(['rollback', '--host', 'local', '--accept-data-loss']);
+    const back = await run2(['rollback', '--host', 'prod', '--accept-data-loss']);
     expect(back.exitCode, back.stdout + back.stderr).toBe(0);
     expect(files().map(fingerprint)).toEqual(before);
     for (const f of files()) expect(execFileSync('readlink', ['-f', f], { encoding: 'utf8' }).trim()).toBe(f);
